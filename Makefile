@@ -1,0 +1,42 @@
+# Ferry: the two commands a newcomer needs are `make run` and `make test`.
+# Everything else here is a step of those two, or `make bench`.
+
+CARGO      ?= cargo
+FERRY_BIN  := target/release/ferry
+PORT       ?= 4000
+
+.PHONY: run test bench bootstrap build test-rust test-erl test-elixir clean
+
+## Start the demo Elixir application on $(PORT).
+run: bootstrap build
+	cd elixir_client && PORT=$(PORT) mix run --no-halt demo/demo.exs
+
+## Every test suite: cargo, rebar3 eunit + ct, mix test.
+test: bootstrap build test-rust test-erl test-elixir
+
+## Benchmarks side by side (not part of `make test`).
+bench: bootstrap build
+	bash bench/run.sh
+
+## Install what a fresh Debian machine lacks (does nothing when it is all there).
+bootstrap:
+	@bash .ci/bootstrap
+
+## The release binary, copied where the OTP app looks for it.
+build:
+	$(CARGO) build --release --locked
+	mkdir -p erl/priv
+	cp $(FERRY_BIN) erl/priv/ferry
+
+test-rust: build
+	FERRY_BIN=$(CURDIR)/$(FERRY_BIN) $(CARGO) test --release --locked
+
+test-erl: build
+	cd erl && rebar3 eunit && rebar3 ct
+
+test-elixir: build
+	cd elixir_client && mix test
+
+clean:
+	$(CARGO) clean
+	rm -rf erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry
