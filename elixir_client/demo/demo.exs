@@ -1,0 +1,21 @@
+# The demo of `make run`: `mix run --no-halt demo/demo.exs` from elixir_client/.
+# PORT picks the port (default 4000). The routes are in demo/lib/demo/router.ex.
+port =
+  case Integer.parse(System.get_env("PORT", "4000")) do
+    {port, ""} when port in 0..65535 ->
+      port
+
+    _ ->
+      raise ArgumentError,
+            "PORT must be a TCP port number, got: #{inspect(System.get_env("PORT"))}"
+  end
+
+children = [
+  {Ferry, name: Demo.HTTP, port: port, router: Demo.Router},
+  {Demo.RestartWatcher, Demo.HTTP}
+]
+
+{:ok, _} = Supervisor.start_link(children, strategy: :one_for_one, name: Demo.Supervisor)
+
+IO.puts(Demo.Banner.text("http://localhost:#{Ferry.port_number(Demo.HTTP)}"))
+IO.puts("  (Ctrl-C twice to stop)")

@@ -1,0 +1,77 @@
+defmodule Demo.Router do
+  @moduledoc """
+  The routes of the demo started by `make run` (see `demo/demo.exs`); each
+  shows one thing Ferry does.
+
+      curl http://localhost:4000/hello/ada
+  """
+
+  use Ferry.Router
+
+  get "/", do: Demo.Banner.text(base_url(conn))
+
+  get "/hello", do: "Hello from Ferry!\n"
+
+  get "/hello/:name", do: "Hello, #{name}!\n"
+
+  get "/users/:id/posts/:post_id" do
+    lines = for {key, value} <- Enum.sort(conn.params), do: "  #{key} = #{value}\n"
+    send_resp(conn, 200, ["user #{id}, post #{post_id}\nparams:\n" | lines])
+  end
+
+  post "/echo" do
+    {conn, body} = Demo.Body.read_all(conn, 10 * 1024 * 1024)
+
+    content_type =
+      case get_req_header(conn, "content-type") do
+        [type | _] -> type
+        [] -> "application/octet-stream"
+      end
+
+    conn |> put_resp_header("content-type", content_type) |> send_resp(200, body)
+  end
+
+  # The body is read in parts as it arrives: memory stays flat whatever its size.
+  post "/upload", do: Demo.Body.digest(conn)
+  put "/upload", do: Demo.Body.digest(conn)
+
+  get "/stream" do
+    count = Demo.Params.int(conn.params, "n", 10, 1..10_000)
+    conn = conn |> put_resp_header("content-type", "text/plain") |> stream_start(200)
+
+    conn =
+      Enum.reduce(1..count, conn, fn i, conn ->
+        if i > 1, do: Process.sleep(100)
+        stream_chunk(conn, "chunk #{i} of #{count} at #{Demo.Clock.now()}\n")
+      end)
+
+    stream_end(conn)
+  end
+
+  get "/sse/clock" do
+    ticks = Demo.Params.int(conn.params, "n", 10, 1..3600)
+    conn = sse_start(conn)
+
+    Enum.reduce(1..ticks, conn, fn i, conn ->
+      if i > 1, do: Process.sleep(1000)
+      send_event(conn, %{event: "tick", id: Integer.to_string(i), data: Demo.Clock.now()})
+    end)
+  end
+
+  get "/crash" do
+    raise "this route crashes on purpose; the server keeps going"
+  end
+
+  get "/_ferry/info" do
+    {200, [{"content-type", "application/json"}], [Demo.Json.encode(Ferry.info(Demo.HTTP)), ?\n]}
+  end
+
+  get "/_ferry/os_pid", do: "#{Ferry.info(Demo.HTTP).os_pid}\n"
+
+  defp base_url(conn) do
+    case get_req_header(conn, "host") do
+      [host | _] -> "http://" <> host
+      [] -> "http://localhost:#{Ferry.port_number(Demo.HTTP)}"
+    end
+  end
+end

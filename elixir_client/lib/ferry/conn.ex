@@ -1,0 +1,249 @@
+defmodule Ferry.Conn do
+  @moduledoc """
+  One HTTP request, and the way to answer it, inside a `Ferry.Router` route.
+
+  A route sees the request as `conn`:
+
+      get "/hello/:name" do
+        conn
+        |> put_resp_header("content-type", "text/plain")
+        |> send_resp(200, "hello \#{name}, you asked for \#{conn.path}?\#{conn.query}")
+      end
+
+  The fields:
+
+    * `method` — `"GET"`, `"POST"`, … (a binary, never an atom)
+    * `path` — the raw request path, not percent-decoded
+    * `query` — the raw query string, `""` when absent
+    * `version` — `{1, 1}` or `{1, 0}`
+    * `headers` — `[{name, value}]`, names lowercase, order and duplicates kept
+    * `peer` — `{ip, port}` of the client
+    * `body` — the body when it arrived whole, or `:stream`: then read it
+      with `read_body/2`
+    * `params` — the path parameters (`:id` segments, percent-decoded)
+      merged over the query parameters; string keys
+    * `path_params`, `query_params` — the two halves of `params`
+    * `path_info` — the path segments still to route (after a `forward`)
+    * `script_name` — the segments a `forward` consumed
+    * `resp_headers` — headers set with `put_resp_header/3`, sent by the
+      next `send_resp/3`, `stream_start/2` or `sse_start/1`
+    * `state` — `:unset`, `:sent`, `:streaming` or `:sse`
+
+  The functions that answer (`send_resp/3`, `stream_start/2`,
+  `stream_chunk/2`, `stream_end/1`, `sse_start/1`, `send_event/2`) write to
+  the client at once and return the updated conn; a route returns the last
+  one. They must be called from the process that runs the route.
+  """
+
+  alias Ferry.Conn
+
+  @sse_headers [{"content-type", "text/event-stream"}, {"cache-control", "no-cache"}]
+
+  @typedoc "Header name (lowercase) and value."
+  @type header :: {binary(), binary()}
+
+  @typedoc "Where the response is: nothing sent, sent whole, or a stream (chunked or SSE) in progress."
+  @type state :: :unset | :sent | :streaming | :sse
+
+  @typedoc "A request being answered. See the module doc for the fields."
+  @type t :: %Conn{
+          method: binary(),
+          path: binary(),
+          query: binary(),
+          version: {1, 0} | {1, 1},
+          headers: [header()],
+          peer: {:inet.ip_address(), :inet.port_number()},
+          body: binary() | :stream,
+          params: %{optional(binary()) => binary() | [binary()]},
+          path_params: %{optional(binary()) => binary() | [binary()]},
+          query_params: %{optional(binary()) => binary()},
+          path_info: [binary()],
+          script_name: [binary()],
+          resp_headers: [header()],
+          state: state(),
+          req: map()
+        }
+
+  defstruct method: "GET",
+            path: "/",
+            query: "",
+            version: {1, 1},
+            headers: [],
+            peer: nil,
+            body: "",
+            params: %{},
+            path_params: %{},
+            query_params: %{},
+            path_info: [],
+            script_name: [],
+            resp_headers: [],
+            state: :unset,
+            req: %{}
+
+  @doc """
+  Builds a conn from the request map the Erlang side hands to a handler
+  (see `docs/ERLANG_API.md`). Percent-decoding is lenient, as browsers are:
+  a `%` not followed by two hex digits is kept as it is.
+  """
+  @spec from_req(map()) :: t()
+  def from_req(%{method: method, path: path} = req) do
+    query = Map.get(req, :query, "")
+
+    %Conn{
+      method: method,
+      path: path,
+      query: query,
+      version: Map.get(req, :version, {1, 1}),
+      headers: Map.get(req, :headers, []),
+      peer: Map.get(req, :peer),
+      body: Map.get(req, :body, ""),
+      query_params: decode_query(query),
+      path_info: String.split(path, "/", trim: true),
+      req: req
+    }
+    |> merge_params()
+  end
+
+  @doc false
+  @spec put_path_params(t(), %{optional(binary()) => binary() | [binary()]}) :: t()
+  def put_path_params(%Conn{} = conn, raw) when map_size(raw) == 0, do: conn
+
+  def put_path_params(%Conn{path_params: old} = conn, raw) do
+    decoded = Map.new(raw, fn {key, value} -> {key, decode_segment(value)} end)
+    merge_params(%{conn | path_params: Map.merge(old, decoded)})
+  end
+
+  defp merge_params(conn), do: %{conn | params: Map.merge(conn.query_params, conn.path_params)}
+
+  defp decode_query(""), do: %{}
+
+  defp decode_query(query), do: URI.decode_query(query)
+
+  defp decode_segment(list) when is_list(list), do: Enum.map(list, &decode_segment/1)
+
+  defp decode_segment(segment), do: URI.decode(segment)
+
+  @doc """
+  The values of request header `name` (lowercase), in order.
+
+      ["text/html"] = get_req_header(conn, "accept")
+  """
+  @spec get_req_header(t(), binary()) :: [binary()]
+  def get_req_header(%Conn{headers: headers}, name) when is_binary(name) do
+    for {^name, value} <- headers, do: value
+  end
+
+  @doc """
+  Sets response header `name` (lowercase) to `value`, replacing an earlier
+  value. It is sent with the next `send_resp/3`, `stream_start/2` or
+  `sse_start/1`.
+  """
+  @spec put_resp_header(t(), binary(), binary()) :: t()
+  def put_resp_header(%Conn{state: :unset, resp_headers: headers} = conn, name, value)
+      when is_binary(name) and is_binary(value) do
+    %{conn | resp_headers: List.keystore(headers, name, 0, {name, value})}
+  end
+
+  def put_resp_header(%Conn{}, name, _value) do
+    raise Ferry.AlreadySentError,
+          "cannot set header #{inspect(name)}: the response was already sent"
+  end
+
+  @doc """
+  Sends a whole response: `status`, the headers set so far, and `body`
+  (iodata). Returns the conn in state `:sent`; a route returns it.
+
+      send_resp(conn, 201, "created")
+  """
+  @spec send_resp(t(), 100..599, iodata()) :: t()
+  def send_resp(%Conn{state: :unset} = conn, status, body) when is_integer(status) do
+    req = :ferry_req.reply(status, conn.resp_headers, body, conn.req)
+    %{conn | req: req, state: :sent}
+  end
+
+  def send_resp(%Conn{}, _status, _body),
+    do: raise(Ferry.AlreadySentError, "the response was already sent")
+
+  @doc """
+  Reads the next part of the request body. `{:ok, data, conn}` when `data`
+  ends the body, `{:more, data, conn}` when there is more to read. When the
+  body arrived whole (`conn.body` is a binary) it is returned at once.
+
+  Options: `:length` — bytes to ask for per call; `:timeout` — ms to wait.
+  Both default to the `ferry_req:read_body/2` defaults.
+
+      def count(conn, total) do
+        case read_body(conn, length: 1_048_576) do
+          {:more, data, conn} -> count(conn, total + byte_size(data))
+          {:ok, data, conn} -> {conn, total + byte_size(data)}
+        end
+      end
+  """
+  @spec read_body(t(), keyword()) :: {:ok, binary(), t()} | {:more, binary(), t()}
+  def read_body(%Conn{} = conn, opts \\ []) do
+    {tag, data, req} = :ferry_req.read_body(conn.req, Map.new(opts))
+    {tag, data, %{conn | req: req}}
+  end
+
+  @doc """
+  Starts a streamed (chunked) response with `status` and the headers set so
+  far. Send parts with `stream_chunk/2` and finish with `stream_end/1`.
+
+      conn = stream_start(conn, 200)
+      conn = Enum.reduce(1..3, conn, &stream_chunk(&2, "line \#{&1}\\n"))
+      stream_end(conn)
+
+  A client that reads slower than the route writes makes `stream_chunk/2`
+  wait, so memory stays bounded.
+  """
+  @spec stream_start(t(), 100..599) :: t()
+  def stream_start(%Conn{state: :unset} = conn, status \\ 200) when is_integer(status) do
+    req = :ferry_req.stream_reply(status, conn.resp_headers, conn.req)
+    %{conn | req: req, state: :streaming}
+  end
+
+  @doc "Sends one part of a streamed response started by `stream_start/2`."
+  @spec stream_chunk(t(), iodata()) :: t()
+  def stream_chunk(%Conn{state: :streaming} = conn, data) do
+    %{conn | req: :ferry_req.stream_body(data, :nofin, conn.req)}
+  end
+
+  @doc "Ends a streamed response started by `stream_start/2` or `sse_start/1`."
+  @spec stream_end(t()) :: t()
+  def stream_end(%Conn{state: state} = conn) when state in [:streaming, :sse] do
+    %{conn | req: :ferry_req.stream_body("", :fin, conn.req), state: :sent}
+  end
+
+  @doc """
+  Starts a server-sent-events response: status 200, `content-type:
+  text/event-stream`, `cache-control: no-cache`, and the headers set so far
+  (which may replace those two). Send events with `send_event/2`; the stream
+  ends when the route returns.
+
+      conn = sse_start(conn)
+      send_event(conn, %{event: "tick", data: "1"})
+  """
+  @spec sse_start(t()) :: t()
+  def sse_start(%Conn{state: :unset} = conn) do
+    headers =
+      Enum.reduce(conn.resp_headers, @sse_headers, fn {name, _} = header, acc ->
+        List.keystore(acc, name, 0, header)
+      end)
+
+    %{conn | req: :ferry_req.stream_reply(200, headers, conn.req), state: :sse}
+  end
+
+  @doc """
+  Sends one server-sent event: iodata (sent as `data:` lines) or a map with
+  `:data` and optionally `:event`, `:id` (single lines) and `:retry` (ms).
+  """
+  @spec send_event(
+          t(),
+          iodata()
+          | %{optional(:data | :event | :id) => iodata(), optional(:retry) => non_neg_integer()}
+        ) ::
+          t()
+  def send_event(%Conn{state: :sse} = conn, event) do
+    %{conn | req: :ferry_req.send_event(event, conn.req)}
+  end
+end

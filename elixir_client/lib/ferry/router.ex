@@ -1,0 +1,128 @@
+defmodule Ferry.Router do
+  @moduledoc """
+  A routing DSL compiled to function clauses, in the manner of `Plug.Router`.
+
+      defmodule MyApp.Router do
+        use Ferry.Router
+
+        get "/", do: "hello"
+
+        get "/users/:id" do
+          send_resp(conn, 200, "user \#{id}")
+        end
+
+        post "/echo" do
+          {:ok, body, conn} = read_body(conn)
+          send_resp(conn, 200, body)
+        end
+
+        forward "/api", to: MyApp.Api
+
+        match _, do: {404, "nothing here"}
+      end
+
+  and in a supervision tree:
+
+      {Ferry, name: MyApp.HTTP, port: 4000, router: MyApp.Router}
+
+  ## Routes
+
+  `get`, `post`, `put`, `patch` and `delete` take a path and a body; `get`
+  also answers `HEAD` (Ferry sends no body for it). `match path` answers any
+  method; `match _` answers any method and any path. Routes are tried in
+  the order they are written.
+
+  A path is split on `/`. A segment `:name` matches one segment and binds
+  the variable `name` (percent-decoded) in the body; a last segment `*name`
+  binds the remaining segments as a list. Both are also in `conn.params`,
+  with the query parameters.
+
+  Inside a body, `conn` is the `Ferry.Conn` of the request and the
+  functions of `Ferry.Conn` are imported. The body returns one of:
+
+    * a conn that was answered (`send_resp/3`, a stream or SSE; a stream
+      still open is ended for it),
+    * a binary — sent as `200` with `content-type: text/plain`,
+    * `{status, body}` or `{status, headers, body}`.
+
+  `forward "/api", to: Other` hands every request under `/api` to the
+  router `Other`, which sees the rest of the path in `conn.path_info`.
+
+  A path no route matches gets `404`; a path that matches only for other
+  methods gets `405` with an `allow` header. A route that raises gets `500`,
+  and the exception is logged with the router and the route.
+
+  `use Ferry.Router` defines `handle/1`, the handler of the Erlang API
+  (`docs/ERLANG_API.md`), and `call/1`, which routes a `Ferry.Conn`.
+  """
+
+  alias Ferry.Router.Compiler
+
+  @doc false
+  defmacro __using__(_opts) do
+    quote do
+      import Ferry.Router,
+        only: [get: 2, post: 2, put: 2, patch: 2, delete: 2, match: 2, forward: 2]
+
+      import Ferry.Conn,
+        only: [
+          get_req_header: 2,
+          put_resp_header: 3,
+          send_resp: 3,
+          read_body: 1,
+          read_body: 2,
+          stream_start: 1,
+          stream_start: 2,
+          stream_chunk: 2,
+          stream_end: 1,
+          sse_start: 1,
+          send_event: 2
+        ]
+
+      Module.register_attribute(__MODULE__, :ferry_routes, accumulate: true)
+      @before_compile Ferry.Router
+
+      @doc "Handles one request of the Erlang API (`Module:handle(Req)`)."
+      @spec handle(map()) :: {100..599, [{binary(), iodata()}], iodata()} | {:done, map()}
+      def handle(req), do: Ferry.Router.Dispatch.handle(__MODULE__, req)
+
+      @doc "Routes `conn` and returns what the route returned."
+      @spec call(Ferry.Conn.t()) :: Ferry.Router.result()
+      def call(conn), do: Ferry.Router.Dispatch.call(__MODULE__, conn)
+    end
+  end
+
+  @typedoc "What a route may return."
+  @type result ::
+          Ferry.Conn.t()
+          | binary()
+          | {100..599, iodata()}
+          | {100..599, [{binary(), iodata()}], iodata()}
+
+  @doc false
+  defmacro __before_compile__(env) do
+    routes = env.module |> Module.get_attribute(:ferry_routes) |> Enum.reverse()
+    Compiler.finish(routes)
+  end
+
+  @doc "A route for `GET` (and `HEAD`) requests to `path`."
+  defmacro get(path, contents), do: Compiler.route(["GET", "HEAD"], path, contents, __CALLER__)
+
+  @doc "A route for `POST` requests to `path`."
+  defmacro post(path, contents), do: Compiler.route(["POST"], path, contents, __CALLER__)
+
+  @doc "A route for `PUT` requests to `path`."
+  defmacro put(path, contents), do: Compiler.route(["PUT"], path, contents, __CALLER__)
+
+  @doc "A route for `PATCH` requests to `path`."
+  defmacro patch(path, contents), do: Compiler.route(["PATCH"], path, contents, __CALLER__)
+
+  @doc "A route for `DELETE` requests to `path`."
+  defmacro delete(path, contents), do: Compiler.route(["DELETE"], path, contents, __CALLER__)
+
+  @doc "A route for any method to `path`; `match _` matches any path too."
+  defmacro match(path, contents), do: Compiler.route(:any, path, contents, __CALLER__)
+
+  @doc "Hands every request under `prefix` to the router in `to:`."
+  defmacro forward(prefix, opts), do: Compiler.forward(prefix, opts, __CALLER__)
+end

@@ -1,0 +1,208 @@
+defmodule Ferry.Router.Compiler do
+  # Turns the route macros of Ferry.Router into function clauses:
+  #
+  #   __ferry_match__(method, path_info) -> {:route, label, raw_params, fun}
+  #                                       | {:forward, router, consumed, rest}
+  #                                       | :nomatch
+  #   __ferry_allow__(path_info)         -> methods of the routes whose path
+  #                                         matches, for the 405 answer
+  #
+  # A route's body becomes a closure returned by its clause (as in
+  # Plug.Router), so every clause of __ferry_match__ stays together and the
+  # body keeps the lexical context (imports, aliases) of the router module.
+  @moduledoc false
+
+  @doc false
+  def route(methods, path, contents, caller) do
+    body = fetch_body!(contents, caller)
+    {segments, path_text} = parse_path!(path, caller)
+    {pattern, vars} = pattern(segments, &Macro.var(&1, __MODULE__))
+    label = label(methods, path_text)
+    method = Macro.var(:method, __MODULE__)
+
+    raw_params =
+      {:%{}, [],
+       Enum.map(vars, fn name -> {name, Macro.var(String.to_atom(name), __MODULE__)} end)}
+
+    # The body sees each :name as a variable holding the decoded value,
+    # which Ferry.Router.Dispatch put in conn.path_params.
+    bind_vars =
+      for name <- vars do
+        user_var = Macro.var(String.to_atom(name), nil)
+
+        quote do
+          unquote(user_var) = Map.fetch!(var!(conn).path_params, unquote(name))
+          _ = unquote(user_var)
+        end
+      end
+
+    head =
+      case methods do
+        :any ->
+          quote do: __ferry_match__(_, unquote(pattern))
+
+        [single] ->
+          quote do: __ferry_match__(unquote(single), unquote(pattern))
+
+        several ->
+          quote do:
+                  __ferry_match__(unquote(method), unquote(pattern))
+                  when unquote(method) in unquote(several)
+      end
+
+    quote do
+      @ferry_routes {unquote(methods), unquote(Macro.escape(segments))}
+      @doc false
+      def unquote(head) do
+        {:route, unquote(label), unquote(raw_params),
+         fn var!(conn) ->
+           unquote_splicing(bind_vars)
+           _ = var!(conn)
+           unquote(body)
+         end}
+      end
+    end
+  end
+
+  @doc false
+  def forward(prefix, opts, caller) do
+    to =
+      Keyword.get(opts, :to) ||
+        compile_error!(caller, "forward needs a router: forward \"/api\", to: MyApp.Api")
+
+    to = Macro.expand(to, caller)
+    {segments, _} = parse_path!(prefix, caller)
+
+    if segments == :any or Enum.any?(segments, &(not is_binary(&1))) do
+      compile_error!(
+        caller,
+        "forward takes a literal prefix such as \"/api\", got: #{Macro.to_string(prefix)}"
+      )
+    end
+
+    rest = Macro.var(:rest, __MODULE__)
+
+    pattern =
+      segments
+      |> Enum.reverse()
+      |> Enum.reduce(rest, fn segment, tail -> [{:|, [], [segment, tail]}] end)
+
+    quote do
+      @doc false
+      def __ferry_match__(_, unquote(pattern)) do
+        {:forward, unquote(to), unquote(segments), unquote(rest)}
+      end
+    end
+  end
+
+  @doc false
+  def finish(routes) do
+    path_info = Macro.var(:path_info, __MODULE__)
+    acc = Macro.var(:acc, __MODULE__)
+
+    steps =
+      for {methods, segments} <- routes, is_list(methods), segments != :any do
+        {pattern, _} = pattern(segments, fn _ -> Macro.var(:_, nil) end)
+
+        quote do
+          unquote(acc) =
+            case unquote(path_info) do
+              unquote(pattern) -> [unquote(methods) | unquote(acc)]
+              _ -> unquote(acc)
+            end
+        end
+      end
+
+    quote do
+      @doc false
+      def __ferry_match__(_method, _path_info), do: :nomatch
+
+      @doc false
+      def __ferry_allow__(unquote(path_info)) do
+        _ = unquote(path_info)
+        unquote(acc) = []
+        unquote_splicing(steps)
+        unquote(acc) |> Enum.reverse() |> List.flatten() |> Enum.uniq()
+      end
+    end
+  end
+
+  # Segments: a literal binary, {:param, name} or {:glob, name} (last only);
+  # :any for `match _`.
+  defp parse_path!({:_, _, context}, _caller) when is_atom(context), do: {:any, "*"}
+
+  defp parse_path!(path, caller) when is_binary(path) do
+    segments = path |> String.split("/", trim: true) |> Enum.map(&segment!(&1, path, caller))
+    {globs, _last} = segments |> Enum.drop(-1) |> Enum.split_with(&match?({:glob, _}, &1))
+
+    if globs != [] do
+      compile_error!(caller, "a *glob may only be the last segment of #{inspect(path)}")
+    end
+
+    {segments, path}
+  end
+
+  defp parse_path!(other, caller) do
+    compile_error!(
+      caller,
+      "a route path must be a literal string or _, got: #{Macro.to_string(other)}"
+    )
+  end
+
+  defp segment!(":" <> name, path, caller), do: {:param, identifier!(name, path, caller)}
+  defp segment!("*" <> name, path, caller), do: {:glob, identifier!(name, path, caller)}
+  defp segment!(literal, _path, _caller), do: literal
+
+  defp identifier!(name, path, caller) do
+    if name =~ ~r/\A[a-z_][a-zA-Z0-9_]*\z/ do
+      name
+    else
+      compile_error!(caller, "#{inspect(name)} in #{inspect(path)} is not a valid variable name")
+    end
+  end
+
+  # The pattern matching conn.path_info, and the names it binds.
+  defp pattern(:any, _var), do: {Macro.var(:_, nil), []}
+
+  defp pattern(segments, var) do
+    {reversed, names} =
+      Enum.reduce(segments, {[], []}, fn
+        {:param, name}, {acc, names} ->
+          {[var.(String.to_atom(name)) | acc], [name | names]}
+
+        {:glob, name}, {acc, names} ->
+          {[{:glob, var.(String.to_atom(name))} | acc], [name | names]}
+
+        literal, {acc, names} ->
+          {[literal | acc], names}
+      end)
+
+    pattern =
+      case reversed do
+        [{:glob, tail} | init] ->
+          Enum.reduce(init, tail, fn segment, tail -> [{:|, [], [segment, tail]}] end)
+
+        _ ->
+          Enum.reverse(reversed)
+      end
+
+    {pattern, Enum.reverse(names)}
+  end
+
+  defp label(:any, path), do: "* " <> path
+  defp label([method | _], path), do: method <> " " <> path
+
+  defp fetch_body!(contents, caller) do
+    case contents do
+      [do: body] ->
+        body
+
+      _ ->
+        compile_error!(caller, "a route needs a body: get \"/\", do: ... or get \"/\" do ... end")
+    end
+  end
+
+  defp compile_error!(caller, message) do
+    raise CompileError, file: caller.file, line: caller.line, description: message
+  end
+end

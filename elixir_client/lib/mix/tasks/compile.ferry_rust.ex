@@ -1,0 +1,128 @@
+defmodule Mix.Tasks.Compile.FerryRust do
+  @shortdoc "Builds the Rust port program and copies it into priv/"
+
+  @moduledoc """
+  Builds `ferry`, the Rust half of Ferry, and copies it to `priv/ferry`, where
+  the `ferry` application finds it with `code:priv_dir(ferry)`.
+
+  It runs `cargo build --release --locked` in the Cargo workspace named by the
+  `:ferry_rust` project option (`root:`, relative to the Mix project), and
+  only when `src/**`, `Cargo.toml` or `Cargo.lock` changed since the last
+  build, or when `priv/ferry` is missing. Cargo's output is printed as it
+  comes; a failed build fails the compile.
+
+  Enable it after the default compilers:
+
+      def project do
+        [
+          compilers: Mix.compilers() ++ [:ferry_rust],
+          ferry_rust: [root: ".."]
+        ]
+      end
+
+  `mix compile.ferry_rust --force` rebuilds even when nothing changed.
+  The `CARGO` environment variable names the cargo executable (default
+  `cargo`).
+  """
+
+  use Mix.Task.Compiler
+
+  @binary "ferry"
+  # A file of our own, touched after each good build: cargo's own fingerprints
+  # live in target/, but comparing against this stamp lets an unchanged tree
+  # skip starting cargo at all.
+  @stamp ".ferry_build_stamp"
+
+  @impl Mix.Task.Compiler
+  def run(args) do
+    {opts, _, _} = OptionParser.parse(args, switches: [force: :boolean])
+    config = Mix.Project.config()
+    root = Path.expand(Keyword.get(config[:ferry_rust] || [], :root, "."))
+    target = Path.expand(Path.join("priv", @binary))
+
+    if opts[:force] || stale?(root, target) do
+      build(root, target)
+    else
+      {:noop, []}
+    end
+  end
+
+  @impl Mix.Task.Compiler
+  def manifests, do: [Path.expand(@stamp)]
+
+  @impl Mix.Task.Compiler
+  def clean do
+    File.rm(Path.expand(@stamp))
+    File.rm(Path.expand(Path.join("priv", @binary)))
+    :ok
+  end
+
+  defp stale?(root, target) do
+    sources =
+      Path.wildcard(Path.join(root, "src/**/*")) ++
+        Enum.filter(
+          [Path.join(root, "Cargo.toml"), Path.join(root, "Cargo.lock")],
+          &File.exists?/1
+        )
+
+    not File.exists?(target) or Mix.Utils.stale?(sources, [Path.expand(@stamp)])
+  end
+
+  defp build(root, target) do
+    cargo = System.get_env("CARGO", "cargo")
+    Mix.shell().info("==> ferry: #{cargo} build --release --locked (in #{root})")
+
+    result =
+      try do
+        System.cmd(cargo, ["build", "--release", "--locked"],
+          cd: root,
+          stderr_to_stdout: true,
+          into: IO.stream(:stdio, :line)
+        )
+      rescue
+        error in ErlangError -> {:not_run, error}
+      end
+
+    case result do
+      {_, 0} ->
+        install(Path.join([root, "target", "release", @binary]), target)
+
+      {_, status} when is_integer(status) ->
+        fail("cargo build --release --locked failed with exit status #{status} (output above)")
+
+      {:not_run, error} ->
+        fail("could not run #{cargo}: #{Exception.message(error)}")
+    end
+  end
+
+  defp install(built, target) do
+    File.mkdir_p!(Path.dirname(target))
+    # Copy to a temporary name and rename: a running VM keeps executing the
+    # old file instead of seeing a half-written one.
+    tmp = target <> ".tmp"
+    File.cp!(built, tmp)
+    File.chmod!(tmp, 0o755)
+    File.rename!(tmp, target)
+    File.touch!(Path.expand(@stamp))
+    Mix.shell().info("==> ferry: installed #{Path.relative_to_cwd(target)}")
+    {:ok, []}
+  end
+
+  defp fail(message) do
+    Mix.shell().error("==> ferry: " <> message)
+
+    diagnostic = %Mix.Task.Compiler.Diagnostic{
+      compiler_name: "ferry_rust",
+      file:
+        Path.expand(
+          "Cargo.toml",
+          Keyword.get(Mix.Project.config()[:ferry_rust] || [], :root, ".")
+        ),
+      message: message,
+      position: nil,
+      severity: :error
+    }
+
+    {:error, [diagnostic]}
+  end
+end

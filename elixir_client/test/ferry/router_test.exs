@@ -1,0 +1,163 @@
+defmodule Ferry.RouterTest do
+  # The router alone, without a port: handle/1 is called with request maps
+  # shaped like the ones the Erlang side builds (docs/ERLANG_API.md).
+  use ExUnit.Case, async: true
+  import ExUnit.CaptureLog
+
+  defmodule Api do
+    use Ferry.Router
+
+    get "/status", do: {200, "api ok #{Enum.join(conn.script_name, "/")}"}
+    get "/items/:id", do: "item #{id}"
+  end
+
+  defmodule Routes do
+    use Ferry.Router
+
+    get "/", do: "root"
+    get "/users/:id", do: "user #{id}"
+    get "/users/:id/files/*rest", do: "#{id}: #{Enum.join(rest, "|")}"
+    post "/users", do: {201, "created"}
+    put "/users/:id", do: {200, [{"x-id", id}], "put #{id}"}
+    patch "/users/:id", do: "patch #{id}"
+    delete "/users/:id", do: {204, ""}
+    get "/params/:name", do: inspect(conn.params, custom_options: [sort_maps: true])
+    get "/boom", do: raise("boom on purpose")
+    get "/bad-return", do: :nonsense
+    match "/any", do: "any #{conn.method}"
+    forward "/api", to: Api
+    get "/after-forward", do: "after"
+  end
+
+  defmodule Fallback do
+    use Ferry.Router
+
+    get "/", do: "fallback root"
+    match _, do: {418, "teapot #{conn.path}"}
+  end
+
+  defp req(method, path, query \\ "") do
+    %{
+      method: method,
+      path: path,
+      query: query,
+      version: {1, 1},
+      headers: [{"host", "localhost"}],
+      peer: {{127, 0, 0, 1}, 40000},
+      body: ""
+    }
+  end
+
+  defp body({_status, _headers, body}), do: IO.iodata_to_binary(body)
+
+  test "a literal route" do
+    assert {200, headers, "root"} = Routes.handle(req("GET", "/"))
+    assert {"content-type", "text/plain; charset=utf-8"} in headers
+  end
+
+  test "get also answers HEAD" do
+    assert {200, _, "root"} = Routes.handle(req("HEAD", "/"))
+  end
+
+  test ":name binds a variable, percent-decoded" do
+    assert {200, _, "user 42"} = Routes.handle(req("GET", "/users/42"))
+    assert {200, _, "user a b"} = Routes.handle(req("GET", "/users/a%20b"))
+  end
+
+  test "a trailing slash does not matter" do
+    assert {200, _, "user 7"} = Routes.handle(req("GET", "/users/7/"))
+  end
+
+  test "*name binds the rest of the path" do
+    assert {200, _, "9: a|b|c"} = Routes.handle(req("GET", "/users/9/files/a/b/c"))
+    assert {200, _, "9: "} = Routes.handle(req("GET", "/users/9/files"))
+  end
+
+  test "post, put, patch and delete" do
+    assert {201, _, "created"} = Routes.handle(req("POST", "/users"))
+    assert {200, [{"x-id", "5"}], "put 5"} = Routes.handle(req("PUT", "/users/5"))
+    assert {200, _, "patch 5"} = Routes.handle(req("PATCH", "/users/5"))
+    assert {204, _, ""} = Routes.handle(req("DELETE", "/users/5"))
+  end
+
+  test "params merge path parameters over the query" do
+    result = Routes.handle(req("GET", "/params/bob", "name=alice&x=1&y=a%2Bb+c"))
+    assert body(result) == ~s(%{"name" => "bob", "x" => "1", "y" => "a+b c"})
+  end
+
+  test "malformed percent-encoding is kept as it is, not a crash" do
+    result = Routes.handle(req("GET", "/params/%zz", "a=%&b=%4"))
+    assert body(result) == ~s(%{"a" => "%", "b" => "%4", "name" => "%zz"})
+  end
+
+  test "match answers every method" do
+    for method <- ["GET", "POST", "OPTIONS", "BREW"] do
+      assert {200, _, "any " <> ^method} = Routes.handle(req(method, "/any"))
+    end
+  end
+
+  test "forward hands the rest of the path to another router" do
+    assert {200, _, "api ok api"} = Routes.handle(req("GET", "/api/status"))
+    assert {200, _, "item 3"} = Routes.handle(req("GET", "/api/items/3"))
+    assert {404, _, _} = Routes.handle(req("GET", "/api/nothing"))
+    assert {405, headers, _} = Routes.handle(req("POST", "/api/status"))
+    assert {"allow", "GET, HEAD"} in headers
+  end
+
+  test "routes after a forward still match" do
+    assert {200, _, "after"} = Routes.handle(req("GET", "/after-forward"))
+  end
+
+  test "an unknown path is a 404" do
+    assert {404, _, "Not Found\n"} = Routes.handle(req("GET", "/nope"))
+    assert {404, _, _} = Routes.handle(req("GET", "/users/1/2"))
+  end
+
+  test "a known path with another method is a 405 listing the allowed ones" do
+    assert {405, headers, _} = Routes.handle(req("POST", "/users/1"))
+    assert {"allow", "GET, HEAD, PUT, PATCH, DELETE"} in headers
+    assert {405, headers, _} = Routes.handle(req("DELETE", "/users"))
+    assert {"allow", "POST"} in headers
+  end
+
+  test "match _ catches everything the routes above it did not" do
+    assert {200, _, "fallback root"} = Fallback.handle(req("GET", "/"))
+    assert {418, _, "teapot /x/y"} = Fallback.handle(req("POST", "/x/y"))
+    assert {418, _, _} = Fallback.handle(req("POST", "/"))
+  end
+
+  test "a route that raises is logged with the route and re-raised for the 500" do
+    log =
+      capture_log(fn ->
+        assert_raise RuntimeError, "boom on purpose", fn -> Routes.handle(req("GET", "/boom")) end
+      end)
+
+    assert log =~ "Ferry.RouterTest.Routes route GET /boom failed"
+    assert log =~ "boom on purpose"
+  end
+
+  test "a route returning something else is a logged 500" do
+    log = capture_log(fn -> assert {500, _, _} = Routes.handle(req("GET", "/bad-return")) end)
+    assert log =~ ":nonsense"
+  end
+
+  test "a bad route definition does not compile" do
+    assert_raise CompileError, ~r/last segment/, fn ->
+      Code.compile_string("""
+      defmodule Ferry.RouterTest.BadGlob do
+        use Ferry.Router
+        get "/a/*rest/b", do: "x"
+      end
+      """)
+    end
+
+    assert_raise CompileError, ~r/not a valid variable name/, fn ->
+      Code.compile_string("""
+      defmodule Ferry.RouterTest.BadParam do
+        use Ferry.Router
+        get "/a/:Bad", do: "x"
+      end
+      """)
+    end
+  end
+end
