@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""One large transfer against a bench server, for scenarios 4 and 5.
+
+  transfer.py upload   HOST PORT BYTES   POST /upload with a content-length body
+  transfer.py download HOST PORT BYTES   GET /download?bytes=BYTES
+
+Sends or receives in 1 MiB pieces (zeros, never held whole in memory) and
+prints one JSON line: bytes moved, seconds, status, and whether the server's
+count (upload) or the received length (download) matched BYTES. Exit 1 on a
+mismatch, so a broken transfer cannot pass for a fast one.
+"""
+import json
+import socket
+import sys
+import time
+
+PIECE = 1 << 20
+
+
+def read_head(sock, buf):
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response head")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, rest
+
+
+def read_body(sock, headers, rest):
+    """The whole body, for a small response (content-length or chunked)."""
+    if "content-length" in headers:
+        n = int(headers["content-length"])
+        while len(rest) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return rest[:n]
+    body = b""
+    while True:
+        while b"\r\n" not in rest:
+            rest += sock.recv(65536)
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line.split(b";")[0], 16)
+        while len(rest) < size + 2:
+            rest += sock.recv(65536)
+        body += rest[:size]
+        rest = rest[size + 2:]
+        if size == 0:
+            return body
+
+
+def upload(sock, nbytes):
+    sock.sendall(b"POST /upload HTTP/1.1\r\nhost: bench\r\ncontent-type: application/octet-stream\r\n"
+                 b"content-length: %d\r\n\r\n" % nbytes)
+    piece = memoryview(bytes(PIECE))
+    left = nbytes
+    while left > 0:
+        n = min(left, PIECE)
+        sock.sendall(piece[:n])
+        left -= n
+    status, headers, rest = read_head(sock, b"")
+    counted = read_body(sock, headers, rest)
+    return status, counted.strip() == str(nbytes).encode()
+
+
+def download(sock, nbytes):
+    sock.sendall(b"GET /download?bytes=%d HTTP/1.1\r\nhost: bench\r\n\r\n" % nbytes)
+    status, headers, rest = read_head(sock, b"")
+    buf = bytearray(PIECE)
+    got = len(rest)
+    if "content-length" in headers:
+        want = int(headers["content-length"])
+        while got < want:
+            n = sock.recv_into(buf)
+            if n == 0:
+                break
+            got += n
+    else:  # chunked: count payload bytes only
+        raise SystemExit("download: server did not send content-length")
+    return status, got == nbytes
+
+
+def main():
+    mode, host, port, nbytes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    sock = socket.create_connection((host, port), timeout=60)
+    t0 = time.perf_counter()
+    status, ok = (upload if mode == "upload" else download)(sock, nbytes)
+    seconds = time.perf_counter() - t0
+    sock.close()
+    print(json.dumps({"mode": mode, "bytes": nbytes, "seconds": seconds,
+                      "status": status, "ok": ok and status == 200}))
+    sys.exit(0 if ok and status == 200 else 1)
+
+
+if __name__ == "__main__":
+    main()

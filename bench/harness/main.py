@@ -1,0 +1,157 @@
+"""`make bench`: runs the scenarios against every server, alternating servers
+between rounds, then writes bench/results/ (see bench/README.md).
+
+Environment: BENCH_QUICK=1 for a smoke run (seconds, one round);
+BENCH_ROUNDS, BENCH_DURATION to override; BENCH_SERVERS=a,b to run a subset;
+BENCH_SCENARIOS=1,2 to run a subset of the scenarios.
+"""
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, asdict
+
+import procs
+import report
+import scenarios
+import servers
+
+
+@dataclass
+class Settings:
+    quick: bool
+    rounds: int          # scenarios 1-2: rounds over all servers, alternating
+    duration: int        # seconds of each measured wrk run
+    warmup: int          # seconds of wrk before each measured run
+    idle_connections: int
+    idle_processes: int  # holder processes, one 127.0.0.x source address each
+    idle_settle: float   # seconds between the last connect and the reading
+    transfer_bytes: int
+    transfer_runs: int   # scenarios 4-5: runs per server (median MB/s, max peak)
+    big_transfer_bytes: int  # 0 = skip the RSS-independence run on Ferry
+    restarts: int
+    restart_pause: float
+    start_timeout: int = 60
+
+
+def settings():
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    env = lambda k, d: type(d)(os.environ.get(k, d))
+    gib = 1 << 30
+    return Settings(quick=quick,
+                    rounds=env("BENCH_ROUNDS", 1 if quick else 3),
+                    duration=env("BENCH_DURATION", 2 if quick else 10),
+                    warmup=1 if quick else 2,
+                    idle_connections=env("BENCH_IDLE", 1000 if quick else 10000),
+                    idle_processes=4,
+                    idle_settle=1.0 if quick else 3.0,
+                    transfer_bytes=env("BENCH_TRANSFER", (gib // 8) if quick else gib),
+                    transfer_runs=1 if quick else 3,
+                    big_transfer_bytes=0 if quick else 4 * gib,
+                    restarts=3 if quick else 10,
+                    restart_pause=0.5)
+
+
+class Run:
+    """Starts servers for one measurement and keeps what went wrong."""
+
+    def __init__(self, s, results_dir):
+        self.s = s
+        self.log_dir = os.path.join(servers.RUN_DIR, "logs")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.errors = []
+
+    def with_server(self, spec, what, fn):
+        name = spec["name"]
+        server = procs.Server(spec, procs.free_port(), os.path.join(self.log_dir, f"{name}.log"))
+        try:
+            server.wait_ready(self.s.start_timeout)
+            return fn(server)
+        except Exception as e:  # one server failing must not sink the run
+            msg = f"{name}: {what}: {e}"
+            print(f"  ! {msg}", flush=True)
+            self.errors.append(msg)
+            return None
+        finally:
+            server.stop()
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def main():
+    s = settings()
+    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6").split(",")}
+    results_dir = os.path.join(servers.ROOT, "bench", "results")
+    os.makedirs(results_dir, exist_ok=True)
+    run = Run(s, results_dir)
+    chosen = servers.selected()
+    res = {"settings": asdict(s), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+           "servers": [{k: sp[k] for k in ("name", "label")} for sp in chosen],
+           "hello": {sp["name"]: {"50": [], "1000": []} for sp in chosen},
+           "idle": {}, "upload": {}, "download": {}, "restart": None}
+    t_start = time.monotonic()
+
+    if wanted & {1, 2}:
+        for r in range(s.rounds):
+            order = chosen if r % 2 == 0 else list(reversed(chosen))
+            for spec in order:
+                def hello(server):
+                    for conns, scen in (("50", 1), ("1000", 2)):
+                        if scen in wanted and scen in spec["scenarios"]:
+                            fig = scenarios.hello(server, s, int(conns))
+                            res["hello"][spec["name"]][conns].append(fig)
+                            log(f"round {r + 1}/{s.rounds} {spec['name']:10} {conns:>4} conns: "
+                                f"{fig['rps']:9.0f} req/s  p50 {fig['p50_ms']:.2f} ms  "
+                                f"p99 {fig['p99_ms']:.2f} ms  errors {fig['socket_errors']}"
+                                f"  non-2xx {fig['non_2xx']}")
+                run.with_server(spec, "hello", hello)
+
+    for spec in chosen:
+        sc = spec["scenarios"] & wanted & {3, 4, 5}
+        if not sc:
+            continue
+
+        def big(server, spec=spec, sc=sc):
+            if 3 in sc:
+                fig = scenarios.idle(server, s)
+                res["idle"][spec["name"]] = fig
+                log(f"{spec['name']:10} idle: {fig['alive']} alive, "
+                    f"{fig['bytes_per_conn']:.0f} B/conn (vm {fig['bytes_per_conn_vm']:.0f}, "
+                    f"rust {fig['bytes_per_conn_rust']:.0f})")
+            for scen, mode in ((4, "upload"), (5, "download")):
+                if scen not in sc:
+                    continue
+                figs = [scenarios.transfer(server, mode, s.transfer_bytes)
+                        for _ in range(s.transfer_runs)]
+                entry = {"runs": figs}
+                if s.big_transfer_bytes and spec.get("reference"):
+                    entry["big"] = scenarios.transfer(server, mode, s.big_transfer_bytes)
+                res[mode][spec["name"]] = entry
+                log(f"{spec['name']:10} {mode}: " + ", ".join(
+                    f"{f['mb_s']:.0f} MB/s peak {f['peak_kb']['total'] // 1024} MiB" for f in figs)
+                    + (f"; {s.big_transfer_bytes >> 30} GiB: peak "
+                       f"{entry['big']['peak_kb']['total'] // 1024} MiB" if "big" in entry else ""))
+        run.with_server(spec, "scenarios 3-5", big)
+
+    if 6 in wanted and any(sp.get("reference") for sp in chosen):
+        def restart(server):
+            res["restart"] = scenarios.restart(server, s)
+            log("restart: " + " ".join(f"{t:.0f}" for t in res["restart"]["ms"]) + " ms")
+        run.with_server(servers.FERRY_RESTART, "restart", restart)
+
+    res["errors"] = run.errors
+    res["elapsed_s"] = time.monotonic() - t_start
+    raw = os.path.join(results_dir, time.strftime("run-%Y%m%dT%H%M%S.raw", time.gmtime()))
+    with open(raw, "w") as f:
+        json.dump(res, f, indent=1)
+    table = report.write(res, results_dir)
+    print()
+    print(table)
+    log(f"done in {res['elapsed_s']:.0f} s; raw figures in {raw}")
+    return 1 if run.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The table (terminal and Markdown), the targets of issue 5 and the chart.
+
+Cells read "median (min–max)" over the rounds. "× Ferry" is the median of
+the per-round ratios against Ferry (Erlang handler) measured in the same round.
+"""
+import os
+import platform
+import statistics
+import subprocess
+
+REF = "ferry_erl"
+DASH = "—"
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs, fmt):
+    if not xs:
+        return DASH
+    if len(xs) == 1:
+        return fmt(xs[0])
+    return f"{fmt(med(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
+
+
+def krps(x):
+    return f"{x / 1000:.1f}k"
+
+
+def ms(x):
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}"
+
+
+def ratios(res, name, conns):
+    ours = res["hello"].get(name, {}).get(conns, [])
+    ref = res["hello"].get(REF, {}).get(conns, [])
+    return [a["rps"] / b["rps"] for a, b in zip(ours, ref) if b["rps"]]
+
+
+def mib(kb):
+    return f"{kb / 1024:.0f}"
+
+
+def transfer_cells(entry):
+    if not entry:
+        return DASH, DASH
+    runs = entry["runs"]
+    peak_rust = max(r["peak_kb"]["rust"] for r in runs)
+    peak_vm = max(r["peak_kb"]["vm"] for r in runs)
+    if peak_vm and peak_rust:
+        peak = f"{mib(peak_rust)} + {mib(peak_vm)}"
+    else:
+        peak = mib(peak_rust + peak_vm)
+    return spread([r["mb_s"] for r in runs], lambda x: f"{x:.0f}"), peak
+
+
+def rows(res):
+    names = [sp["name"] for sp in res["servers"]]
+    h = res["hello"]
+    s = res["settings"]
+    gib = s["transfer_bytes"] / (1 << 30)
+    out = [["", *[sp["label"] for sp in res["servers"]]]]
+
+    def row(label, cell):
+        out.append([label, *[cell(n) for n in names]])
+
+    for conns, scen in (("50", 1), ("1000", 2)):
+        row(f"{scen}. hello, {conns} conns: req/s",
+            lambda n: spread([f["rps"] for f in h[n][conns]], krps))
+        row("   × Ferry (same round)",
+            lambda n: spread(ratios(res, n, conns), lambda x: f"{x:.2f}×"))
+        if scen == 1:
+            row("   p50 latency, ms", lambda n: spread([f["p50_ms"] for f in h[n][conns]], ms))
+        row("   p99 latency, ms", lambda n: spread([f["p99_ms"] for f in h[n][conns]], ms))
+    idle = res["idle"]
+    row(f"3. idle, {s['idle_connections']} conns: bytes/conn",
+        lambda n: f"{idle[n]['bytes_per_conn']:.0f}" if n in idle else DASH)
+    row("   of which VM / Rust",
+        lambda n: (f"{idle[n]['bytes_per_conn_vm']:.0f} / {idle[n]['bytes_per_conn_rust']:.0f}"
+                   if n in idle else DASH))
+    row("   still open at reading", lambda n: str(idle[n]["alive"]) if n in idle else DASH)
+    for scen, mode in ((4, "upload"), (5, "download")):
+        cells = {n: transfer_cells(res[mode].get(n)) for n in names}
+        row(f"{scen}. {mode} {gib:g} GiB: MB/s", lambda n: cells[n][0])
+        row("   peak RSS MiB (Rust + VM)", lambda n: cells[n][1])
+    rst = res.get("restart")
+    row("6. kill -9 to served, ms",
+        lambda n: spread(rst["ms"], lambda x: f"{x:.0f}") if rst and n == REF else DASH)
+    return out
+
+
+def targets(res):
+    """(what, figure, met) for each target of issue 5 that was measured."""
+    out = []
+    r = ratios(res, "mochiweb", "50")
+    if r and res["hello"].get(REF, {}).get("50"):
+        x = med([1 / v for v in r])
+        out.append(("hello 50 conns ≥ 2.4× mochiweb req/s", f"{x:.2f}×", x >= 2.4))
+        p_f = med([f["p99_ms"] for f in res["hello"][REF]["50"]])
+        p_m = med([f["p99_ms"] for f in res["hello"]["mochiweb"]["50"]])
+        out.append(("p99 no worse than mochiweb's", f"{ms(p_f)} vs {ms(p_m)} ms", p_f <= p_m))
+    if REF in res["idle"]:
+        b = res["idle"][REF]["bytes_per_conn"]
+        out.append(("idle < 2 KB/conn (Rust + VM)", f"{b:.0f} B", b < 2048))
+    for mode in ("upload", "download"):
+        e = res[mode].get(REF)
+        if not e:
+            continue
+        m = med([x["mb_s"] for x in e["runs"]])
+        out.append((f"{mode} ≥ 500 MB/s", f"{m:.0f} MB/s", m >= 500))
+        if "big" in e:
+            small = max(x["peak_kb"]["total"] for x in e["runs"])
+            big = e["big"]["peak_kb"]["total"]
+            d = (big - small) / 1024
+            out.append((f"{mode} peak RSS: 4 GiB − 1 GiB < 16 MiB", f"{d:+.1f} MiB", d < 16))
+    if res.get("restart"):
+        m = med(res["restart"]["ms"])
+        out.append(("restart median < 100 ms", f"{m:.0f} ms", m < 100))
+    return out
+
+
+def text_table(table):
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+    return "\n".join([line(table[0]), "  ".join("-" * w for w in widths), *map(line, table[1:])])
+
+
+def md_table(table):
+    esc = lambda c: c.replace("|", "\\|")
+    lines = ["| " + " | ".join(map(esc, table[0])) + " |",
+             "|" + "---|" * len(table[0])]
+    lines += ["| " + " | ".join(map(esc, r)) + " |" for r in table[1:]]
+    return "\n".join(lines)
+
+
+def cmd(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    otp = cmd(["erl", "-noshell", "-eval",
+               'io:format("~s", [erlang:system_info(otp_release)]), halt().'])
+    elixir = cmd(["elixir", "--version"]).splitlines()[-1:] or ["?"]
+    return (f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, OTP {otp}, "
+            f"{elixir[0]}, {cmd(['rustc', '--version'])}, {cmd(['wrk', '-v']).splitlines()[0]}")
+
+
+def chart(res, results_dir):
+    """bench/results/bench.png: req/s of scenarios 1-2 and bytes/conn of 3."""
+    data = os.path.join(results_dir, "chart.dat")
+    with open(data, "w") as f:
+        for sp in res["servers"]:
+            n = sp["name"]
+            cols = []
+            for conns in ("50", "1000"):
+                xs = [x["rps"] / 1000 for x in res["hello"][n][conns]] or [0]
+                cols += [med(xs), min(xs), max(xs)]
+            idle = res["idle"].get(n, {}).get("bytes_per_conn", 0)
+            label = sp["label"].replace(" (", "\\n(").replace('"', "")
+            f.write(f'"{label}" ' + " ".join(f"{c:.3f}" for c in cols) + f" {idle:.0f}\n")
+    png = os.path.join(results_dir, "bench.png")
+    script = f"""
+set terminal pngcairo size 1400,560 font ",10"
+set output "{png}"
+set multiplot layout 1,2
+set style data histogram
+set style histogram errorbars gap 2 lw 1
+set style fill solid 0.7 border -1
+set key top right
+set grid ytics
+set yrange [0:*]
+set xtics font ",8"
+set title "Hello world, keep-alive: thousand req/s (median, min–max)"
+plot "{data}" using 2:3:4:xtic(1) title "50 connections", "" using 5:6:7 title "1,000 connections"
+set style histogram clustered gap 2
+set title "{res['settings']['idle_connections']} idle keep-alive connections: bytes per connection (server + VM)"
+plot "{data}" using 8:xtic(1) title "bytes/conn" lc rgb "#7570b3"
+unset multiplot
+"""
+    out = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        print(f"gnuplot failed: {out.stderr}")
+        return None
+    return png
+
+
+def write(res, results_dir):
+    table = rows(res)
+    tg = targets(res)
+    tg_text = "\n".join(f"  [{'x' if ok else ' '}] {what}: {fig}" for what, fig, ok in tg)
+    png = chart(res, results_dir)
+    s = res["settings"]
+    how = (f"{s['rounds']} round(s) of {s['duration']} s per wrk run (after {s['warmup']} s warm-up), "
+           f"servers alternated; {'BENCH_QUICK=1 smoke run' if s['quick'] else 'full run'}")
+    md = [f"# Ferry benchmark results", "",
+          f"Run {res['started']} by `make bench` ({how}); took {res['elapsed_s']:.0f} s.", "",
+          f"Machine: {machine()}.", "",
+          md_table(table), "",
+          "## Targets of issue 5 (Ferry, Erlang handler)", "",
+          *[f"- [{'x' if ok else ' '}] {what}: **{fig}**" for what, fig, ok in tg], ""]
+    if res["errors"]:
+        md += ["## Failures", "", *[f"- {e}" for e in res["errors"]], ""]
+    if png:
+        md += [f"![chart]({os.path.basename(png)})", ""]
+    md += ["How to read this: bench/README.md.", ""]
+    with open(os.path.join(results_dir, "results.md"), "w") as f:
+        f.write("\n".join(md))
+    return text_table(table) + "\n\nTargets (issue 5):\n" + tg_text + (
+        "\n\nFailures:\n" + "\n".join(res["errors"]) if res["errors"] else "")

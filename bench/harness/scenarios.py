@@ -1,0 +1,122 @@
+"""The six scenarios of issue 5. Each takes a running procs.Server and the
+run's settings (main.Settings) and returns a dict of figures (or raises)."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from procs import http_get_ok, memory, reset_peak
+
+CLIENTS = os.path.join(os.path.dirname(__file__), "..", "clients")
+
+
+# --- 1 and 2: wrk, hello world, keep-alive -------------------------------------
+
+def _ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]),
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def wrk(port, connections, seconds, threads=2):
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+           "--timeout", "5s", f"http://127.0.0.1:{port}/"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    try:
+        return parse_wrk(out)
+    except (AttributeError, KeyError) as e:
+        raise RuntimeError(f"cannot read wrk output ({e}):\n{out}")
+
+
+def hello(server, s, connections):
+    wrk(server.port, min(connections, 50), s.warmup)
+    return wrk(server.port, connections, s.duration)
+
+
+# --- 3: idle keep-alive connections, memory per connection ----------------------
+
+def idle(server, s):
+    for _ in range(20):
+        http_get_ok(server.port)
+    time.sleep(1)
+    before = memory(server.tree())
+    per = s.idle_connections // s.idle_processes
+    holders = [subprocess.Popen([sys.executable, os.path.join(CLIENTS, "idle_holder.py"),
+                                 "127.0.0.1", str(server.port), f"127.0.0.{2 + i}", str(per)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for i in range(s.idle_processes)]
+    try:
+        opened = failed = 0
+        for h in holders:
+            _, o, f = h.stdout.readline().split()
+            opened, failed = opened + int(o), failed + int(f)
+        time.sleep(s.idle_settle)
+        after = memory(server.tree())
+        alive = 0
+        for h in holders:
+            h.stdin.write("check\n")
+            h.stdin.flush()
+            alive += int(h.stdout.readline().split()[1])
+    finally:
+        for h in holders:
+            h.stdin.close()
+        for h in holders:
+            h.wait(timeout=60)
+    if alive == 0:
+        raise RuntimeError(f"no idle connection survived (opened {opened}, failed {failed})")
+    per_conn = {k: (after[k] - before[k]) * 1024 / alive for k in ("vm", "rust", "total")}
+    return {"opened": opened, "failed": failed, "alive": alive,
+            "before_kb": before, "after_kb": after,
+            "bytes_per_conn": per_conn["total"], "bytes_per_conn_vm": per_conn["vm"],
+            "bytes_per_conn_rust": per_conn["rust"]}
+
+
+# --- 4 and 5: one large streamed upload / download -----------------------------
+
+def transfer(server, mode, nbytes):
+    pids = server.tree()
+    reset_peak(pids)
+    start = memory(pids)
+    out = subprocess.run([sys.executable, os.path.join(CLIENTS, "transfer.py"), mode,
+                          "127.0.0.1", str(server.port), str(nbytes)],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"{mode} of {nbytes} bytes failed: {out.stdout}{out.stderr}")
+    result = json.loads(out.stdout)
+    peak = memory(pids, "VmHWM")
+    return {"mb_s": nbytes / result["seconds"] / 1e6, "seconds": result["seconds"],
+            "bytes": nbytes, "rss_start_kb": start, "peak_kb": peak}
+
+
+# --- 6: kill -9 of the Rust process to the next served request ------------------
+
+def restart(server, s):
+    times = []
+    for _ in range(s.restarts):
+        rust = server.rust_pids()
+        if len(rust) != 1:
+            raise RuntimeError(f"expected one Ferry port process, found {rust}")
+        os.kill(rust[0], 9)
+        t0 = time.perf_counter()
+        deadline = t0 + 30
+        while not http_get_ok(server.port, timeout=0.5):
+            if time.perf_counter() > deadline:
+                raise RuntimeError("not served again within 30 s of kill -9")
+            time.sleep(0.001)
+        times.append((time.perf_counter() - t0) * 1000)
+        new = server.rust_pids()
+        if new == rust:
+            raise RuntimeError("served, but by the killed process?")
+        time.sleep(s.restart_pause)
+    return {"ms": times}

@@ -1,0 +1,70 @@
+"""The servers of the benchmark: how to start each and what it can be asked.
+
+Every server answers GET / with 200 "Hello, world!". `scenarios` says which
+of the scenarios 1-6 it takes part in: 1-3 need only that route; 4 and 5
+need POST /upload and GET /download?bytes=N; 6 (restart after kill -9) only
+means something for Ferry. Every BEAM server runs with the same VM flags.
+"""
+import os
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BENCH_EBIN = os.path.join(ROOT, "target", "bench", "ebin")
+FERRY_BIN = os.path.join(ROOT, "target", "release", "ferry")
+TINY_HTTP_BIN = os.path.join(ROOT, "target", "release", "examples", "tiny_http_baseline")
+FERRY_EBIN = os.path.join(ROOT, "erl", "_build", "default", "lib", "ferry", "ebin")
+YAWS_EBIN = "/usr/lib/yaws/ebin"
+RUN_DIR = os.path.join(ROOT, "target", "bench", "run")
+
+# The same for every BEAM server; BENCH_VM_FLAGS replaces them for experiments.
+VM_FLAGS = os.environ.get("BENCH_VM_FLAGS", "").split()
+
+# Ferry's shards (port processes on one SO_REUSEPORT address) for scenarios 1-5.
+FERRY_SHARDS = os.environ.get("BENCH_FERRY_SHARDS", "2")
+
+
+def erl(module, *args, paths=()):
+    """argv of a bench server module started with `erl -run`."""
+    pa = []
+    for p in (BENCH_EBIN, *paths):
+        pa += ["-pa", p]
+    return lambda port: ["erl", "-noshell", *VM_FLAGS, *pa, "-run", module, "start",
+                         str(port), *[a(port) if callable(a) else a for a in args]]
+
+
+def ferry_elixir(port):
+    return ["mix", "run", "--no-halt", "--no-compile",
+            os.path.join(ROOT, "bench", "servers", "ferry_router_bench.exs"),
+            str(port), FERRY_SHARDS, FERRY_BIN]
+
+
+SERVERS = [
+    {"name": "ferry_erl", "label": "Ferry (Erlang handler)", "reference": True,
+     "argv": erl("bench_ferry", FERRY_SHARDS, FERRY_BIN, paths=(FERRY_EBIN,)),
+     "scenarios": {1, 2, 3, 4, 5}},
+    {"name": "ferry_ex", "label": "Ferry (Elixir Ferry.Router)",
+     "argv": ferry_elixir, "cwd": os.path.join(ROOT, "elixir_client"),
+     "env": {"MIX_ENV": "prod", "ELIXIR_ERL_OPTIONS": " ".join(VM_FLAGS)},
+     "scenarios": {1, 2, 3}},
+    {"name": "mochiweb", "label": "mochiweb 3.1",
+     "argv": erl("bench_mochiweb"), "scenarios": {1, 2, 3, 4, 5}},
+    {"name": "yaws", "label": "yaws 2.1",
+     "argv": erl("bench_yaws", os.path.join(RUN_DIR, "yaws"), paths=(YAWS_EBIN,)),
+     "scenarios": {1, 2, 3}},
+    {"name": "inets", "label": "inets httpd (OTP)",
+     "argv": erl("bench_inets", os.path.join(RUN_DIR, "inets")), "scenarios": {1, 2, 3}},
+    {"name": "tiny_http", "label": "tiny_http (Rust, no BEAM)",
+     "argv": lambda port: [TINY_HTTP_BIN, str(port)], "scenarios": {1, 2, 3, 4, 5}},
+]
+
+# Scenario 6 kills the only port process, so it runs on a one-shard listener.
+FERRY_RESTART = {"name": "ferry_restart", "label": "Ferry (Erlang handler, 1 shard)",
+                 "argv": erl("bench_ferry", "1", FERRY_BIN, paths=(FERRY_EBIN,))}
+
+
+def selected():
+    """SERVERS, or those named in BENCH_SERVERS (comma-separated)."""
+    names = os.environ.get("BENCH_SERVERS")
+    if not names:
+        return SERVERS
+    wanted = names.split(",")
+    return [s for s in SERVERS if s["name"] in wanted]

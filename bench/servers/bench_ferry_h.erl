@@ -1,0 +1,27 @@
+%% The Ferry handler of the benchmark: the same three routes as every other
+%% bench server (bench/servers/bench_mochiweb.erl, bench/tiny_http_baseline.rs).
+-module(bench_ferry_h).
+-export([handle/1]).
+
+-define(READ_LENGTH, 1048576).
+
+-spec handle(map()) -> {100..599, list(), iodata()} | {done, map()}.
+handle(#{method := <<"GET">>, path := <<"/">>}) ->
+    {200, [{<<"content-type">>, <<"text/plain">>}], <<"Hello, world!">>};
+handle(#{method := <<"POST">>, path := <<"/upload">>} = Req) ->
+    Total = count_body(Req, 0),
+    {200, [{<<"content-type">>, <<"text/plain">>}], integer_to_binary(Total)};
+handle(#{method := <<"GET">>, path := <<"/download">>} = Req) ->
+    Bytes = bench_server:query_bytes(ferry_req:parse_qs(Req)),
+    Req1 = ferry_req:stream_reply(200, [{<<"content-type">>, <<"application/octet-stream">>},
+                                        {<<"content-length">>, integer_to_binary(Bytes)}], Req),
+    Req2 = bench_server:send_zeros(Bytes, fun(Data, R) -> ferry_req:stream_body(Data, nofin, R) end, Req1),
+    {done, ferry_req:stream_body(<<>>, fin, Req2)};
+handle(_Req) ->
+    {404, [{<<"content-type">>, <<"text/plain">>}], <<"not found">>}.
+
+count_body(Req, N) ->
+    case ferry_req:read_body(Req, #{length => ?READ_LENGTH}) of
+        {ok, Data, _Req} -> N + byte_size(Data);
+        {more, Data, Req1} -> count_body(Req1, N + byte_size(Data))
+    end.
