@@ -1,0 +1,11 @@
+%% What a handler process needs to talk to its port. It rides in the request
+%% map under the key ?FERRY_CTX, which users leave alone.
+-define(FERRY_CTX, '$ferry').
+
+-record(ferry_ctx, {port :: port(),
+                    id :: non_neg_integer(),
+                    owner :: pid(),
+                    %% Bytes of stream_chunk data this handler may have in
+                    %% flight before it waits for stream_credit.
+                    send_window :: pos_integer(),
+                    listener :: atom()}).

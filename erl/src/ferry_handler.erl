@@ -1,0 +1,105 @@
+%% @doc The process of one request: routes it, runs the user's handler and
+%% writes the answer straight to the port, so the port owner never
+%% serializes responses.
+%%
+%% A handler that crashes or returns something that is not an answer gets
+%% its client a 500 (`{abort, Id}': Rust answers 500, or closes the
+%% connection if the response had begun) and a logger error report with the
+%% request id. A handler whose client went away ends quietly. Kills and
+%% deadlines are ferry_port's business: it sees this process exit.
+-module(ferry_handler).
+
+-include("ferry_ctx.hrl").
+
+-export([start_link/2, run/2]).
+
+%% @doc Spawned by ferry_port, linked to it: if the port owner dies, so do
+%% its handlers.
+-spec start_link(#ferry_ctx{}, map()) -> pid().
+start_link(Ctx, Req) ->
+    spawn_link(?MODULE, run, [Ctx, Req]).
+
+-spec run(#ferry_ctx{}, map()) -> ok.
+run(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} = Req0) ->
+    case ferry_router:match(Method, Path, persistent_term:get({ferry_router, Listener})) of
+        {ok, Handler, Bindings, PathInfo} ->
+            Req = Req0#{bindings => Bindings, path_info => PathInfo, ?FERRY_CTX => Ctx},
+            call(Handler, Req, Ctx);
+        {error, not_found} ->
+            respond(Ctx, 404, [], <<"Not Found\n">>);
+        {error, {method_not_allowed, Allow}} ->
+            respond(Ctx, 405, [{<<"allow">>, Allow}], <<"Method Not Allowed\n">>);
+        {error, bad_path} ->
+            respond(Ctx, 400, [], <<"Bad Request\n">>)
+    end.
+
+call(Handler, Req, Ctx) ->
+    try invoke(Handler, Req) of
+        Result -> finish(Result, Req, Ctx)
+    catch
+        exit:{ferry, closed, _} ->
+            ok;
+        Class:Reason:Stack ->
+            report(Ctx, Req, #{class => Class, reason => Reason, stacktrace => Stack}),
+            fail(Ctx)
+    end.
+
+invoke(Fun, Req) when is_function(Fun, 1) -> Fun(Req);
+invoke(Module, Req) -> Module:handle(Req).
+
+finish({Status, Headers, Body} = Result, Req, Ctx) when is_integer(Status) ->
+    case ferry_req:response_state() of
+        none ->
+            try {ferry_req:encode_headers(Headers), iolist_size(Body)} of
+                {Encoded, _} -> respond(Ctx, Status, Encoded, Body)
+            catch error:_ -> garbage(Ctx, Req, Result)
+            end;
+        _ ->
+            garbage(Ctx, Req, Result)
+    end;
+finish({done, _} = Result, Req, #ferry_ctx{port = Port, id = Id} = Ctx) ->
+    case ferry_req:response_state() of
+        done -> ok;
+        streaming -> send(Port, ferry_protocol:stream_end(Id, []));
+        none -> garbage(Ctx, Req, Result)
+    end;
+finish(Result, Req, Ctx) ->
+    garbage(Ctx, Req, Result).
+
+garbage(Ctx, Req, Result) ->
+    report(Ctx, Req, #{bad_return => Result}),
+    fail(Ctx).
+
+fail(#ferry_ctx{port = Port, id = Id}) ->
+    case ferry_req:response_state() of
+        done -> ok;
+        _ -> send(Port, ferry_protocol:abort(Id))
+    end.
+
+respond(#ferry_ctx{port = Port, id = Id}, Status, Headers, Body) ->
+    send(Port, ferry_protocol:respond(Id, Status, Headers, Body)).
+
+%% A dead port lost this request; ferry_port restarts it and cleans up.
+send(Port, Frame) ->
+    try erlang:port_command(Port, Frame), ok
+    catch error:badarg -> ok
+    end.
+
+report(#ferry_ctx{listener = Listener, id = Id}, Req, What) ->
+    Request = case Req of
+                  #{method := M, path := P} -> #{method => M, path => P};
+                  _ -> #{}
+              end,
+    logger:error(maps:merge(What, Request#{what => handler_failed,
+                                           listener => Listener, id => Id}),
+                 #{domain => [ferry], report_cb => fun format_report/1}).
+
+format_report(#{what := handler_failed, listener := Listener, id := Id} = R) ->
+    Where = io_lib:format("ferry listener ~p, request ~p ~ts ~ts",
+                          [Listener, Id, maps:get(method, R, <<>>), maps:get(path, R, <<>>)]),
+    case R of
+        #{bad_return := Result} ->
+            {"~ts: handler returned something that is not an answer: ~0tp", [Where, Result]};
+        #{class := Class, reason := Reason, stacktrace := Stack} ->
+            {"~ts: handler crashed: ~tp:~0tp~n~tp", [Where, Class, Reason, Stack]}
+    end.

@@ -1,0 +1,440 @@
+%% @doc Owner of one Rust port process (one shard of a listener).
+%%
+%% On the request path it does the least it can: decode the frame, spawn a
+%% handler process (ferry_handler) for a request, remember Id -> Pid, and
+%% forward body, credit and close events to that process. Handlers write
+%% their answers to the port themselves. The Id <-> Pid maps live in the
+%% process dictionary (as in Ranch's connection supervisor): the cheapest
+%% place for a table touched twice per request.
+%%
+%% When the Rust process dies, this process stays: it cleans up the
+%% handlers of the dead port and opens a new one on the same address after
+%% an exponential back-off, so a crash loop never reaches the supervisor of
+%% the application that embeds the listener.
+-module(ferry_port).
+-behaviour(gen_server).
+
+-include("ferry_ctx.hrl").
+
+-export([start_link/3, port_number/1, os_pid/1, info/1, begin_drain/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+%% A port that served this long before dying is restarted after the
+%% shortest back-off again.
+-define(STABLE_MS, 5000).
+%% How often deadlines are checked; a deadline is late by at most this.
+-define(SWEEP_MS, 100).
+-define(REGISTRY, ferry_listeners).
+
+-record(state, {listener :: atom(),
+                shard :: pos_integer(),
+                opts :: ferry_opts:validated(),
+                %% The `listen' config; `port' is the bound one after the
+                %% first `ready', so a new port binds the same address.
+                listen :: #{atom() => term()},
+                port :: port() | undefined,
+                os_pid :: non_neg_integer() | undefined,
+                %% Handlers' context, all but the request id.
+                ctx :: #ferry_ctx{} | undefined,
+                phase = starting :: starting | serving | backoff | draining | drained,
+                started_at = 0 :: integer(),
+                restarts = 0 :: non_neg_integer(),
+                %% Failures since the port last served for ?STABLE_MS.
+                failures = 0 :: non_neg_integer(),
+                requests = 0 :: non_neg_integer(),
+                stats_waiters = [] :: [gen_server:from()]}).
+
+%%% API
+
+-spec start_link(atom(), pos_integer(), ferry_opts:validated()) ->
+          {ok, pid()} | {error, term()}.
+start_link(Listener, Shard, Opts) ->
+    gen_server:start_link(?MODULE, {Listener, Shard, Opts}, []).
+
+-spec port_number(pid()) -> inet:port_number().
+port_number(Pid) -> gen_server:call(Pid, port_number).
+
+-spec os_pid(pid()) -> non_neg_integer() | undefined.
+os_pid(Pid) -> gen_server:call(Pid, os_pid).
+
+-spec info(pid()) -> map().
+info(Pid) -> gen_server:call(Pid, info).
+
+%% @doc Tells the port to stop accepting and finish what is in flight;
+%% terminate/2 then waits for it. Lets stop_listener drain shards at once.
+-spec begin_drain(pid()) -> ok.
+begin_drain(Pid) -> gen_server:cast(Pid, begin_drain).
+
+%%% gen_server
+
+init({Listener, Shard, Opts}) ->
+    process_flag(trap_exit, true),
+    case taken(Listener, Shard) of
+        undefined_registry ->
+            {stop, ferry_not_started};
+        false ->
+            case listen_config(Listener, Shard, Opts) of
+                {ok, Listen} ->
+                    S0 = #state{listener = Listener, shard = Shard, opts = Opts, listen = Listen},
+                    case open(S0) of
+                        {ok, S1} -> first_ready(S1);
+                        {error, Reason} -> {stop, Reason}
+                    end;
+                {error, Reason} ->
+                    {stop, Reason}
+            end;
+        true ->
+            {stop, {already_started, Listener}}
+    end.
+
+%% Another listener of this name runs (in some other supervisor)?
+taken(Listener, Shard) ->
+    case ets:whereis(?REGISTRY) =/= undefined andalso ets:lookup(?REGISTRY, {Listener, Shard}) of
+        false -> undefined_registry;
+        [{_, Pid}] -> is_process_alive(Pid);
+        [] -> false
+    end.
+
+first_ready(#state{port = Port, opts = #{start_timeout := Timeout}} = S) ->
+    case await_ready(S, erlang:monotonic_time(millisecond) + Timeout) of
+        {ok, S1} ->
+            true = ets:insert(?REGISTRY, {{S#state.listener, S#state.shard}, self()}),
+            erlang:send_after(?SWEEP_MS, self(), sweep),
+            {ok, S1};
+        {error, Reason} ->
+            catch erlang:port_close(Port),
+            {stop, Reason}
+    end.
+
+%% Only shard 1 chooses the port; the others bind the port it got, with
+%% SO_REUSEPORT. A restarted shard 1 binds the port its predecessor got.
+listen_config(Listener, Shard, #{listen := Listen, shards := Shards}) ->
+    Shared = case Shards of
+                 1 -> Listen;
+                 _ -> Listen#{reuseport => true}
+             end,
+    case {Shard, ets:lookup(?REGISTRY, {Listener, bound})} of
+        {1, [{_, Sup, Bound}]} ->
+            case Sup =:= parent() of
+                true -> {ok, Shared#{port => Bound}};
+                false -> {ok, Shared}   % a listener of the same name before
+            end;
+        {1, []} ->
+            {ok, Shared};
+        {_, [{_, _Sup, Bound}]} ->
+            {ok, Shared#{port => Bound}};
+        {_, []} ->
+            {error, {no_first_shard, Listener}}
+    end.
+
+handle_call(port_number, _From, #state{listen = #{port := Port}} = S) ->
+    {reply, Port, S};
+handle_call(os_pid, _From, S) ->
+    {reply, S#state.os_pid, S};
+handle_call(info, From, #state{phase = serving, port = Port} = S) ->
+    command(Port, ferry_protocol:stats()),
+    {noreply, S#state{stats_waiters = [From | S#state.stats_waiters]}};
+handle_call(info, _From, S) ->
+    {reply, info_map(S, #{}), S}.
+
+handle_cast(begin_drain, S) ->
+    {noreply, begin_draining(S)}.
+
+handle_info({Port, {data, Frame}}, #state{port = Port} = S) ->
+    {noreply, event(ferry_protocol:decode(Frame), S)};
+handle_info({'EXIT', Pid, Reason}, S) when is_pid(Pid) ->
+    handler_exit(Pid, Reason, S),
+    {noreply, S};
+handle_info({ferry_streaming, Id}, S) ->
+    case get(Id) of
+        {Pid, _, timeout} -> put(Id, {Pid, infinity, timeout});
+        _ -> ok
+    end,
+    {noreply, S};
+handle_info(sweep, S) ->
+    sweep(S),
+    erlang:send_after(?SWEEP_MS, self(), sweep),
+    {noreply, S};
+handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
+    {noreply, port_exit({exit_status, Status}, S)};
+handle_info({'EXIT', Port, Reason}, #state{port = Port} = S) ->
+    {noreply, port_exit({port_closed, Reason}, S)};
+handle_info(reopen, #state{phase = backoff} = S) ->
+    {noreply, reopen(S)};
+handle_info({start_timeout, Port}, #state{port = Port, phase = starting} = S) ->
+    catch erlang:port_close(Port),
+    {noreply, port_exit(start_timeout, S)};
+handle_info(_Stale, S) ->
+    %% Events of a port already gone, EXITs of the ports themselves,
+    %% timers of an earlier phase.
+    {noreply, S}.
+
+%% Stopping drains when it is an orderly stop; a crash just closes the port
+%% (the Rust process sees EOF and exits).
+terminate(Reason, #state{port = Port} = S) when is_port(Port) ->
+    case Reason of
+        normal -> drain(S);
+        shutdown -> drain(S);
+        {shutdown, _} -> drain(S);
+        _ -> catch erlang:port_close(Port)
+    end,
+    kill_handlers();
+terminate(_Reason, _S) ->
+    kill_handlers().
+
+%%% Events from the port
+
+event({request, Id, Req}, #state{ctx = Ctx, requests = N} = S) ->
+    Pid = ferry_handler:start_link(Ctx#ferry_ctx{id = Id}, Req),
+    put(Id, {Pid, deadline(S), timeout}),
+    put(Pid, Id),
+    S#state{requests = N + 1};
+event({body, Id, _} = Event, S) -> forward(Id, Event), S;
+event({body_end, Id, _} = Event, S) -> forward(Id, Event), S;
+event({stream_credit, Id, _} = Event, S) -> forward(Id, Event), S;
+event({closed, Id, _} = Event, S) ->
+    %% Told first, so a handler waiting in ferry_req ends itself; one busy
+    %% elsewhere is stopped at the next sweep but one.
+    case get(Id) of
+        {Pid, _, timeout} ->
+            Pid ! Event,
+            put(Id, {Pid, now_ms() + ?SWEEP_MS, closed});
+        _ -> ok
+    end,
+    S;
+event({sent, _Id, _Info}, S) ->
+    S;
+event({stats, Stats}, #state{stats_waiters = Waiters} = S) ->
+    [gen_server:reply(From, info_map(S, Stats)) || From <- Waiters],
+    S#state{stats_waiters = []};
+event({log, Level, Message}, S) ->
+    log_from_port(Level, Message, S),
+    S;
+event({protocol_error, Id, Message}, S) ->
+    logger:error("ferry listener ~p: the port refused a command for request ~p: ~ts",
+                 [S#state.listener, Id, Message], #{domain => [ferry]}),
+    S;
+event(drained, S) ->
+    S;
+event({ready, Info}, #state{phase = starting} = S) ->
+    logger:notice("ferry listener ~p: port restarted (os pid ~p) after ~p restart(s)",
+                  [S#state.listener, maps:get(os_pid, Info, undefined), S#state.restarts],
+                  #{domain => [ferry]}),
+    ready(Info, S);
+event({listen_error, {Kind, Message}}, S) ->
+    logger:error("ferry listener ~p: port could not listen: ~p ~ts",
+                 [S#state.listener, Kind, Message], #{domain => [ferry]}),
+    S;
+event(Other, S) ->
+    logger:error("ferry listener ~p: unexpected frame from the port: ~0tP",
+                 [S#state.listener, Other, 20], #{domain => [ferry]}),
+    S.
+
+forward(Id, Event) ->
+    case get(Id) of
+        {Pid, _, _} -> Pid ! Event;
+        undefined -> ok
+    end.
+
+log_from_port(Level, Message, #state{listener = Listener}) ->
+    Valid = lists:member(Level, [debug, info, notice, warning, error]),
+    logger:log(case Valid of true -> Level; false -> warning end,
+               "ferry listener ~p (port): ~ts", [Listener, Message], #{domain => [ferry]}).
+
+deadline(#state{opts = #{request_timeout := infinity}}) -> infinity;
+deadline(#state{opts = #{request_timeout := Ms}}) -> now_ms() + Ms.
+
+now_ms() -> erlang:monotonic_time(millisecond).
+
+%%% Handlers
+
+%% A handler that ended without answering (killed, or exited by hand) has
+%% its client answered 500 here; crashes it caught itself are answered by
+%% ferry_handler already, and Rust ignores an abort of a finished id.
+handler_exit(Pid, Reason, S) ->
+    case erase(Pid) of
+        undefined ->
+            ok;
+        Id ->
+            {_, _, What} = erase(Id),
+            case {Reason, What} of
+                {normal, _} -> ok;
+                {_, timeout} ->
+                    command(S#state.port, ferry_protocol:abort(Id)),
+                    logger:error("ferry listener ~p: handler of request ~p exited: ~0tp",
+                                 [S#state.listener, Id, Reason], #{domain => [ferry]});
+                _ -> ok
+            end
+    end.
+
+%% Past its deadline a handler's client gets 503 and the handler is killed;
+%% a handler whose client went away and who did not end by itself is killed.
+sweep(#state{port = Port, listener = Listener}) ->
+    Now = now_ms(),
+    [case What of
+         timeout ->
+             command(Port, ferry_protocol:respond(Id, 503, [], <<"Service Unavailable\n">>)),
+             logger:error("ferry listener ~p: handler of request ~p overran "
+                          "request_timeout; killed", [Listener, Id], #{domain => [ferry]}),
+             kill_handler(Id, Pid);
+         closed ->
+             kill_handler(Id, Pid)
+     end
+     || {Id, {Pid, When, What}} <- get(), is_integer(Id), When =< Now],
+    ok.
+
+kill_handler(Id, Pid) ->
+    put(Id, {Pid, infinity, dead}),
+    exit(Pid, kill).
+
+%% The port is gone: its requests are lost, their handlers are stopped.
+%% Their EXITs come later and find no entry.
+kill_handlers() ->
+    [begin erase(Id), erase(Pid), exit(Pid, kill) end
+     || {Id, {Pid, _, _}} <- get(), is_integer(Id)],
+    ok.
+
+%%% Port life cycle
+
+open(#state{opts = #{binary := Binary}, listen = Listen} = S) ->
+    try open_port({spawn_executable, Binary},
+                  [{packet, 4}, binary, exit_status, use_stdio, {args, []}]) of
+        Port ->
+            command(Port, ferry_protocol:listen(Listen)),
+            {ok, S#state{port = Port, phase = starting}}
+    catch error:Reason ->
+            {error, {spawn_failed, Binary, Reason}}
+    end.
+
+%% Start-up waits here, before anything else, so start_listener returns
+%% with the port listening (or with the reason it is not).
+await_ready(#state{port = Port} = S, Deadline) ->
+    receive
+        {Port, {data, Frame}} ->
+            case ferry_protocol:decode(Frame) of
+                {ready, Info} ->
+                    {ok, ready(Info, S)};
+                {listen_error, {Kind, Message}} ->
+                    {error, listen_error(Kind, Message)};
+                {log, Level, Message} ->
+                    log_from_port(Level, Message, S),
+                    await_ready(S, Deadline);
+                Other ->
+                    {error, {unexpected_frame, Other}}
+            end;
+        {Port, {exit_status, Status}} ->
+            {error, {port_exited, Status}}
+    after max(0, Deadline - now_ms()) ->
+            {error, start_timeout}
+    end.
+
+listen_error(bad_option, Message) ->
+    Named = [K || K <- ferry_opts:rust_keys(), string:prefix(Message, atom_to_binary(K)) =/= nomatch],
+    case lists:reverse(lists:sort(Named)) of
+        [Key | _] -> {bad_option, Key};
+        [] -> {bad_option, Message}
+    end;
+listen_error(Kind, Message) ->
+    {listen_error, Kind, Message}.
+
+ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = Port} = S) ->
+    S#state.shard =:= 1 andalso
+        ets:insert(?REGISTRY, {{S#state.listener, bound}, parent(), Bound}),
+    Ctx = #ferry_ctx{port = Port, owner = self(), listener = S#state.listener,
+                     send_window = send_window(Info, Listen)},
+    S#state{phase = serving, os_pid = OsPid, listen = Listen#{port => Bound}, ctx = Ctx,
+            started_at = now_ms()}.
+
+%% The listener supervisor; the same for every incarnation of this shard.
+parent() -> hd(get('$ancestors')).
+
+%% The window in `ready' if the port says it; otherwise one no larger than
+%% the user's, which Rust always allows.
+send_window(#{send_window := W}, _Listen) when is_integer(W), W > 0 -> W;
+send_window(_Info, Listen) ->
+    min(maps:get(send_window, Listen, infinity), ferry_opts:req_default(send_window)).
+
+port_exit(Why, #state{phase = draining} = S) ->
+    Why =:= {exit_status, 0} orelse
+        logger:warning("ferry listener ~p: port ended its drain with ~p",
+                       [S#state.listener, Why], #{domain => [ferry]}),
+    kill_handlers(),
+    S#state{port = undefined, os_pid = undefined, phase = drained};
+port_exit(Why, #state{restarts = Restarts} = S) ->
+    kill_handlers(),
+    [gen_server:reply(From, info_map(S, #{})) || From <- S#state.stats_waiters],
+    Failures = case S#state.phase =:= serving andalso now_ms() - S#state.started_at >= ?STABLE_MS of
+                   true -> 0;
+                   false -> S#state.failures
+               end,
+    Delay = backoff(Failures, S),
+    logger:error("ferry listener ~p: port (os pid ~p) went down: ~0tp; "
+                 "restart ~p in ~p ms", [S#state.listener, S#state.os_pid, Why,
+                                         Restarts + 1, Delay], #{domain => [ferry]}),
+    erlang:send_after(Delay, self(), reopen),
+    S#state{port = undefined, os_pid = undefined, phase = backoff, stats_waiters = [],
+            failures = Failures + 1, restarts = Restarts + 1}.
+
+backoff(Failures, #state{opts = #{restart_backoff := {Min, Max}}}) ->
+    min(Max, Min bsl min(Failures, 20)).
+
+reopen(#state{opts = #{start_timeout := Timeout}} = S) ->
+    case open(S) of
+        {ok, #state{port = Port} = S1} ->
+            erlang:send_after(Timeout, self(), {start_timeout, Port}),
+            S1;
+        {error, Reason} ->
+            port_exit(Reason, S#state{phase = backoff})
+    end.
+
+begin_draining(#state{port = Port, phase = serving, opts = #{drain_timeout := T}} = S) ->
+    command(Port, ferry_protocol:drain(T)),
+    S#state{phase = draining};
+begin_draining(S) ->
+    S.
+
+%% Requests in flight keep being served while the port drains: events are
+%% still routed to their handlers until the port exits.
+drain(S0) ->
+    case begin_draining(S0) of
+        #state{phase = draining, opts = #{drain_timeout := T}} = S ->
+            drain_loop(S, now_ms() + T + 1000);
+        #state{port = Port} ->
+            catch erlang:port_close(Port),
+            ok
+    end.
+
+drain_loop(#state{port = undefined}, _Deadline) ->
+    ok;
+drain_loop(#state{port = Port} = S, Deadline) ->
+    receive
+        {Port, {data, Frame}} ->
+            drain_loop(event(ferry_protocol:decode(Frame), S), Deadline);
+        {'EXIT', Pid, Reason} when is_pid(Pid) ->
+            handler_exit(Pid, Reason, S),
+            drain_loop(S, Deadline);
+        {ferry_streaming, _} ->
+            drain_loop(S, Deadline);
+        {Port, {exit_status, Status}} ->
+            drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);
+        {'EXIT', Port, Reason} ->
+            drain_loop(port_exit({port_closed, Reason}, S#state{phase = draining}), Deadline)
+    after max(0, Deadline - now_ms()) ->
+            catch erlang:port_close(Port),
+            ok
+    end.
+
+info_map(#state{} = S, PortStats) ->
+    PortStats#{restarts => S#state.restarts,
+               requests => S#state.requests,
+               connections => maps:get(connections, PortStats, 0),
+               os_pid => S#state.os_pid,
+               port => maps:get(port, S#state.listen, 0),
+               phase => S#state.phase}.
+
+command(undefined, _Frame) ->
+    ok;
+command(Port, Frame) ->
+    try erlang:port_command(Port, Frame), ok
+    catch error:badarg -> ok
+    end.

@@ -1,0 +1,74 @@
+%% @doc The wire protocol of docs/PROTOCOL.md: commands to the Rust port as
+%% ETF binaries (the port adds the 4-byte length, `{packet, 4}'), and the
+%% decoding of its events.
+%%
+%% Pure. Decoding uses `binary_to_term(B, [safe])', which refuses atoms that
+%% do not exist yet; `atoms/0' names every atom the Rust side sends, so they
+%% exist as soon as this module is loaded.
+-module(ferry_protocol).
+
+-export([decode/1, atoms/0]).
+-export([listen/1, respond/4, stream_start/3, stream_chunk/2, stream_end/2,
+         abort/1, read_body/2, drain/1, stats/0]).
+
+-type id() :: non_neg_integer().
+-type headers() :: [{binary(), binary()}].
+-export_type([id/0, headers/0]).
+
+%% @doc Every atom of docs/PROTOCOL.md that Rust sends to the BEAM.
+-spec atoms() -> [atom()].
+atoms() ->
+    [%% event tags
+     ready, listen_error, request, body, body_end, closed, sent, stream_credit,
+     stats, log, protocol_error, drained,
+     %% ready map
+     port, os_pid, protocol, version, send_window, body_window,
+     %% listen_error kinds
+     bad_option, bad_config, eaddrinuse, eacces, eaddrnotavail, io,
+     %% request map
+     method, path, query, headers, peer, stream, undefined,
+     %% closed reasons
+     peer_closed, send_timeout, handler_timeout, too_large, bad_body, shutdown,
+     %% sent map
+     status, bytes, duration_us,
+     %% stats map
+     connections, requests, bytes_in, bytes_out, ignored_commands,
+     protocol_errors, out_queue_bytes,
+     %% log levels
+     debug, info, notice, warning, error,
+     true, false].
+
+%% @doc Decodes one frame. A frame that is not a term, or names an atom that
+%% does not exist, gives `{error, Frame}' for the caller to log.
+-spec decode(binary()) -> tuple() | atom() | {error, binary()}.
+decode(Frame) ->
+    try binary_to_term(Frame, [safe])
+    catch error:badarg -> {error, Frame}
+    end.
+
+-spec listen(#{atom() => term()}) -> binary().
+listen(Config) -> term_to_binary({listen, Config}).
+
+-spec respond(id(), 100..599, headers(), iodata()) -> binary().
+respond(Id, Status, Headers, Body) -> term_to_binary({respond, Id, Status, Headers, Body}).
+
+-spec stream_start(id(), 100..599, headers()) -> binary().
+stream_start(Id, Status, Headers) -> term_to_binary({stream_start, Id, Status, Headers}).
+
+-spec stream_chunk(id(), iodata()) -> binary().
+stream_chunk(Id, Data) -> term_to_binary({stream_chunk, Id, Data}).
+
+-spec stream_end(id(), headers()) -> binary().
+stream_end(Id, Trailers) -> term_to_binary({stream_end, Id, Trailers}).
+
+-spec abort(id()) -> binary().
+abort(Id) -> term_to_binary({abort, Id}).
+
+-spec read_body(id(), pos_integer()) -> binary().
+read_body(Id, Bytes) -> term_to_binary({read_body, Id, Bytes}).
+
+-spec drain(non_neg_integer()) -> binary().
+drain(TimeoutMs) -> term_to_binary({drain, TimeoutMs}).
+
+-spec stats() -> binary().
+stats() -> term_to_binary(stats).

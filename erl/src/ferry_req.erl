@@ -1,0 +1,311 @@
+%% @doc Helpers for handlers, after Cowboy's `cowboy_req'.
+%%
+%% The first group is pure and works on the request map. The second talks to
+%% the port and must be called from the handler process (the one ferry
+%% spawned for the request): flow-control state lives in its process
+%% dictionary, so a stale `Req' passed twice cannot break the accounting.
+%% When the client went away, those helpers exit with
+%% `{ferry, closed, Reason}'; ferry ends the handler quietly then.
+-module(ferry_req).
+
+-include("ferry_ctx.hrl").
+
+%% Pure.
+-export([header/2, header/3, parse_qs/1, binding/2, binding/3, path_info/1,
+         encode_headers/1, sse_event/1]).
+%% Talk to the port.
+-export([read_body/1, read_body/2, read_full_body/2, body_trailers/1,
+         reply/4, stream_reply/3, stream_body/3, stream_trailers/2,
+         sse_start/1, send_event/2, response_state/0]).
+
+-type req() :: #{method := binary(), path := binary(), query := binary(),
+                 version := {1, 0} | {1, 1}, headers := [{binary(), binary()}],
+                 peer := {inet:ip_address(), inet:port_number()},
+                 body := binary() | stream,
+                 bindings := #{binary() => binary()},
+                 path_info := [binary()] | undefined,
+                 _ => _}.
+-type headers() :: [{binary() | atom() | string(), iodata() | integer()}]
+                 | #{binary() | atom() | string() => iodata() | integer()}.
+-type event() :: #{data => iodata(), event => iodata(), id => iodata(),
+                   retry => non_neg_integer()} | iodata().
+-export_type([req/0, headers/0, event/0]).
+
+%% Process dictionary keys of the handler process.
+-define(RESP, '$ferry_resp').       % undefined | {streaming, Outstanding} | done
+-define(BODY, '$ferry_body').       % undefined | reading | done
+-define(TRAILERS, '$ferry_trailers').
+
+%%% Pure helpers.
+
+%% @doc The value of request header `Name' (lowercase); repeated fields are
+%% joined with ", " (RFC 9110 5.3).
+-spec header(binary(), req()) -> binary() | undefined.
+header(Name, Req) -> header(Name, Req, undefined).
+
+-spec header(binary(), req(), Default) -> binary() | Default.
+header(Name, #{headers := Headers}, Default) ->
+    case [V || {N, V} <- Headers, N =:= Name] of
+        [] -> Default;
+        [Value] -> Value;
+        Values -> iolist_to_binary(lists:join(<<", ">>, Values))
+    end.
+
+%% @doc The query string as `[{Key, Value | true}]', percent-decoded with
+%% `+' as space. A key without `=' has the value `true'. Bytes that are not
+%% valid percent-encoding are kept as they are rather than failing.
+-spec parse_qs(req() | binary()) -> [{binary(), binary() | true}].
+parse_qs(#{query := Query}) -> parse_qs(Query);
+parse_qs(Query) when is_binary(Query) ->
+    [qs_pair(P) || P <- binary:split(Query, <<"&">>, [global]), P =/= <<>>].
+
+qs_pair(Pair) ->
+    case binary:split(Pair, <<"=">>) of
+        [Key] -> {qs_decode(Key), true};
+        [Key, Value] -> {qs_decode(Key), qs_decode(Value)}
+    end.
+
+qs_decode(Bin) ->
+    Spaced = binary:replace(Bin, <<"+">>, <<" ">>, [global]),
+    case ferry_router:pct_decode(Spaced) of
+        {ok, Decoded} -> Decoded;
+        error -> Spaced
+    end.
+
+-spec binding(binary() | atom(), req()) -> binary() | undefined.
+binding(Name, Req) -> binding(Name, Req, undefined).
+
+-spec binding(binary() | atom(), req(), Default) -> binary() | Default.
+binding(Name, Req, Default) when is_atom(Name) ->
+    binding(atom_to_binary(Name), Req, Default);
+binding(Name, #{bindings := Bindings}, Default) ->
+    maps:get(Name, Bindings, Default).
+
+-spec path_info(req()) -> [binary()] | undefined.
+path_info(#{path_info := PathInfo}) -> PathInfo.
+
+%% @doc Response headers as the port wants them: `[{binary(), binary()}]'.
+%% Raises `badarg' on a name or value that is not text.
+-spec encode_headers(headers()) -> ferry_protocol:headers().
+encode_headers(Headers) when is_map(Headers) ->
+    encode_headers(maps:to_list(Headers));
+encode_headers(Headers) when is_list(Headers) ->
+    lists:map(fun({N, V}) -> {header_name(N), header_value(V)} end, Headers).
+
+header_name(N) when is_binary(N) -> N;
+header_name(N) when is_atom(N) -> atom_to_binary(N);
+header_name(N) when is_list(N) -> iolist_to_binary(N).
+
+header_value(V) when is_binary(V) -> V;
+header_value(V) when is_integer(V) -> integer_to_binary(V);
+header_value(V) when is_list(V) -> iolist_to_binary(V).
+
+%% @doc One server-sent event as text/event-stream bytes. Multi-line data
+%% becomes several `data:' lines; `event' and `id' may not span lines.
+-spec sse_event(event()) -> iodata().
+sse_event(Event) when is_map(Event) ->
+    Fields = [single_line_field(<<"event">>, maps:get(event, Event, undefined)),
+              single_line_field(<<"id">>, maps:get(id, Event, undefined)),
+              case maps:get(retry, Event, undefined) of
+                  undefined -> [];
+                  Ms when is_integer(Ms), Ms >= 0 -> [<<"retry: ">>, integer_to_binary(Ms), $\n]
+              end,
+              data_lines(maps:get(data, Event, <<>>))],
+    [Fields, $\n];
+sse_event(Data) ->
+    sse_event(#{data => Data}).
+
+single_line_field(_Name, undefined) -> [];
+single_line_field(Name, Value) ->
+    Bin = iolist_to_binary(Value),
+    nomatch = binary:match(Bin, [<<"\r">>, <<"\n">>]),
+    [Name, <<": ">>, Bin, $\n].
+
+data_lines(Data) ->
+    Lines = binary:split(iolist_to_binary(Data), [<<"\r\n">>, <<"\n">>, <<"\r">>], [global]),
+    [[<<"data: ">>, L, $\n] || L <- Lines].
+
+%%% Helpers that talk to the port.
+
+%% @doc Reads the request body. An inline body is returned at once. A
+%% streamed body is returned `length' bytes (or more, at most one chunk
+%% more) at a time: `{more, Data, Req}' until the last part `{ok, Data, Req}'.
+%% The first call grants the port `length' bytes ahead and every chunk
+%% received is granted again, so the pipe stays full while the handler works
+%% and at most about `length' bytes wait in this process's mailbox.
+-spec read_body(req()) -> {ok | more, binary(), req()}.
+read_body(Req) -> read_body(Req, #{}).
+
+-spec read_body(req(), #{length => pos_integer(), timeout => timeout()}) ->
+          {ok | more, binary(), req()}.
+read_body(#{body := Body} = Req, _Opts) when is_binary(Body) ->
+    {ok, Body, Req};
+read_body(#{body := stream, ?FERRY_CTX := Ctx} = Req, Opts) ->
+    Length = maps:get(length, Opts, ferry_opts:req_default(read_length)),
+    Timeout = maps:get(timeout, Opts, ferry_opts:req_default(read_timeout)),
+    case get(?BODY) of
+        done ->
+            {ok, <<>>, Req};
+        undefined ->
+            grant(Ctx, Length),
+            put(?BODY, reading),
+            collect_body(Ctx, Length, Timeout, [], 0, Req);
+        reading ->
+            collect_body(Ctx, Length, Timeout, [], 0, Req)
+    end.
+
+collect_body(#ferry_ctx{id = Id} = Ctx, Length, Timeout, Acc, Size, Req) ->
+    receive
+        {body, Id, Chunk} ->
+            grant(Ctx, byte_size(Chunk)),
+            NewSize = Size + byte_size(Chunk),
+            case NewSize >= Length of
+                true -> {more, iolist_to_binary([Acc | Chunk]), Req};
+                false -> collect_body(Ctx, Length, Timeout, [Acc | Chunk], NewSize, Req)
+            end;
+        {body_end, Id, Trailers} ->
+            put(?BODY, done),
+            put(?TRAILERS, Trailers),
+            {ok, iolist_to_binary(Acc), Req};
+        {closed, Id, Reason} ->
+            exit({ferry, closed, Reason})
+    after Timeout ->
+            exit({ferry, timeout, read_body})
+    end.
+
+grant(#ferry_ctx{port = Port, id = Id}, Bytes) ->
+    send(Port, ferry_protocol:read_body(Id, Bytes)).
+
+%% @doc The whole body, refused past `MaxBytes' (what was read is dropped).
+-spec read_full_body(req(), non_neg_integer()) -> {ok, binary(), req()} | {error, too_large}.
+read_full_body(Req, MaxBytes) ->
+    read_full_body(Req, MaxBytes, [], 0).
+
+read_full_body(Req0, MaxBytes, Acc, Size) ->
+    {Status, Data, Req} = read_body(Req0),
+    NewSize = Size + byte_size(Data),
+    if
+        NewSize > MaxBytes -> {error, too_large};
+        Status =:= ok -> {ok, iolist_to_binary([Acc | Data]), Req};
+        true -> read_full_body(Req, MaxBytes, [Acc | Data], NewSize)
+    end.
+
+%% @doc The trailers of a streamed body once it was read to its end.
+-spec body_trailers(req()) -> ferry_protocol:headers().
+body_trailers(_Req) ->
+    case get(?TRAILERS) of
+        undefined -> [];
+        Trailers -> Trailers
+    end.
+
+%% @doc Answers in one go. The handler then returns `{done, Req}'.
+-spec reply(100..599, headers(), iodata(), req()) -> req().
+reply(Status, Headers, Body, #{?FERRY_CTX := #ferry_ctx{port = Port, id = Id}} = Req) ->
+    not_replied_yet(),
+    put(?RESP, done),
+    send(Port, ferry_protocol:respond(Id, Status, encode_headers(Headers), Body)),
+    Req.
+
+%% @doc Starts a streamed response. From now on the request deadline
+%% (`request_timeout') no longer applies: a stream may live long (SSE).
+-spec stream_reply(100..599, headers(), req()) -> req().
+stream_reply(Status, Headers, #{?FERRY_CTX := Ctx} = Req) ->
+    #ferry_ctx{port = Port, id = Id, owner = Owner} = Ctx,
+    not_replied_yet(),
+    Owner ! {ferry_streaming, Id},
+    put(?RESP, {streaming, 0}),
+    send(Port, ferry_protocol:stream_start(Id, Status, encode_headers(Headers))),
+    Req.
+
+%% @doc Sends part of a streamed response; `fin' ends it. Blocks while the
+%% port holds `send_window' bytes the client has not taken yet, and exits
+%% with `{ferry, timeout, stream_body}' if no credit comes in time.
+-spec stream_body(iodata(), fin | nofin, req()) -> req().
+stream_body(Data, IsFin, Req) ->
+    stream_body(Data, IsFin, Req, ferry_opts:req_default(send_timeout)).
+
+stream_body(Data, IsFin, #{?FERRY_CTX := Ctx} = Req, Timeout) ->
+    {streaming, Outstanding} = streaming(),
+    Left = send_chunks(Ctx, iolist_to_binary(Data), Outstanding, Timeout),
+    case IsFin of
+        nofin -> put(?RESP, {streaming, Left});
+        fin -> end_stream(Ctx, [])
+    end,
+    Req.
+
+%% Pieces of half a window, so one piece travels while Rust returns credit
+%% for the other.
+send_chunks(_Ctx, <<>>, Outstanding, _Timeout) ->
+    Outstanding;
+send_chunks(#ferry_ctx{send_window = Window} = Ctx, Data, Outstanding, Timeout) ->
+    Piece = max(1, Window div 2),
+    {Chunk, Rest} = case Data of
+                        <<C:Piece/binary, R/binary>> -> {C, R};
+                        _ -> {Data, <<>>}
+                    end,
+    Waited = wait_credit(Ctx, Outstanding, byte_size(Chunk), Timeout),
+    send(Ctx#ferry_ctx.port, ferry_protocol:stream_chunk(Ctx#ferry_ctx.id, Chunk)),
+    send_chunks(Ctx, Rest, Waited + byte_size(Chunk), Timeout).
+
+wait_credit(#ferry_ctx{send_window = Window}, Outstanding, Size, _Timeout)
+  when Outstanding + Size =< Window ->
+    Outstanding;
+wait_credit(#ferry_ctx{id = Id} = Ctx, Outstanding, Size, Timeout) ->
+    receive
+        {stream_credit, Id, Credit} ->
+            wait_credit(Ctx, max(0, Outstanding - Credit), Size, Timeout);
+        {closed, Id, Reason} ->
+            exit({ferry, closed, Reason})
+    after Timeout ->
+            exit({ferry, timeout, stream_body})
+    end.
+
+%% @doc Ends a streamed response with trailers.
+-spec stream_trailers(ferry_protocol:headers() | headers(), req()) -> req().
+stream_trailers(Trailers, #{?FERRY_CTX := Ctx} = Req) ->
+    {streaming, _} = streaming(),
+    end_stream(Ctx, encode_headers(Trailers)),
+    Req.
+
+end_stream(#ferry_ctx{port = Port, id = Id}, Trailers) ->
+    put(?RESP, done),
+    send(Port, ferry_protocol:stream_end(Id, Trailers)).
+
+%% @doc Starts a text/event-stream response (server-sent events).
+-spec sse_start(req()) -> req().
+sse_start(Req) ->
+    stream_reply(200, [{<<"content-type">>, <<"text/event-stream">>},
+                       {<<"cache-control">>, <<"no-cache">>}], Req).
+
+%% @doc Sends one event on a stream started by `sse_start/1'.
+-spec send_event(event(), req()) -> req().
+send_event(Event, Req) ->
+    stream_body(sse_event(Event), nofin, Req).
+
+%% @doc What this handler process has answered so far (used by ferry_handler).
+-spec response_state() -> none | streaming | done.
+response_state() ->
+    case get(?RESP) of
+        undefined -> none;
+        {streaming, _} -> streaming;
+        done -> done
+    end.
+
+not_replied_yet() ->
+    case get(?RESP) of
+        undefined -> ok;
+        _ -> error({ferry, already_replied})
+    end.
+
+streaming() ->
+    case get(?RESP) of
+        {streaming, _} = S -> S;
+        _ -> error({ferry, not_streaming})
+    end.
+
+%% The port is gone (its Rust process died): this request is lost with it,
+%% and ferry_port is already cleaning up.
+send(Port, Frame) ->
+    try erlang:port_command(Port, Frame)
+    catch error:badarg -> exit({ferry, closed, port_down})
+    end.

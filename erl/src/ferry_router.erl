@@ -1,0 +1,181 @@
+%% @doc Route table of a listener: patterns are compiled once when the
+%% listener starts, then every request is matched against the compiled form.
+%%
+%% Pure: no process, no I/O. A pattern is a binary path whose segments are
+%% literals, `:name' (binds one segment) or, last only, `[...]' (binds the
+%% rest, possibly nothing, as `path_info'). Path segments are percent-decoded
+%% before matching, as Cowboy's router does, so `/caf%C3%A9' matches `/café'.
+-module(ferry_router).
+
+-export([compile/2, match/3, split_path/1, pct_decode/1]).
+-export_type([compiled/0, handler/0, method/0, result/0]).
+
+-type handler() :: module() | fun((ferry_req:req()) -> term()).
+-type method() :: binary() | '_'.
+-type segment() :: binary() | {bind, binary()}.
+-record(route, {method :: method(),
+                segments :: [segment()],
+                wildcard :: boolean(),
+                handler :: handler()}).
+-opaque compiled() :: {[#route{}], handler() | undefined}.
+-type result() :: {ok, handler(), #{binary() => binary()}, [binary()] | undefined}
+                | {error, not_found | bad_path | {method_not_allowed, binary()}}.
+
+%% @doc Compiles `routes' and the catch-all `handler' of a listener.
+%% Returns `{error, {bad_option, routes | handler}}' naming what is wrong.
+-spec compile([{method(), binary(), handler()}], handler() | undefined) ->
+          {ok, compiled()} | {error, {bad_option, routes | handler}}.
+compile(Routes, CatchAll) when is_list(Routes) ->
+    case valid_handler(CatchAll) orelse CatchAll =:= undefined of
+        false -> {error, {bad_option, handler}};
+        true ->
+            try [compile_route(R) || R <- Routes] of
+                Compiled -> {ok, {Compiled, CatchAll}}
+            catch throw:bad_route -> {error, {bad_option, routes}}
+            end
+    end;
+compile(_, _) ->
+    {error, {bad_option, routes}}.
+
+compile_route({Method, Pattern, Handler}) when is_binary(Pattern) ->
+    valid_method(Method) orelse throw(bad_route),
+    valid_handler(Handler) orelse throw(bad_route),
+    {Segments, Wildcard} = compile_pattern(Pattern),
+    #route{method = Method, segments = Segments, wildcard = Wildcard, handler = Handler};
+compile_route(_) ->
+    throw(bad_route).
+
+compile_pattern(<<"/", _/binary>> = Pattern) ->
+    Parts = case split_path(Pattern) of
+                {ok, P} -> P;
+                {error, bad_path} -> throw(bad_route)
+            end,
+    {Segments, Wildcard} = case lists:reverse(Parts) of
+                               [<<"[...]">> | Rest] -> {lists:reverse(Rest), true};
+                               _ -> {Parts, false}
+                           end,
+    Compiled = [compile_segment(S) || S <- Segments],
+    Names = [N || {bind, N} <- Compiled],
+    %% "/a/:x/:x" would need both segments equal; nobody means that.
+    length(Names) =:= length(lists:usort(Names)) orelse throw(bad_route),
+    {Compiled, Wildcard};
+compile_pattern(_) ->
+    throw(bad_route).
+
+compile_segment(<<"[...]">>) -> throw(bad_route);  % only last
+compile_segment(<<":", Name/binary>>) when Name =/= <<>> -> {bind, Name};
+compile_segment(<<":">>) -> throw(bad_route);
+compile_segment(Literal) -> Literal.
+
+valid_method('_') -> true;
+valid_method(M) when is_binary(M), M =/= <<>> -> is_token(M);
+valid_method(_) -> false.
+
+%% RFC 9110 5.6.2: a method is a token.
+is_token(Bin) ->
+    lists:all(fun(C) -> (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z)
+                            orelse (C >= $0 andalso C =< $9)
+                            orelse lists:member(C, "!#$%&'*+-.^_`|~")
+              end, binary_to_list(Bin)).
+
+valid_handler(F) when is_function(F, 1) -> true;
+valid_handler(M) when is_atom(M), M =/= undefined ->
+    _ = code:ensure_loaded(M),
+    erlang:function_exported(M, handle, 1);
+valid_handler(_) -> false.
+
+%% @doc Finds the handler of a request. A matched path with another method
+%% gives 405 with `allow' even when a catch-all exists: the path belongs to
+%% a route. HEAD is served by a GET route when no route names HEAD.
+-spec match(binary(), binary(), compiled()) -> result().
+match(Method, Path, {Routes, CatchAll}) ->
+    case split_path(Path) of
+        {ok, Segments} -> match(Method, Segments, Routes, CatchAll, []);
+        {error, bad_path} when CatchAll =/= undefined -> {ok, CatchAll, #{}, undefined};
+        {error, bad_path} -> {error, bad_path}
+    end.
+
+match(Method, Segments, [R | Rest], CatchAll, Allowed) ->
+    case match_segments(R#route.segments, Segments, R#route.wildcard, #{}) of
+        nomatch ->
+            match(Method, Segments, Rest, CatchAll, Allowed);
+        {Bindings, PathInfo} ->
+            case method_matches(R#route.method, Method) of
+                true -> {ok, R#route.handler, Bindings, PathInfo};
+                false -> match(Method, Segments, Rest, CatchAll, [R#route.method | Allowed])
+            end
+    end;
+match(_Method, _Segments, [], CatchAll, []) when CatchAll =/= undefined ->
+    {ok, CatchAll, #{}, undefined};
+match(_Method, _Segments, [], _CatchAll, []) ->
+    {error, not_found};
+match(_Method, _Segments, [], _CatchAll, Allowed) ->
+    {error, {method_not_allowed, allow_header(Allowed)}}.
+
+method_matches('_', _) -> true;
+method_matches(M, M) -> true;
+method_matches(<<"GET">>, <<"HEAD">>) -> true;
+method_matches(_, _) -> false.
+
+allow_header(Methods) ->
+    WithHead = case lists:member(<<"GET">>, Methods) of
+                   true -> [<<"HEAD">> | Methods];
+                   false -> Methods
+               end,
+    iolist_to_binary(lists:join(<<", ">>, lists:usort(WithHead))).
+
+match_segments([], Rest, true, Bindings) ->
+    {Bindings, Rest};
+match_segments([], [], false, Bindings) ->
+    {Bindings, undefined};
+match_segments([{bind, Name} | Pattern], [Seg | Rest], Wildcard, Bindings) ->
+    match_segments(Pattern, Rest, Wildcard, Bindings#{Name => Seg});
+match_segments([Seg | Pattern], [Seg | Rest], Wildcard, Bindings) ->
+    match_segments(Pattern, Rest, Wildcard, Bindings);
+match_segments(_, _, _, _) ->
+    nomatch.
+
+%% @doc Splits an absolute path into percent-decoded segments:
+%% `/' is `[]', `/a/b' is `[a, b]', `/a/' is `[a, <<>>]'.
+-spec split_path(binary()) -> {ok, [binary()]} | {error, bad_path}.
+split_path(<<"/">>) ->
+    {ok, []};
+split_path(<<"/", Path/binary>>) ->
+    try [strict_decode(S) || S <- binary:split(Path, <<"/">>, [global])] of
+        Segments -> {ok, Segments}
+    catch throw:bad_path -> {error, bad_path}
+    end;
+split_path(_) ->
+    {error, bad_path}.
+
+strict_decode(Segment) ->
+    case pct_decode(Segment) of
+        {ok, Decoded} -> Decoded;
+        error -> throw(bad_path)
+    end.
+
+%% @doc Percent-decodes `Bin'; `error' on a `%' not followed by two hex digits.
+-spec pct_decode(binary()) -> {ok, binary()} | error.
+pct_decode(Bin) ->
+    case binary:match(Bin, <<"%">>) of
+        nomatch -> {ok, Bin};
+        _ -> pct_decode(Bin, <<>>)
+    end.
+
+pct_decode(<<$%, H, L, Rest/binary>>, Acc) ->
+    case {unhex(H), unhex(L)} of
+        {Hi, Lo} when is_integer(Hi), is_integer(Lo) ->
+            pct_decode(Rest, <<Acc/binary, (Hi * 16 + Lo)>>);
+        _ -> error
+    end;
+pct_decode(<<$%, _/binary>>, _Acc) ->
+    error;
+pct_decode(<<C, Rest/binary>>, Acc) ->
+    pct_decode(Rest, <<Acc/binary, C>>);
+pct_decode(<<>>, Acc) ->
+    {ok, Acc}.
+
+unhex(C) when C >= $0, C =< $9 -> C - $0;
+unhex(C) when C >= $a, C =< $f -> C - $a + 10;
+unhex(C) when C >= $A, C =< $F -> C - $A + 10;
+unhex(_) -> undefined.

@@ -1,0 +1,56 @@
+-module(ferry_req_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+req() ->
+    #{method => <<"GET">>, path => <<"/p">>, query => <<"a=1&b=x+y&c&d=%41%zz&&e=">>,
+      version => {1, 1},
+      headers => [{<<"host">>, <<"h">>}, {<<"accept">>, <<"a/b">>}, {<<"accept">>, <<"c/d">>}],
+      peer => {{127, 0, 0, 1}, 1}, body => <<>>,
+      bindings => #{<<"id">> => <<"42">>}, path_info => [<<"x">>]}.
+
+header_test() ->
+    R = req(),
+    ?assertEqual(<<"h">>, ferry_req:header(<<"host">>, R)),
+    ?assertEqual(undefined, ferry_req:header(<<"cookie">>, R)),
+    ?assertEqual(none, ferry_req:header(<<"cookie">>, R, none)),
+    %% RFC 9110 5.3: repeated fields are one comma-separated list.
+    ?assertEqual(<<"a/b, c/d">>, ferry_req:header(<<"accept">>, R)).
+
+parse_qs_test() ->
+    ?assertEqual([{<<"a">>, <<"1">>}, {<<"b">>, <<"x y">>}, {<<"c">>, true},
+                  {<<"d">>, <<"%41%zz">>}, {<<"e">>, <<>>}],
+                 ferry_req:parse_qs(req())),
+    ?assertEqual([{<<"k y">>, <<"v=w">>}, {<<"é"/utf8>>, <<"1">>}],
+                 ferry_req:parse_qs(<<"k%20y=v=w&%C3%A9=1">>)),
+    ?assertEqual([], ferry_req:parse_qs(<<>>)).
+
+binding_test() ->
+    R = req(),
+    ?assertEqual(<<"42">>, ferry_req:binding(<<"id">>, R)),
+    ?assertEqual(<<"42">>, ferry_req:binding(id, R)),
+    ?assertEqual(undefined, ferry_req:binding(<<"nope">>, R)),
+    ?assertEqual(d, ferry_req:binding(<<"nope">>, R, d)),
+    ?assertEqual([<<"x">>], ferry_req:path_info(R)).
+
+encode_headers_test() ->
+    ?assertEqual([{<<"a">>, <<"1">>}, {<<"b">>, <<"xy">>}, {<<"c">>, <<"v">>}],
+                 ferry_req:encode_headers([{<<"a">>, 1}, {b, [<<"x">>, "y"]}, {"c", <<"v">>}])),
+    ?assertEqual([{<<"k">>, <<"v">>}], ferry_req:encode_headers(#{<<"k">> => <<"v">>})),
+    ?assertError(_, ferry_req:encode_headers([{<<"a">>, self()}])),
+    ?assertError(_, ferry_req:encode_headers([not_a_pair])),
+    ?assertError(_, ferry_req:encode_headers(nope)).
+
+sse_event_test() ->
+    Bin = fun(E) -> iolist_to_binary(ferry_req:sse_event(E)) end,
+    ?assertEqual(<<"data: hi\n\n">>, Bin(<<"hi">>)),
+    ?assertEqual(<<"event: tick\nid: 7\nretry: 100\ndata: a\ndata: b\ndata: c\n\n">>,
+                 Bin(#{event => <<"tick">>, id => "7", retry => 100, data => <<"a\nb\r\nc">>})),
+    %% A newline in event or id would start a field the caller did not write.
+    ?assertError(_, Bin(#{event => <<"x\ndata: injected">>, data => <<>>})),
+    ?assertError(_, Bin(#{id => <<"1\r">>, data => <<>>})).
+
+inline_body_test() ->
+    R = (req())#{body => <<"abc">>},
+    ?assertMatch({ok, <<"abc">>, _}, ferry_req:read_body(R)),
+    ?assertMatch({ok, <<"abc">>, _}, ferry_req:read_full_body(R, 3)),
+    ?assertEqual({error, too_large}, ferry_req:read_full_body(R, 2)).
