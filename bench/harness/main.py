@@ -49,7 +49,10 @@ def settings():
                     transfer_runs=1 if quick else 3,
                     big_transfer_bytes=0 if quick else 4 * gib,
                     restarts=3 if quick else 10,
-                    restart_pause=0.5)
+                    # ferry_port doubles its restart back-off while a port dies
+                    # within 5 s (STABLE_MS) of its start: wait that out, so each
+                    # kill is measured as the isolated crash it stands for.
+                    restart_pause=5.5)
 
 
 class Run:

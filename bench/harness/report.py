@@ -170,7 +170,8 @@ def chart(res, results_dir):
             f.write(f'"{label}" ' + " ".join(f"{c:.3f}" for c in cols) + f" {idle:.0f}\n")
     png = os.path.join(results_dir, "bench.png")
     script = f"""
-set terminal pngcairo size 1400,560 font ",10"
+set terminal pngcairo size 1400,600 font ",10" noenhanced
+set bmargin 5
 set output "{png}"
 set multiplot layout 1,2
 set style data histogram
