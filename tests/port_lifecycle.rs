@@ -1,0 +1,214 @@
+//! The life of the port process: start-up answers, exit codes, stdin EOF,
+//! framing errors, drain, stats (docs/PROTOCOL.md "Start-up", "Exit codes",
+//! "Control").
+
+mod support;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use support::*;
+
+#[test]
+fn ready_reports_port_pid_protocol_and_version() {
+    // Ferry::start asserts the shape of `ready`; the port must really listen.
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/"));
+    ferry.answer_next("up");
+    assert_eq!(client.response().body, b"up");
+}
+
+#[test]
+fn ip_as_tuple_is_accepted() {
+    let mut ferry = Ferry::spawn();
+    let ip = tuple(vec![int(127), int(0), int(0), int(1)]);
+    let answer = ferry.listen(map(vec![("ip", ip), ("port", int(0))]));
+    assert_eq!(answer.tag(), Some("ready"), "{answer}");
+}
+
+#[test]
+fn stdin_eof_exits_zero_within_one_second() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/in-flight"));
+    ferry.expect_request();
+    ferry.close_stdin();
+    let closed_at = Instant::now();
+    ferry.assert_exit(EXIT_OK, Duration::from_secs(1));
+    println!("exited {:?} after stdin EOF", closed_at.elapsed());
+    // Nothing keeps the port: the client's connection is gone too.
+    client.expect_eof();
+}
+
+#[test]
+fn stdin_eof_before_listen_exits_zero() {
+    let mut ferry = Ferry::spawn();
+    ferry.close_stdin();
+    ferry.assert_exit(EXIT_OK, Duration::from_secs(1));
+}
+
+#[test]
+fn frame_length_over_max_frame_exits_3_with_a_message() {
+    let mut ferry = Ferry::start(&[("max_frame", int(4096))]);
+    let mut bytes = 4097u32.to_be_bytes().to_vec();
+    bytes.extend(vec![0u8; 4097]);
+    ferry.send_raw(&bytes);
+    ferry.assert_exit(EXIT_BAD_FRAME, WAIT);
+    assert!(!ferry.stderr_after_exit().trim().is_empty(), "exit 3 without a stderr line");
+}
+
+#[test]
+fn frame_at_max_frame_is_read() {
+    let mut ferry = Ferry::start(&[("max_frame", int(4096))]);
+    // A valid term padded to exactly max_frame bytes: {respond, Id, 200, [], <<pad>>}.
+    let mut client = ferry.client();
+    client.send(get("/"));
+    let req = ferry.expect_request();
+    let probe = frame(&tuple(vec![atom("respond"), int(req.id), int(200), list(vec![]), bin(b"")]));
+    let pad = 4096 - (probe.len() - 4);
+    ferry.respond(req.id, 200, &[], vec![b'p'; pad]);
+    let resp = client.response();
+    assert_eq!(resp.body.len(), pad);
+    assert!(ferry.is_running());
+}
+
+#[test]
+fn huge_length_prefix_exits_3_without_allocating() {
+    let mut ferry = Ferry::start(&[]);
+    ferry.send_raw(&[0xFF, 0xFF, 0xFF, 0xFF]);
+    ferry.assert_exit(EXIT_BAD_FRAME, WAIT);
+    assert!(!ferry.stderr_after_exit().trim().is_empty());
+}
+
+#[test]
+fn first_command_other_than_listen_exits_3() {
+    let mut ferry = Ferry::spawn();
+    ferry.send(&atom("stats"));
+    ferry.assert_exit(EXIT_BAD_FRAME, WAIT);
+    assert!(!ferry.stderr_after_exit().trim().is_empty());
+}
+
+fn expect_listen_error(config: Term, kind: &str) -> (Ferry, Term) {
+    let mut ferry = Ferry::spawn();
+    let answer = ferry.listen(config);
+    assert_eq!(answer.tag(), Some("listen_error"), "{answer}");
+    let reason = answer.el(1);
+    assert_eq!(reason.el(0).atom(), Some(kind), "{answer}");
+    assert!(reason.el(1).bin().is_some_and(|m| !m.is_empty()), "reason message: {answer}");
+    ferry.assert_exit(EXIT_LISTEN, WAIT);
+    (ferry, answer)
+}
+
+#[test]
+fn port_in_use_is_eaddrinuse_and_exit_2() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    expect_listen_error(config(&[("port", int(port as i64))]), "eaddrinuse");
+    // Another ferry holding the port is the same.
+    let first = Ferry::start(&[]);
+    expect_listen_error(config(&[("port", int(first.port as i64))]), "eaddrinuse");
+}
+
+#[test]
+fn unknown_option_is_bad_option_naming_the_key() {
+    let (_, answer) = expect_listen_error(config(&[("no_such_option", int(1))]), "bad_option");
+    let msg = String::from_utf8_lossy(answer.el(1).el(1).bin().unwrap()).into_owned();
+    assert!(msg.contains("no_such_option"), "message should name the key: {msg}");
+}
+
+#[test]
+fn bad_values_are_refused() {
+    for (key, value) in [
+        ("port", bin("80")),
+        ("port", int(70000)),
+        ("port", int(-1)),
+        ("ip", bin("not an address")),
+        ("ip", tuple(vec![int(300), int(0), int(0), int(1)])),
+        ("max_headers", atom("many")),
+        ("sent_events", atom("maybe")),
+        ("header_timeout", int(0)),
+    ] {
+        let (_, answer) = expect_listen_error(config(&[(key, value.clone())]), "bad_option");
+        let msg = String::from_utf8_lossy(answer.el(1).el(1).bin().unwrap()).into_owned();
+        assert!(msg.contains(key), "{key} => {value}: message {msg:?} should name the key");
+    }
+}
+
+#[test]
+fn config_that_is_not_a_map_is_bad_config() {
+    expect_listen_error(list(vec![]), "bad_config");
+}
+
+#[test]
+fn address_not_on_this_host_is_eaddrnotavail() {
+    expect_listen_error(config(&[("ip", bin("192.0.2.1"))]), "eaddrnotavail");
+}
+
+#[test]
+fn drain_finishes_in_flight_closes_idle_then_exits_0() {
+    let mut ferry = Ferry::start(&[]);
+    let mut idle = ferry.client();
+    idle.send(get("/idle"));
+    ferry.answer_next("done");
+    assert_eq!(idle.response().body, b"done");
+
+    let mut busy = ferry.client();
+    busy.send(get("/busy"));
+    let req = ferry.expect_request();
+
+    ferry.send(&tuple(vec![atom("drain"), int(10_000)]));
+    assert!(idle.closed_within(WAIT), "idle connection kept during drain");
+    // The listener is closed once drain has started (the idle close shows it has).
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", ferry.port)).is_err(),
+        "still accepting after drain"
+    );
+    ferry.respond(req.id, 200, &[], "finished");
+    let resp = busy.response();
+    assert_eq!(resp.body, b"finished");
+    assert!(resp.closes(), "a response during drain carries connection: close");
+    busy.expect_eof();
+    ferry.expect_tag("drained");
+    ferry.assert_exit(EXIT_OK, WAIT);
+}
+
+#[test]
+fn drain_deadline_closes_what_is_left_with_shutdown() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/forever"));
+    let req = ferry.expect_request();
+    ferry.send(&tuple(vec![atom("drain"), int(300)]));
+    assert_eq!(ferry.expect_closed(req.id), "shutdown");
+    ferry.expect_tag("drained");
+    ferry.assert_exit(EXIT_OK, WAIT);
+    let _ = client.read_to_eof();
+}
+
+#[test]
+fn drain_with_nothing_in_flight_is_immediate() {
+    let mut ferry = Ferry::start(&[]);
+    ferry.send(&tuple(vec![atom("drain"), int(60_000)]));
+    ferry.expect_tag("drained");
+    ferry.assert_exit(EXIT_OK, WAIT);
+}
+
+#[test]
+fn stats_has_the_documented_keys_and_counts() {
+    let mut ferry = Ferry::start(&[]);
+    let s = ferry.stats();
+    for key in ["connections", "requests", "bytes_in", "bytes_out", "ignored_commands", "protocol_errors", "out_queue_bytes"] {
+        assert!(s.get(key).and_then(|v| v.int()).is_some_and(|v| v >= 0), "stats lacks {key}: {s}");
+    }
+    assert_eq!(s.get("requests").unwrap().int(), Some(0));
+    let mut client = ferry.client();
+    let request = get("/counted");
+    client.send(&request);
+    ferry.answer_next("12345");
+    let resp = client.response();
+    let s = ferry.stats();
+    assert_eq!(s.get("requests").unwrap().int(), Some(1));
+    assert_eq!(s.get("connections").unwrap().int(), Some(1));
+    assert_eq!(s.get("bytes_in").unwrap().int(), Some(request.len() as i64));
+    assert_eq!(s.get("bytes_out").unwrap().int(), Some((resp.head.len() + resp.body.len()) as i64));
+}

@@ -1,0 +1,215 @@
+//! Request bodies (RFC 9112 §6, §7.1): inline content-length bodies, chunked
+//! bodies with extensions and trailers, streamed bodies under `read_body`
+//! grants with flat memory, and `expect: 100-continue`.
+
+mod support;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+use support::*;
+
+#[test]
+fn content_length_body_rides_inline() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("POST /form HTTP/1.1\r\nhost: t\r\ncontent-type: text/plain\r\ncontent-length: 11\r\n\r\nhello world");
+    let req = ferry.expect_request();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.body.as_deref(), Some(&b"hello world"[..]));
+    ferry.respond(req.id, 201, &[], "created");
+    let resp = client.response();
+    assert_eq!(resp.status, 201);
+    assert_eq!(resp.body, b"created");
+}
+
+#[test]
+fn body_split_over_many_writes_is_reassembled() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("PUT /x HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n");
+    for b in b"0123456789" {
+        client.send([*b]);
+        thread::sleep(Duration::from_millis(5));
+    }
+    let req = ferry.expect_request();
+    let body = match req.body.clone() {
+        Some(b) => b,
+        None => ferry.read_whole_body(req.id, 3).0,
+    };
+    assert_eq!(body, b"0123456789");
+    ferry.respond(req.id, 200, &[], "");
+    assert_eq!(client.response().status, 200);
+}
+
+const CHUNKED_WITH_TRAILERS: &str = "POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n\
+    5;name=value\r\nhello\r\n\
+    6;a;b=\"quoted;value\"\r\n world\r\n\
+    0;last=1\r\nx-checksum: abc\r\nX-Other: 2\r\n\r\n";
+
+#[test]
+fn chunked_body_with_extensions_is_decoded_inline() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(CHUNKED_WITH_TRAILERS);
+    let req = ferry.expect_request();
+    let body = match req.body.clone() {
+        Some(b) => b,
+        None => ferry.read_whole_body(req.id, 100).0,
+    };
+    assert_eq!(body, b"hello world");
+    ferry.respond(req.id, 200, &[], "ok");
+    assert_eq!(client.response().body, b"ok");
+}
+
+#[test]
+fn chunked_trailers_arrive_with_body_end() {
+    let mut ferry = Ferry::start(&[("inline_body", int(0))]);
+    let mut client = ferry.client();
+    client.send(CHUNKED_WITH_TRAILERS);
+    let req = ferry.expect_request();
+    assert_eq!(req.body, None, "inline_body => 0 streams every body");
+    let (body, trailers) = ferry.read_whole_body(req.id, 4);
+    assert_eq!(body, b"hello world");
+    assert_eq!(
+        trailers,
+        vec![(b"x-checksum".to_vec(), b"abc".to_vec()), (b"x-other".to_vec(), b"2".to_vec())],
+        "trailers, names lowercased, in order"
+    );
+    ferry.respond(req.id, 200, &[], "ok");
+    assert_eq!(client.response().body, b"ok");
+}
+
+#[test]
+fn streamed_body_waits_for_grants_and_respects_them() {
+    let mut ferry = Ferry::start(&[("inline_body", int(16))]);
+    let mut client = ferry.client();
+    let body = pattern(0, 5000);
+    client.send("POST /big HTTP/1.1\r\nhost: t\r\ncontent-length: 5000\r\n\r\n");
+    client.send(&body);
+    let req = ferry.expect_request();
+    assert_eq!(req.body, None, "5000 bytes over inline_body 16 must stream");
+    ferry.refute_within("body before any read_body", Duration::from_millis(300), |t| {
+        matches!(t.tag(), Some("body") | Some("body_end"))
+    });
+    // read_whole_body asserts that no chunk exceeds the outstanding grant.
+    let (got, trailers) = ferry.read_whole_body(req.id, 777);
+    assert_eq!(got, body);
+    assert!(trailers.is_empty());
+    ferry.respond(req.id, 200, &[], "done");
+    assert_eq!(client.response().body, b"done");
+}
+
+#[test]
+fn expect_100_continue_is_sent_at_the_first_read_body() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("POST /up HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n");
+    let req = ferry.expect_request();
+    assert_eq!(req.body, None, "expect: 100-continue always streams");
+    assert!(!client.closed_within(Duration::from_millis(300)), "nothing may be written before read_body");
+    ferry.read_body(req.id, 1024);
+    let interim = client.response();
+    assert_eq!(interim.status, 100, "got {:?}", String::from_utf8_lossy(&interim.head));
+    client.send("data");
+    let mut body = Vec::new();
+    loop {
+        let t = ferry.expect("body/body_end", |t| matches!(t.tag(), Some("body") | Some("body_end")));
+        if t.tag() == Some("body_end") {
+            break;
+        }
+        body.extend_from_slice(t.el(2).bin().unwrap());
+    }
+    assert_eq!(body, b"data");
+    ferry.respond(req.id, 200, &[], "thanks");
+    let resp = client.response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, b"thanks");
+}
+
+#[test]
+fn expect_100_continue_refused_without_reading() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("POST /up HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n");
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 417, &[], "no");
+    let resp = client.response();
+    assert_eq!(resp.status, 417, "a final status without any 100 Continue first");
+    assert_eq!(resp.body, b"no");
+}
+
+/// 200 MB chunked upload through `read_body` grants; the binary's RSS stays
+/// under RSS_BOUND_KIB while the body passes through.
+#[test]
+fn upload_200_mb_chunked_with_flat_memory() {
+    const TOTAL: u64 = 200 << 20;
+    const CHUNK: usize = 64 << 10;
+    const WINDOW: i64 = 1 << 20;
+    const RSS_BOUND_KIB: u64 = 40 << 10; // 40 MB
+
+    let mut ferry = Ferry::start(&[("body_window", int(WINDOW)), ("max_body", int(1 << 40))]);
+    let client = ferry.client();
+    let mut stream = client.stream.try_clone().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer_done = done.clone();
+    let writer = thread::spawn(move || {
+        stream.write_all(b"POST /upload HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n").unwrap();
+        let mut sent = 0u64;
+        let mut frame = Vec::with_capacity(CHUNK + 16);
+        while sent < TOTAL {
+            frame.clear();
+            frame.extend_from_slice(format!("{CHUNK:x};n={sent}\r\n").as_bytes());
+            frame.extend_from_slice(&pattern(sent, CHUNK));
+            frame.extend_from_slice(b"\r\n");
+            stream.write_all(&frame).unwrap();
+            sent += CHUNK as u64;
+        }
+        stream.write_all(b"0\r\nx-sent: done\r\n\r\n").unwrap();
+        writer_done.store(true, Ordering::SeqCst);
+    });
+
+    let req = ferry.expect_request();
+    assert_eq!(req.body, None);
+    let baseline = ferry.rss_kib();
+    let mut received = 0u64;
+    let mut granted = WINDOW;
+    ferry.read_body(req.id, WINDOW);
+    let mut max_rss = baseline;
+    let mut frames = 0u64;
+    let trailers = loop {
+        let t = ferry.expect("body/body_end", |t| matches!(t.tag(), Some("body") | Some("body_end")));
+        if t.tag() == Some("body_end") {
+            break pairs(t.el(2));
+        }
+        let chunk = t.el(2).bin().unwrap();
+        assert!(chunk.len() <= 64 << 10, "a body frame over 64 KiB");
+        assert!(received + chunk.len() as u64 <= granted as u64, "more body than granted");
+        assert!(chunk == pattern(received, chunk.len()).as_slice(), "body corrupted at byte {received}");
+        received += chunk.len() as u64;
+        // Top the grant back up to the window once half of it is used.
+        let outstanding = granted - received as i64;
+        if outstanding <= WINDOW / 2 {
+            ferry.read_body(req.id, WINDOW - outstanding);
+            granted += WINDOW - outstanding;
+        }
+        frames += 1;
+        if frames % 64 == 0 {
+            max_rss = max_rss.max(ferry.rss_kib());
+        }
+    };
+    writer.join().expect("writer thread");
+    assert!(done.load(Ordering::SeqCst));
+    assert_eq!(received, TOTAL);
+    assert_eq!(trailers, vec![(b"x-sent".to_vec(), b"done".to_vec())]);
+    max_rss = max_rss.max(ferry.rss_kib());
+    println!("200 MB upload: ferry VmRSS baseline {baseline} KiB, max {max_rss} KiB");
+    assert!(max_rss < RSS_BOUND_KIB, "ferry RSS reached {max_rss} KiB during the upload (bound {RSS_BOUND_KIB})");
+
+    ferry.respond(req.id, 200, &[], format!("{received}"));
+    let mut client = client;
+    let resp = client.response();
+    assert_eq!(resp.body_str(), TOTAL.to_string());
+}
