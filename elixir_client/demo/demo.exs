@@ -10,10 +10,9 @@ port =
             "PORT must be a TCP port number, got: #{inspect(System.get_env("PORT"))}"
   end
 
-children = [
-  {Ferry, name: Demo.HTTP, port: port, router: Demo.Router},
-  {Demo.RestartWatcher, Demo.HTTP}
-]
+# When the Rust process dies, ferry logs the exit and, once a new one is
+# listening, "port restarted (os pid …)": the demo shows those lines.
+children = [{Ferry, name: Demo.HTTP, port: port, router: Demo.Router}]
 
 {:ok, _} = Supervisor.start_link(children, strategy: :one_for_one, name: Demo.Supervisor)
 

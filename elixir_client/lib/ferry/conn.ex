@@ -20,10 +20,11 @@ defmodule Ferry.Conn do
     * `peer` — `{ip, port}` of the client
     * `body` — the body when it arrived whole, or `:stream`: then read it
       with `read_body/2`
-    * `params` — the path parameters (`:id` segments, percent-decoded)
-      merged over the query parameters; string keys
+    * `params` — the path parameters (`:id` segments) merged over the
+      query parameters; string keys
     * `path_params`, `query_params` — the two halves of `params`
-    * `path_info` — the path segments still to route (after a `forward`)
+    * `path_info` — the path segments, percent-decoded, still to route
+      (a `forward` consumes its prefix)
     * `script_name` — the segments a `forward` consumed
     * `resp_headers` — headers set with `put_resp_header/3`, sent by the
       next `send_resp/3`, `stream_start/2` or `sse_start/1`
@@ -98,7 +99,7 @@ defmodule Ferry.Conn do
       peer: Map.get(req, :peer),
       body: Map.get(req, :body, ""),
       query_params: decode_query(query),
-      path_info: String.split(path, "/", trim: true),
+      path_info: path |> String.split("/", trim: true) |> Enum.map(&URI.decode/1),
       req: req
     }
     |> merge_params()
@@ -106,11 +107,10 @@ defmodule Ferry.Conn do
 
   @doc false
   @spec put_path_params(t(), %{optional(binary()) => binary() | [binary()]}) :: t()
-  def put_path_params(%Conn{} = conn, raw) when map_size(raw) == 0, do: conn
+  def put_path_params(%Conn{} = conn, params) when map_size(params) == 0, do: conn
 
-  def put_path_params(%Conn{path_params: old} = conn, raw) do
-    decoded = Map.new(raw, fn {key, value} -> {key, decode_segment(value)} end)
-    merge_params(%{conn | path_params: Map.merge(old, decoded)})
+  def put_path_params(%Conn{path_params: old} = conn, params) do
+    merge_params(%{conn | path_params: Map.merge(old, params)})
   end
 
   defp merge_params(conn), do: %{conn | params: Map.merge(conn.query_params, conn.path_params)}
@@ -118,10 +118,6 @@ defmodule Ferry.Conn do
   defp decode_query(""), do: %{}
 
   defp decode_query(query), do: URI.decode_query(query)
-
-  defp decode_segment(list) when is_list(list), do: Enum.map(list, &decode_segment/1)
-
-  defp decode_segment(segment), do: URI.decode(segment)
 
   @doc """
   The values of request header `name` (lowercase), in order.

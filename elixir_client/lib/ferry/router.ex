@@ -32,8 +32,10 @@ defmodule Ferry.Router do
   method; `match _` answers any method and any path. Routes are tried in
   the order they are written.
 
-  A path is split on `/`. A segment `:name` matches one segment and binds
-  the variable `name` (percent-decoded) in the body; a last segment `*name`
+  A request path is split on `/` (empty segments dropped) and each segment
+  percent-decoded before matching, so `"/café"` matches `/caf%C3%A9`. A
+  segment `:name` matches one segment and binds the variable `name` in the
+  body; a last segment `*name`
   binds the remaining segments as a list. Both are also in `conn.params`,
   with the query parameters.
 

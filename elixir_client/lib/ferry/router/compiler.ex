@@ -1,7 +1,7 @@
 defmodule Ferry.Router.Compiler do
   # Turns the route macros of Ferry.Router into function clauses:
   #
-  #   __ferry_match__(method, path_info) -> {:route, label, raw_params, fun}
+  #   __ferry_match__(method, path_info) -> {:route, label, path_params, fun}
   #                                       | {:forward, router, consumed, rest}
   #                                       | :nomatch
   #   __ferry_allow__(path_info)         -> methods of the routes whose path
@@ -16,25 +16,13 @@ defmodule Ferry.Router.Compiler do
   def route(methods, path, contents, caller) do
     body = fetch_body!(contents, caller)
     {segments, path_text} = parse_path!(path, caller)
-    {pattern, vars} = pattern(segments, &Macro.var(&1, __MODULE__))
+    # The head binds each :name as a variable of the route's body.
+    {pattern, vars} = pattern(segments, &Macro.var(&1, nil))
     label = label(methods, path_text)
     method = Macro.var(:method, __MODULE__)
 
-    raw_params =
-      {:%{}, [],
-       Enum.map(vars, fn name -> {name, Macro.var(String.to_atom(name), __MODULE__)} end)}
-
-    # The body sees each :name as a variable holding the decoded value,
-    # which Ferry.Router.Dispatch put in conn.path_params.
-    bind_vars =
-      for name <- vars do
-        user_var = Macro.var(String.to_atom(name), nil)
-
-        quote do
-          unquote(user_var) = Map.fetch!(var!(conn).path_params, unquote(name))
-          _ = unquote(user_var)
-        end
-      end
+    path_params =
+      {:%{}, [], Enum.map(vars, fn name -> {name, Macro.var(String.to_atom(name), nil)} end)}
 
     head =
       case methods do
@@ -54,9 +42,8 @@ defmodule Ferry.Router.Compiler do
       @ferry_routes {unquote(methods), unquote(Macro.escape(segments))}
       @doc false
       def unquote(head) do
-        {:route, unquote(label), unquote(raw_params),
+        {:route, unquote(label), unquote(path_params),
          fn var!(conn) ->
-           unquote_splicing(bind_vars)
            _ = var!(conn)
            unquote(body)
          end}

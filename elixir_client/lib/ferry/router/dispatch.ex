@@ -17,8 +17,8 @@ defmodule Ferry.Router.Dispatch do
   @doc false
   def call(router, %Conn{} = conn) do
     case router.__ferry_match__(conn.method, conn.path_info) do
-      {:route, label, raw_params, fun} ->
-        run(router, label, fun, Conn.put_path_params(conn, raw_params))
+      {:route, label, path_params, fun} ->
+        run(router, label, fun, Conn.put_path_params(conn, path_params))
 
       {:forward, to, consumed, rest} ->
         call(to, %{conn | path_info: rest, script_name: conn.script_name ++ consumed})
@@ -37,6 +37,10 @@ defmodule Ferry.Router.Dispatch do
   defp run(router, label, fun, conn) do
     fun.(conn)
   catch
+    # The client went away: ferry ends the handler quietly.
+    :exit, {:ferry, :closed, _} = reason ->
+      exit(reason)
+
     kind, reason ->
       stacktrace = __STACKTRACE__
 
@@ -46,7 +50,13 @@ defmodule Ferry.Router.Dispatch do
         ferry_route: label
       )
 
-      :erlang.raise(kind, reason, stacktrace)
+      case :ferry_req.response_state() do
+        :none -> {500, @text_plain, "Internal Server Error\n"}
+        :done -> {:done, conn.req}
+        # Half a response went out: only ferry can abort it (the client's
+        # connection is closed), which it does for a handler that raises.
+        :streaming -> :erlang.raise(kind, reason, stacktrace)
+      end
   end
 
   defp to_result(%Conn{state: :unset} = conn, router) do

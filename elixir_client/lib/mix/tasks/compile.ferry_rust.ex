@@ -28,9 +28,10 @@ defmodule Mix.Tasks.Compile.FerryRust do
   use Mix.Task.Compiler
 
   @binary "ferry"
-  # A file of our own, touched after each good build: cargo's own fingerprints
-  # live in target/, but comparing against this stamp lets an unchanged tree
-  # skip starting cargo at all.
+  # Holds a digest of the Rust sources of the last good build. Cargo keeps
+  # its own fingerprints in target/, but this lets an unchanged tree skip
+  # starting cargo at all. A digest rather than mtimes: a checkout or an
+  # edit within the same second must still count as a change.
   @stamp ".ferry_build_stamp"
 
   @impl Mix.Task.Compiler
@@ -40,8 +41,10 @@ defmodule Mix.Tasks.Compile.FerryRust do
     root = Path.expand(Keyword.get(config[:ferry_rust] || [], :root, "."))
     target = Path.expand(Path.join("priv", @binary))
 
-    if opts[:force] || stale?(root, target) do
-      build(root, target)
+    digest = sources_digest(root)
+
+    if opts[:force] || not File.exists?(target) || File.read(Path.expand(@stamp)) != {:ok, digest} do
+      build(root, target, digest)
     else
       {:noop, []}
     end
@@ -57,18 +60,24 @@ defmodule Mix.Tasks.Compile.FerryRust do
     :ok
   end
 
-  defp stale?(root, target) do
-    sources =
-      Path.wildcard(Path.join(root, "src/**/*")) ++
-        Enum.filter(
-          [Path.join(root, "Cargo.toml"), Path.join(root, "Cargo.lock")],
-          &File.exists?/1
-        )
+  defp sources_digest(root) do
+    files =
+      (Path.wildcard(Path.join(root, "src/**/*")) ++
+         [Path.join(root, "Cargo.toml"), Path.join(root, "Cargo.lock")])
+      |> Enum.filter(&File.regular?/1)
+      |> Enum.sort()
 
-    not File.exists?(target) or Mix.Utils.stale?(sources, [Path.expand(@stamp)])
+    files
+    |> Enum.reduce(:erlang.md5_init(), fn file, hash ->
+      hash
+      |> :erlang.md5_update(Path.relative_to(file, root))
+      |> :erlang.md5_update(File.read!(file))
+    end)
+    |> :erlang.md5_final()
+    |> Base.encode16(case: :lower)
   end
 
-  defp build(root, target) do
+  defp build(root, target, digest) do
     cargo = System.get_env("CARGO", "cargo")
     Mix.shell().info("==> ferry: #{cargo} build --release --locked (in #{root})")
 
@@ -85,7 +94,7 @@ defmodule Mix.Tasks.Compile.FerryRust do
 
     case result do
       {_, 0} ->
-        install(Path.join([root, "target", "release", @binary]), target)
+        install(Path.join([root, "target", "release", @binary]), target, digest)
 
       {_, status} when is_integer(status) ->
         fail("cargo build --release --locked failed with exit status #{status} (output above)")
@@ -95,7 +104,7 @@ defmodule Mix.Tasks.Compile.FerryRust do
     end
   end
 
-  defp install(built, target) do
+  defp install(built, target, digest) do
     File.mkdir_p!(Path.dirname(target))
     # Copy to a temporary name and rename: a running VM keeps executing the
     # old file instead of seeing a half-written one.
@@ -103,7 +112,7 @@ defmodule Mix.Tasks.Compile.FerryRust do
     File.cp!(built, tmp)
     File.chmod!(tmp, 0o755)
     File.rename!(tmp, target)
-    File.touch!(Path.expand(@stamp))
+    File.write!(Path.expand(@stamp), digest)
     Mix.shell().info("==> ferry: installed #{Path.relative_to_cwd(target)}")
     {:ok, []}
   end

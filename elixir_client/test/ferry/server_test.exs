@@ -1,0 +1,106 @@
+defmodule Ferry.ServerTest do
+  # Every route form through a real listener: the Rust binary, the port,
+  # the Erlang app and the router, hit with :httpc and :gen_tcp.
+  use ExUnit.Case, async: false
+  import ExUnit.CaptureLog
+  import FerryTest.HTTP
+
+  defmodule Api do
+    use Ferry.Router
+
+    get "/version", do: "api v1 under /#{Enum.join(conn.script_name, "/")}"
+    get "/items/:id", do: {200, [{"x-item", id}], "item #{id}"}
+  end
+
+  defmodule Routes do
+    use Ferry.Router
+
+    get "/", do: "root"
+    get "/users/:id", do: "user #{id}"
+    get "/files/*path", do: Enum.join(path, "|")
+
+    get "/params/:name",
+      do: conn.params |> Enum.sort() |> Enum.map_join("&", fn {k, v} -> "#{k}=#{v}" end)
+
+    get "/header" do
+      [agent] = get_req_header(conn, "x-test")
+      conn |> put_resp_header("x-echo", agent) |> send_resp(202, "header ok")
+    end
+
+    post "/users" do
+      {:ok, body, conn} = read_body(conn)
+      send_resp(conn, 201, "created #{body}")
+    end
+
+    put "/users/:id", do: {200, "put #{id}"}
+    patch "/users/:id", do: {200, "patch #{id}"}
+    delete "/users/:id", do: {200, "delete #{id}"}
+    match "/anything", do: "any #{conn.method}"
+    get "/crash", do: raise("crash on purpose")
+    forward "/api", to: Api
+  end
+
+  setup do
+    start_supervised!(
+      {Ferry, name: Ferry.ServerTest.HTTP, port: 0, ip: {127, 0, 0, 1}, router: Routes}
+    )
+
+    %{port: Ferry.port_number(Ferry.ServerTest.HTTP)}
+  end
+
+  test "get, with a literal path and a :param", %{port: port} do
+    assert {200, _, "root"} = request(:get, port, "/")
+    assert {200, _, "user 42"} = request(:get, port, "/users/42")
+    assert {200, _, "user a b"} = request(:get, port, "/users/a%20b")
+  end
+
+  test "a *glob binds the rest of the path", %{port: port} do
+    assert {200, _, "a|b|c.txt"} = request(:get, port, "/files/a/b/c.txt")
+  end
+
+  test "params merge the path over the query", %{port: port} do
+    assert {200, _, "name=ada&x=1 2"} = request(:get, port, "/params/ada?name=bob&x=1+2")
+  end
+
+  test "request and response headers", %{port: port} do
+    assert {202, headers, "header ok"} = request(:get, port, "/header", [{"x-test", "hello"}])
+    assert headers["x-echo"] == "hello"
+  end
+
+  test "post, put, patch, delete", %{port: port} do
+    assert {201, _, "created x=1"} = request(:post, port, "/users", [], "x=1")
+    assert {200, _, "put 3"} = request(:put, port, "/users/3", [], "")
+    assert {200, _, "patch 3"} = request(:patch, port, "/users/3", [], "")
+    assert {200, _, "delete 3"} = request(:delete, port, "/users/3")
+  end
+
+  test "match answers any method", %{port: port} do
+    assert {200, _, "any GET"} = request(:get, port, "/anything")
+    assert {200, _, "any POST"} = request(:post, port, "/anything", [], "")
+    assert {200, _, "any OPTIONS"} = request(:options, port, "/anything")
+  end
+
+  test "forward", %{port: port} do
+    assert {200, _, "api v1 under /api"} = request(:get, port, "/api/version")
+    assert {200, %{"x-item" => "9"}, "item 9"} = request(:get, port, "/api/items/9")
+    assert {404, _, _} = request(:get, port, "/api/other")
+  end
+
+  test "404 and 405 with allow", %{port: port} do
+    assert {404, _, "Not Found\n"} = request(:get, port, "/nothing/here")
+    assert {405, headers, _} = request(:post, port, "/users/1", [], "")
+    assert headers["allow"] == "GET, HEAD, PUT, PATCH, DELETE"
+  end
+
+  test "HEAD gets the headers of GET and no body", %{port: port} do
+    assert {200, headers, ""} = request(:head, port, "/users/1")
+    assert headers["content-length"] == "6"
+  end
+
+  test "a route that raises is a 500 and the server keeps serving", %{port: port} do
+    log = capture_log(fn -> assert {500, _, _} = request(:get, port, "/crash") end)
+    assert log =~ "route GET /crash failed"
+    assert log =~ "crash on purpose"
+    assert {200, _, "root"} = request(:get, port, "/")
+  end
+end
