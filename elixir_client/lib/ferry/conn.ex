@@ -182,6 +182,23 @@ defmodule Ferry.Conn do
   end
 
   @doc """
+  Reads the whole request body, refusing it past `max_bytes` (what was read
+  is dropped; the route decides what to answer).
+
+      case read_full_body(conn, 1_000_000) do
+        {:ok, body, conn} -> send_resp(conn, 200, body)
+        {:error, :too_large} -> {413, "too large"}
+      end
+  """
+  @spec read_full_body(t(), non_neg_integer()) :: {:ok, binary(), t()} | {:error, :too_large}
+  def read_full_body(%Conn{} = conn, max_bytes) when is_integer(max_bytes) and max_bytes >= 0 do
+    case :ferry_req.read_full_body(conn.req, max_bytes) do
+      {:ok, body, req} -> {:ok, body, %{conn | req: req}}
+      {:error, :too_large} = error -> error
+    end
+  end
+
+  @doc """
   Starts a streamed (chunked) response with `status` and the headers set so
   far. Send parts with `stream_chunk/2` and finish with `stream_end/1`.
 

@@ -73,6 +73,7 @@ defmodule Ferry.Router do
           send_resp: 3,
           read_body: 1,
           read_body: 2,
+          read_full_body: 2,
           stream_start: 1,
           stream_start: 2,
           stream_chunk: 2,

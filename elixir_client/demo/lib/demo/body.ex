@@ -1,26 +1,11 @@
 defmodule Demo.Body do
   @moduledoc """
-  Reading request bodies in the demo: whole (with a cap) or part by part.
+  The upload route of the demo: a body of any size read part by part.
 
-      {conn, body} = Demo.Body.read_all(conn, 1_000_000)
+      post "/upload", do: Demo.Body.digest(conn)
   """
 
   import Ferry.Conn
-
-  @doc "Reads the whole body, at most `max` bytes of it (the rest is read and dropped)."
-  @spec read_all(Ferry.Conn.t(), non_neg_integer()) :: {Ferry.Conn.t(), iodata()}
-  def read_all(conn, max), do: read_all(conn, max, [], 0)
-
-  defp read_all(conn, max, acc, size) do
-    {tag, data, conn} = read_body(conn)
-    keep = binary_part(data, 0, min(byte_size(data), max(max - size, 0)))
-    acc = [acc | keep]
-
-    case tag do
-      :more -> read_all(conn, max, acc, size + byte_size(keep))
-      :ok -> {conn, acc}
-    end
-  end
 
   @doc """
   Reads the body part by part and answers with its size and SHA-256, so an

@@ -20,15 +20,19 @@ defmodule Demo.Router do
   end
 
   post "/echo" do
-    {conn, body} = Demo.Body.read_all(conn, 10 * 1024 * 1024)
+    case read_full_body(conn, 10 * 1024 * 1024) do
+      {:ok, body, conn} ->
+        content_type =
+          case get_req_header(conn, "content-type") do
+            [type | _] -> type
+            [] -> "application/octet-stream"
+          end
 
-    content_type =
-      case get_req_header(conn, "content-type") do
-        [type | _] -> type
-        [] -> "application/octet-stream"
-      end
+        conn |> put_resp_header("content-type", content_type) |> send_resp(200, body)
 
-    conn |> put_resp_header("content-type", content_type) |> send_resp(200, body)
+      {:error, :too_large} ->
+        {413, "the echo route takes at most 10 MiB; try /upload\n"}
+    end
   end
 
   # The body is read in parts as it arrives: memory stays flat whatever its size.
