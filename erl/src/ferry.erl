@@ -34,6 +34,7 @@ start_listener(Name, Opts) when is_atom(Name) ->
                 {ok, Pid} -> {ok, Pid};
                 {error, {already_started, _}} -> {error, already_started};
                 {error, already_present} -> {error, already_started};
+                {error, {{shutdown, {failed_to_start_child, _, Reason}}, _Child}} -> {error, Reason};
                 {error, {shutdown, {failed_to_start_child, _, Reason}}} -> {error, Reason};
                 {error, Reason} -> {error, Reason}
             end;

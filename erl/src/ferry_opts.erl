@@ -32,7 +32,8 @@ defaults() ->
       %% failing before it has served for ?STABLE_MS (see ferry_port).
       restart_backoff => {10, 10000},
       %% How long a handler may run before its response starts; then 503.
-      request_timeout => 60000,
+      %% Below the port's handler_timeout (60 s, its 504), so ours comes first.
+      request_timeout => 30000,
       %% How long stop_listener lets requests in flight finish.
       drain_timeout => 5000,
       %% How long a port may take to answer `listen' with `ready'.
@@ -54,7 +55,7 @@ rust_keys() ->
     [ip, port, backlog, reuseport, max_connections, max_request_line,
      max_header_bytes, max_headers, max_body, inline_body, body_window,
      send_window, out_high_water, max_frame, header_timeout, idle_timeout,
-     handler_timeout, send_timeout, sent_events].
+     handler_timeout, send_timeout, sent_events, log_level].
 
 -spec default_binary() -> file:filename().
 default_binary() ->
@@ -117,6 +118,7 @@ valid_rust(ip, V) when is_tuple(V) -> is_ip(V);
 valid_rust(ip, _) -> false;
 valid_rust(port, V) -> is_integer(V) andalso V >= 0 andalso V =< 65535;
 valid_rust(K, V) when K =:= reuseport; K =:= sent_events -> is_boolean(V);
+valid_rust(log_level, V) -> lists:member(V, [debug, info, notice, warning, error]);
 valid_rust(_, V) -> is_integer(V) andalso V >= 0.
 
 is_ip(T) ->

@@ -217,9 +217,8 @@ event({protocol_error, Id, Message}, S) ->
 event(drained, S) ->
     S;
 event({ready, Info}, #state{phase = starting} = S) ->
-    logger:notice("ferry listener ~p: port restarted (os pid ~p) after ~p restart(s)",
-                  [S#state.listener, maps:get(os_pid, Info, undefined), S#state.restarts],
-                  #{domain => [ferry]}),
+    report(notice, #{what => port_restarted, os_pid => maps:get(os_pid, Info, undefined),
+                     restarts => S#state.restarts}, S),
     ready(Info, S);
 event({listen_error, {Kind, Message}}, S) ->
     logger:error("ferry listener ~p: port could not listen: ~p ~ts",
@@ -261,21 +260,19 @@ handler_exit(Pid, Reason, S) ->
                 {normal, _} -> ok;
                 {_, timeout} ->
                     command(S#state.port, ferry_protocol:abort(Id)),
-                    logger:error("ferry listener ~p: handler of request ~p exited: ~0tp",
-                                 [S#state.listener, Id, Reason], #{domain => [ferry]});
+                    report(error, #{what => handler_exit, id => Id, reason => Reason}, S);
                 _ -> ok
             end
     end.
 
 %% Past its deadline a handler's client gets 503 and the handler is killed;
 %% a handler whose client went away and who did not end by itself is killed.
-sweep(#state{port = Port, listener = Listener}) ->
+sweep(#state{port = Port} = S) ->
     Now = now_ms(),
     [case What of
          timeout ->
              command(Port, ferry_protocol:respond(Id, 503, [], <<"Service Unavailable\n">>)),
-             logger:error("ferry listener ~p: handler of request ~p overran "
-                          "request_timeout; killed", [Listener, Id], #{domain => [ferry]}),
+             report(error, #{what => request_timeout, id => Id, pid => Pid}, S),
              kill_handler(Id, Pid);
          closed ->
              kill_handler(Id, Pid)
@@ -355,9 +352,8 @@ send_window(_Info, Listen) ->
     min(maps:get(send_window, Listen, infinity), ferry_opts:req_default(send_window)).
 
 port_exit(Why, #state{phase = draining} = S) ->
-    Why =:= {exit_status, 0} orelse
-        logger:warning("ferry listener ~p: port ended its drain with ~p",
-                       [S#state.listener, Why], #{domain => [ferry]}),
+    report(case Why of {exit_status, 0} -> notice; _ -> warning end,
+           #{what => port_drained, exit => Why, os_pid => S#state.os_pid}, S),
     kill_handlers(),
     S#state{port = undefined, os_pid = undefined, phase = drained};
 port_exit(Why, #state{restarts = Restarts} = S) ->
@@ -368,12 +364,31 @@ port_exit(Why, #state{restarts = Restarts} = S) ->
                    false -> S#state.failures
                end,
     Delay = backoff(Failures, S),
-    logger:error("ferry listener ~p: port (os pid ~p) went down: ~0tp; "
-                 "restart ~p in ~p ms", [S#state.listener, S#state.os_pid, Why,
-                                         Restarts + 1, Delay], #{domain => [ferry]}),
+    report(error, #{what => port_down, reason => Why, os_pid => S#state.os_pid,
+                    restart => Restarts + 1, delay_ms => Delay}, S),
     erlang:send_after(Delay, self(), reopen),
     S#state{port = undefined, os_pid = undefined, phase = backoff, stats_waiters = [],
             failures = Failures + 1, restarts = Restarts + 1}.
+
+%% Port life-cycle reports: structured, so tools (and tests) can read them.
+report(Level, Report, #state{listener = Listener, shard = Shard}) ->
+    logger:log(Level, Report#{listener => Listener, shard => Shard},
+               #{domain => [ferry], report_cb => fun format_report/1}).
+
+format_report(#{what := port_down, listener := L, reason := Why, os_pid := OsPid,
+                restart := N, delay_ms := Delay}) ->
+    {"ferry listener ~p: port (os pid ~p) went down: ~0tp; restart ~p in ~p ms",
+     [L, OsPid, Why, N, Delay]};
+format_report(#{what := port_drained, listener := L, exit := Why}) ->
+    {"ferry listener ~p: port drained, ~0tp", [L, Why]};
+format_report(#{what := request_timeout, listener := L, id := Id}) ->
+    {"ferry listener ~p: handler of request ~p overran request_timeout; answered 503, killed",
+     [L, Id]};
+format_report(#{what := handler_exit, listener := L, id := Id, reason := Reason}) ->
+    {"ferry listener ~p: handler of request ~p exited without answering: ~0tp; answered 500",
+     [L, Id, Reason]};
+format_report(#{what := port_restarted, listener := L, os_pid := OsPid, restarts := N}) ->
+    {"ferry listener ~p: port restarted (os pid ~p) after ~p restart(s)", [L, OsPid, N]}.
 
 backoff(Failures, #state{opts = #{restart_backoff := {Min, Max}}}) ->
     min(Max, Min bsl min(Failures, 20)).

@@ -33,7 +33,7 @@ atoms() ->
      status, bytes, duration_us,
      %% stats map
      connections, requests, bytes_in, bytes_out, ignored_commands,
-     protocol_errors, out_queue_bytes,
+     protocol_errors, out_queue_bytes, accepted, in_flight,
      %% log levels
      debug, info, notice, warning, error,
      true, false].

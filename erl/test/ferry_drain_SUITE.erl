@@ -1,0 +1,84 @@
+%% stop_listener drains: a request in flight finishes, new connections are
+%% refused meanwhile, and the port exits 0.
+-module(ferry_drain_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([drain_lets_in_flight_finish/1, drain_timeout_cuts_off/1, shards_share_address/1]).
+
+all() ->
+    [drain_lets_in_flight_finish, drain_timeout_cuts_off, shards_share_address].
+
+init_per_suite(Config) ->
+    ferry_test_lib:init_per_suite(Config).
+
+end_per_suite(Config) ->
+    ferry_test_lib:end_per_suite(Config).
+
+routes() ->
+    [{<<"GET">>, <<"/ok">>, fun(_) -> {200, [], <<"ok">>} end},
+     {<<"GET">>, <<"/slow/:test">>,
+      fun(Req) ->
+              ferry_test_lib:path_pid(ferry_req:binding(test, Req)) ! {handler, self()},
+              receive go -> {200, [], <<"finished">>} end
+      end}].
+
+drain_lets_in_flight_finish(_Config) ->
+    ferry_test_lib:capture_logs(),
+    Port = ferry_test_lib:start(drain, #{routes => routes(), drain_timeout => 10000}),
+    OsPid = ferry:os_pid(drain),
+    S = ferry_test_lib:connect(Port),
+    ferry_test_lib:send_request(S, ["GET /slow/", ferry_test_lib:pid_path(self()),
+                                    " HTTP/1.1\r\nhost: x\r\n\r\n"]),
+    Handler = receive {handler, H} -> H after 5000 -> ct:fail(no_handler) end,
+    Self = self(),
+    Stopper = spawn_link(fun() -> Self ! {stopped, ferry:stop_listener(drain)} end),
+    %% The listening socket closes while the request is still in flight.
+    ferry_test_lib:wait_until(
+      fun() ->
+              case gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 1000) of
+                  {error, econnrefused} -> true;
+                  {ok, C} -> gen_tcp:close(C), false
+              end
+      end, 5000),
+    ?assert(is_process_alive(Stopper)),
+    ?assert(is_process_alive(Handler)),
+    Handler ! go,
+    {200, Headers, Body} = ferry_test_lib:recv_response(S),
+    ?assertEqual(<<"finished">>, Body),
+    ?assertEqual(<<"close">>, proplists:get_value(<<"connection">>, Headers)),
+    receive {stopped, Result} -> ?assertEqual(ok, Result)
+    after 15000 -> ct:fail(stop_listener_hung)
+    end,
+    Report = ferry_test_lib:await_log(fun(#{what := port_drained}) -> true; (_) -> false end, 1000),
+    ?assertEqual({exit_status, 0}, maps:get(exit, Report)),
+    ferry_test_lib:wait_until(fun() -> not ferry_test_lib:os_alive(OsPid) end, 5000),
+    gen_tcp:close(S),
+    ferry_test_lib:stop_capture().
+
+%% A handler that never finishes does not hold stop_listener past
+%% drain_timeout; its client's connection is closed.
+drain_timeout_cuts_off(_Config) ->
+    Port = ferry_test_lib:start(drain_cut, #{routes => routes(), drain_timeout => 300}),
+    S = ferry_test_lib:connect(Port),
+    ferry_test_lib:send_request(S, ["GET /slow/", ferry_test_lib:pid_path(self()),
+                                    " HTTP/1.1\r\nhost: x\r\n\r\n"]),
+    Handler = receive {handler, H} -> H after 5000 -> ct:fail(no_handler) end,
+    Ref = monitor(process, Handler),
+    ?assertEqual(ok, ferry:stop_listener(drain_cut)),
+    receive {'DOWN', Ref, process, Handler, _} -> ok after 5000 -> ct:fail(handler_left) end,
+    ?assertMatch({error, _}, ferry_test_lib:recv_response(S, 5000)),
+    gen_tcp:close(S).
+
+%% Several shards listen on one address; all serve; all drain.
+shards_share_address(_Config) ->
+    Port = ferry_test_lib:start(sharded, #{routes => routes(), shards => 3}),
+    Results = [element(1, ferry_test_lib:raw(Port, <<"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n">>))
+               || _ <- lists:seq(1, 60)],
+    ?assertEqual(lists:duplicate(60, 200), Results),
+    #{shards := 3, requests := Requests} = ferry:info(sharded),
+    ?assert(Requests >= 60),
+    ?assertEqual(ok, ferry:stop_listener(sharded)),
+    ?assertEqual({error, econnrefused},
+                 gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 1000)).
