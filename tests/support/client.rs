@@ -307,6 +307,38 @@ impl Client {
         closed
     }
 
+    /// A response if one starts arriving within `wait`; None if the
+    /// connection stays silent (or closes without a byte).
+    pub fn response_within(&mut self, wait: Duration) -> Option<Response> {
+        if self.buf.is_empty() && !self.eof {
+            self.stream.set_read_timeout(Some(wait)).expect("read timeout");
+            let mut chunk = [0u8; 65536];
+            let got = loop {
+                match self.stream.read(&mut chunk) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break 0;
+                    }
+                    Ok(n) => {
+                        self.buf.extend_from_slice(&chunk[..n]);
+                        break n;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break 0,
+                    Err(_) => {
+                        self.eof = true;
+                        break 0;
+                    }
+                }
+            };
+            self.stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+            if got == 0 {
+                return None;
+            }
+        }
+        self.try_response(false)
+    }
+
     /// Bytes buffered but not consumed by a parse.
     pub fn leftover(&self) -> &[u8] {
         &self.buf

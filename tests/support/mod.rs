@@ -20,6 +20,7 @@ use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -57,6 +58,8 @@ pub struct Ferry {
     /// `{log, Level, Message}` frames, set aside so tests need not skip them.
     pub logs: Vec<Term>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// While set, the frame reader stops reading stdout: a BEAM that is busy.
+    stdout_paused: Arc<AtomicBool>,
     /// The HTTP port from `ready` (0 before `listen`).
     pub port: u16,
     pub os_pid: u32,
@@ -103,7 +106,9 @@ impl Ferry {
 
         let (frames_tx, frames) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
-        thread::spawn(move || read_frames(stdout, frames_tx));
+        let stdout_paused = Arc::new(AtomicBool::new(false));
+        let paused = stdout_paused.clone();
+        thread::spawn(move || read_frames(stdout, frames_tx, paused));
 
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut child_stderr = child.stderr.take().expect("piped stderr");
@@ -126,6 +131,7 @@ impl Ferry {
             backlog: VecDeque::new(),
             logs: Vec::new(),
             stderr,
+            stdout_paused,
             port: 0,
             os_pid,
         }
@@ -346,6 +352,12 @@ impl Ferry {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
+    /// Stops (or resumes) reading ferry's stdout, as a BEAM too busy to keep up.
+    /// Frames already read stay readable.
+    pub fn pause_stdout(&self, paused: bool) {
+        self.stdout_paused.store(paused, Ordering::SeqCst);
+    }
+
     /// Everything the process wrote on stderr so far.
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
@@ -382,8 +394,11 @@ impl Drop for Ferry {
     }
 }
 
-fn read_frames(mut out: ChildStdout, tx: Sender<Term>) {
+fn read_frames(mut out: ChildStdout, tx: Sender<Term>, paused: Arc<AtomicBool>) {
     loop {
+        while paused.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(5));
+        }
         let mut len = [0u8; 4];
         if out.read_exact(&mut len).is_err() {
             return;

@@ -1,0 +1,75 @@
+//! Bounded memory towards both sides: at `max_connections` Ferry stops
+//! accepting (and resumes when one closes); when the BEAM stops reading
+//! Ferry's stdout, Ferry stops reading new requests instead of queueing them.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+
+#[test]
+fn at_max_connections_new_clients_wait_until_one_closes() {
+    let mut ferry = Ferry::start(&[("max_connections", int(2))]);
+    let mut a = ferry.client();
+    let mut b = ferry.client();
+    for c in [&mut a, &mut b] {
+        c.send(get("/held"));
+        ferry.answer_next("held");
+        assert_eq!(c.response().body, b"held");
+    }
+    // The kernel completes the handshake (backlog), but Ferry does not accept.
+    let mut waiting = ferry.client();
+    waiting.send(get("/waiting"));
+    ferry.refute_within("a request over max_connections", Duration::from_millis(400), |t| t.tag() == Some("request"));
+    assert_eq!(ferry.stat("connections"), 2);
+    drop(a);
+    let req = ferry.expect_request();
+    assert_eq!(req.path, b"/waiting");
+    ferry.respond(req.id, 200, &[], "your turn");
+    assert_eq!(waiting.response().body, b"your turn");
+    assert!(ferry.is_running());
+}
+
+#[test]
+fn a_beam_that_stops_reading_stops_ferry_reading_requests() {
+    const CLIENTS: usize = 1000;
+    const PAD: usize = 8000; // 1000 requests of ~8 KB: 8 MB of request frames
+    let mut ferry = Ferry::start(&[("out_high_water", int(65536))]);
+    // Warm up so the baseline includes the code paths and buffers of a served request.
+    let mut warm = ferry.client();
+    warm.send(get("/warm"));
+    ferry.answer_next("warm");
+    warm.response();
+    let before = ferry.rss_kib();
+
+    ferry.pause_stdout(true);
+    let pad = "p".repeat(PAD);
+    let mut clients: Vec<Client> = (0..CLIENTS)
+        .map(|i| {
+            let mut c = ferry.client();
+            c.send(format!("GET /r{i} HTTP/1.1\r\nhost: t\r\nx-pad: {pad}\r\n\r\n"));
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    let during = ferry.rss_kib();
+    println!("BEAM not reading: ferry VmRSS {before} KiB -> {during} KiB with {CLIENTS} requests of {PAD} bytes pending");
+    assert!(
+        during.saturating_sub(before) < 4 << 10,
+        "ferry queued {} KiB for a BEAM that reads nothing (requests total {} KiB)",
+        during - before,
+        CLIENTS * PAD / 1024
+    );
+
+    // Nothing was lost: once the BEAM reads again every request arrives and is answered.
+    ferry.pause_stdout(false);
+    for _ in 0..CLIENTS {
+        let req = ferry.expect_request();
+        assert_eq!(req.header("x-pad").map(|v| v.len()), Some(PAD));
+        let path = req.path_str();
+        ferry.respond(req.id, 200, &[], path);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.response().body_str(), format!("/r{i}"));
+    }
+}
