@@ -19,7 +19,15 @@
 start_link(Ctx, Req) ->
     spawn_link(?MODULE, run, [Ctx, Req]).
 
--spec run(#ferry_ctx{}, map()) -> ok.
+-spec run(#ferry_ctx{}, map() | binary()) -> ok.
+run(Ctx, Frame) when is_binary(Frame) ->
+    case ferry_protocol:decode(Frame) of
+        {request, _Id, #{method := _, path := _} = Req} ->
+            run(Ctx, Req);
+        Other ->
+            report(Ctx, undefined, #{bad_frame => Other}),
+            fail(Ctx)
+    end;
 run(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} = Req0) ->
     case ferry_router:match(Method, Path, persistent_term:get({ferry_router, Listener})) of
         {ok, Handler, Bindings, PathInfo} ->
@@ -98,6 +106,8 @@ format_report(#{what := handler_failed, listener := Listener, id := Id} = R) ->
     Where = io_lib:format("ferry listener ~p, request ~p ~ts ~ts",
                           [Listener, Id, maps:get(method, R, <<>>), maps:get(path, R, <<>>)]),
     case R of
+        #{bad_frame := Frame} ->
+            {"~ts: request frame not understood: ~0tP", [Where, Frame, 30]};
         #{bad_return := Result} ->
             {"~ts: handler returned something that is not an answer: ~0tp", [Where, Result]};
         #{class := Class, reason := Reason, stacktrace := Stack} ->

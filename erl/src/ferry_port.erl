@@ -141,7 +141,10 @@ handle_cast(begin_drain, S) ->
     {noreply, begin_draining(S)}.
 
 handle_info({Port, {data, Frame}}, #state{port = Port} = S) ->
-    {noreply, event(ferry_protocol:decode(Frame), S)};
+    case ferry_protocol:request_id(Frame) of
+        undefined -> {noreply, event(ferry_protocol:decode(Frame), S)};
+        Id -> {noreply, request(Id, Frame, S)}
+    end;
 handle_info({'EXIT', Pid, Reason}, S) when is_pid(Pid) ->
     handler_exit(Pid, Reason, S),
     {noreply, S};
@@ -184,11 +187,8 @@ terminate(_Reason, _S) ->
 
 %%% Events from the port
 
-event({request, Id, Req}, #state{ctx = Ctx, requests = N} = S) ->
-    Pid = ferry_handler:start_link(Ctx#ferry_ctx{id = Id}, Req),
-    put(Id, {Pid, deadline(S), timeout}),
-    put(Pid, Id),
-    S#state{requests = N + 1};
+event({request, Id, Req}, S) ->
+    request(Id, Req, S);
 event({body, Id, _} = Event, S) -> forward(Id, Event), S;
 event({body_end, Id, _} = Event, S) -> forward(Id, Event), S;
 event({stream_credit, Id, _} = Event, S) -> forward(Id, Event), S;
@@ -228,6 +228,13 @@ event(Other, S) ->
     logger:error("ferry listener ~p: unexpected frame from the port: ~0tP",
                  [S#state.listener, Other, 20], #{domain => [ferry]}),
     S.
+
+%% Req is the request map, or the whole frame for the handler to decode.
+request(Id, Req, #state{ctx = Ctx, requests = N} = S) ->
+    Pid = ferry_handler:start_link(Ctx#ferry_ctx{id = Id}, Req),
+    put(Id, {Pid, deadline(S), timeout}),
+    put(Pid, Id),
+    S#state{requests = N + 1}.
 
 forward(Id, Event) ->
     case get(Id) of
@@ -424,7 +431,7 @@ drain_loop(#state{port = undefined}, _Deadline) ->
 drain_loop(#state{port = Port} = S, Deadline) ->
     receive
         {Port, {data, Frame}} ->
-            drain_loop(event(ferry_protocol:decode(Frame), S), Deadline);
+            drain_loop(element(2, handle_info({Port, {data, Frame}}, S)), Deadline);
         {'EXIT', Pid, Reason} when is_pid(Pid) ->
             handler_exit(Pid, Reason, S),
             drain_loop(S, Deadline);

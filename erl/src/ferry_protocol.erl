@@ -7,7 +7,7 @@
 %% exist as soon as this module is loaded.
 -module(ferry_protocol).
 
--export([decode/1, atoms/0]).
+-export([decode/1, request_id/1, atoms/0]).
 -export([listen/1, respond/4, stream_start/3, stream_chunk/2, stream_end/2,
          abort/1, read_body/2, drain/1, stats/0]).
 
@@ -45,6 +45,20 @@ decode(Frame) ->
     try binary_to_term(Frame, [safe])
     catch error:badarg -> {error, Frame}
     end.
+
+%% @doc The id of a `{request, Id, Req}' frame, read without decoding Req:
+%% the port owner's fast path (the handler process decodes the rest, so
+%% that work spreads over schedulers). `undefined' for any other frame, or
+%% an encoding this does not know; the caller then decodes it whole.
+-spec request_id(binary()) -> id() | undefined.
+request_id(<<131, 104, 3, 119, 7, "request", 97, Id, _/binary>>) ->
+    Id;
+request_id(<<131, 104, 3, 119, 7, "request", 98, Id:32/signed, _/binary>>) when Id >= 0 ->
+    Id;
+request_id(<<131, 104, 3, 119, 7, "request", 110, N, 0, Id:N/little-unit:8, _/binary>>) ->
+    Id;
+request_id(_) ->
+    undefined.
 
 -spec listen(#{atom() => term()}) -> binary().
 listen(Config) -> term_to_binary({listen, Config}).
