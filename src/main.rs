@@ -1,1 +1,35 @@
-fn main() {}
+//! `ferry`: the network half of Ferry, run by the BEAM as a port.
+//! See docs/PROTOCOL.md for what crosses stdin and stdout.
+
+mod config;
+mod conn;
+mod etf;
+mod exit;
+mod frame;
+mod http;
+mod listener;
+mod protocol;
+mod server;
+mod stats;
+
+use exit::{EXIT_PANIC, EXIT_USAGE};
+
+const USAGE: &str = "usage: ferry [--options-markdown | --version]\n\
+    Without arguments, ferry speaks the port protocol on stdin/stdout (docs/PROTOCOL.md).";
+
+fn main() {
+    // A panic is a bug: say where on stderr and exit with the documented
+    // code, so the supervisor restarts a clean process.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("ferry: panic: {info}");
+        std::process::exit(EXIT_PANIC);
+    }));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => server::run(),
+        Some("--options-markdown") => print!("{}", config::options_markdown()),
+        Some("--version") => println!("ferry {}", env!("CARGO_PKG_VERSION")),
+        Some("--help") => println!("{USAGE}"),
+        Some(other) => exit::fatal(EXIT_USAGE, &format!("unknown argument {other:?}\n{USAGE}")),
+    }
+}

@@ -1,0 +1,384 @@
+//! The `listen` config: every key, its type, its default and what it drives.
+//! This table is the one place those live; `ferry --options-markdown` prints
+//! it as docs/OPTIONS.md.
+
+use crate::etf::Term;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Frames from the BEAM may not exceed this until `listen` sets `max_frame`.
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub backlog: u32,
+    pub reuseport: bool,
+    pub max_connections: usize,
+    pub max_request_line: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_body: u64,
+    pub inline_body: usize,
+    pub body_window: u64,
+    pub send_window: u64,
+    pub header_timeout: u64,
+    pub idle_timeout: u64,
+    pub handler_timeout: u64,
+    pub send_timeout: u64,
+    pub max_frame: usize,
+    pub out_high_water: usize,
+    pub sent_events: bool,
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+}
+
+impl LogLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+        }
+    }
+
+    fn parse(name: &[u8]) -> Option<LogLevel> {
+        [LogLevel::Debug, LogLevel::Info, LogLevel::Notice, LogLevel::Warning, LogLevel::Error]
+            .into_iter()
+            .find(|l| l.name().as_bytes() == name)
+    }
+}
+
+/// How a value is read from the term.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// An integer in `min..=max`.
+    Int { min: u64, max: u64 },
+    Bool,
+    Ip,
+    Level,
+}
+
+struct OptionSpec {
+    key: &'static str,
+    kind: Kind,
+    default: &'static str,
+    meaning: &'static str,
+    set: fn(&mut Config, Value),
+}
+
+enum Value {
+    Int(u64),
+    Bool(bool),
+    Ip(IpAddr),
+    Level(LogLevel),
+}
+
+const MS_MAX: u64 = 24 * 3600 * 1000;
+
+macro_rules! int_opt {
+    ($key:literal, $field:ident, $min:expr, $max:expr, $default:literal, $meaning:literal) => {
+        OptionSpec {
+            key: $key,
+            kind: Kind::Int { min: $min, max: $max },
+            default: $default,
+            meaning: $meaning,
+            set: |c, v| {
+                if let Value::Int(i) = v {
+                    c.$field = i as _;
+                }
+            },
+        }
+    };
+}
+
+/// Every key, in the order OPTIONS.md lists them. Defaults are written once,
+/// here, as text; `Config::default` parses them, so the two cannot drift.
+const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "ip",
+        kind: Kind::Ip,
+        default: "0.0.0.0",
+        meaning: "Address to listen on: a binary (`<<\"::1\">>`) or an `inet:ip_address()` tuple. A bad one: `listen_error` `{bad_option, <<\"ip\">>}`; one not on this host: `eaddrnotavail`.",
+        set: |c, v| {
+            if let Value::Ip(ip) = v {
+                c.ip = ip;
+            }
+        },
+    },
+    int_opt!("port", port, 0, 65535, "0", "TCP port; 0 picks a free one, reported in `ready`. Taken: `listen_error` `eaddrinuse`."),
+    int_opt!("backlog", backlog, 1, 65535, "1024", "Length of the kernel's queue of connections not yet accepted."),
+    OptionSpec {
+        key: "reuseport",
+        kind: Kind::Bool,
+        default: "false",
+        meaning: "Set SO_REUSEPORT so several ports (shards) can listen on the same address and port.",
+        set: |c, v| {
+            if let Value::Bool(b) = v {
+                c.reuseport = b;
+            }
+        },
+    },
+    int_opt!("max_connections", max_connections, 1, 1_000_000, "16384", "Open client connections at most; at the limit Ferry stops accepting (clients wait in the backlog) until one closes."),
+    int_opt!("max_request_line", max_request_line, 16, 1 << 20, "8192", "Longest request line in bytes, without its CRLF: this many passes, one more is **414** and close."),
+    int_opt!("max_header_bytes", max_header_bytes, 64, 16 << 20, "32768", "Most bytes of header fields after the request line (their CRLFs and the final empty line included): more is **431** and close. Also caps the trailers of a chunked body (**400**)."),
+    int_opt!("max_headers", max_headers, 1, 10_000, "100", "Most header fields in a request: one more is **431** and close. Also caps chunked trailers (**400**)."),
+    int_opt!("max_body", max_body, 0, 1 << 62, "1073741824", "Largest request body in bytes: a larger `content-length` is **413** before the request reaches the BEAM; a chunked body growing past it is **413** and `{closed, Id, too_large}`."),
+    int_opt!("inline_body", inline_body, 0, 16 << 20, "65536", "A body of at most this many bytes that has fully arrived rides in `{request, …}` as a binary; a larger one is `body => stream`."),
+    int_opt!("body_window", body_window, 1, 1 << 40, "1048576", "Cap on the outstanding `read_body` grant of a streamed request body: at most this many body bytes are in flight to the BEAM."),
+    int_opt!("send_window", send_window, 1024, 1 << 40, "262144", "Bytes of `stream_chunk` data the BEAM may have outstanding per response; `{stream_credit, Id, N}` returns credit. Overrunning it by more than this again: `protocol_error`, connection closed."),
+    int_opt!("header_timeout", header_timeout, 1, MS_MAX, "10000", "Ms from the first byte of a request head until it must be complete: then **408** and close (slowloris)."),
+    int_opt!("idle_timeout", idle_timeout, 1, MS_MAX, "60000", "Ms an idle keep-alive connection (or a request body that stops arriving) is kept open."),
+    int_opt!("handler_timeout", handler_timeout, 1, MS_MAX, "60000", "Ms from `{request, …}` until the BEAM starts a response: then **504** and `{closed, Id, handler_timeout}`."),
+    int_opt!("send_timeout", send_timeout, 1, MS_MAX, "30000", "Ms a client may read nothing while a response waits for it: then close and `{closed, Id, send_timeout}`."),
+    int_opt!("max_frame", max_frame, 1024, 1 << 31, "67108864", "Largest frame from the BEAM in bytes (the `listen` frame itself is read with the default). A longer length prefix: stderr line, exit 3."),
+    int_opt!("out_high_water", out_high_water, 4096, 1 << 40, "8388608", "Bytes queued for the BEAM above which Ferry stops reading new requests from clients, until the queue is below half of it."),
+    OptionSpec {
+        key: "sent_events",
+        kind: Kind::Bool,
+        default: "false",
+        meaning: "Send `{sent, Id, #{status, bytes, duration_us}}` when a response's last byte is written.",
+        set: |c, v| {
+            if let Value::Bool(b) = v {
+                c.sent_events = b;
+            }
+        },
+    },
+    OptionSpec {
+        key: "log_level",
+        kind: Kind::Level,
+        default: "notice",
+        meaning: "Least severe `{log, Level, Message}` Ferry sends: `debug`, `info`, `notice`, `warning` or `error`.",
+        set: |c, v| {
+            if let Value::Level(l) = v {
+                c.log_level = l;
+            }
+        },
+    },
+];
+
+/// Why a `listen` config was refused: `{listen_error, {Kind, Message}}`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The key is unknown or its value is wrong; carries the key's name.
+    BadOption(String),
+    /// The config is not a map with atom keys.
+    BadConfig(String),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut c = Config {
+            ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 0,
+            backlog: 0,
+            reuseport: false,
+            max_connections: 0,
+            max_request_line: 0,
+            max_header_bytes: 0,
+            max_headers: 0,
+            max_body: 0,
+            inline_body: 0,
+            body_window: 0,
+            send_window: 0,
+            header_timeout: 0,
+            idle_timeout: 0,
+            handler_timeout: 0,
+            send_timeout: 0,
+            max_frame: 0,
+            out_high_water: 0,
+            sent_events: false,
+            log_level: LogLevel::Notice,
+        };
+        for spec in OPTIONS {
+            if let Some(v) = parse_default(spec) {
+                (spec.set)(&mut c, v);
+            }
+        }
+        c
+    }
+}
+
+fn parse_default(spec: &OptionSpec) -> Option<Value> {
+    Some(match spec.kind {
+        Kind::Int { .. } => Value::Int(spec.default.parse().ok()?),
+        Kind::Bool => Value::Bool(spec.default == "true"),
+        Kind::Ip => Value::Ip(spec.default.parse().ok()?),
+        Kind::Level => Value::Level(LogLevel::parse(spec.default.as_bytes())?),
+    })
+}
+
+impl Config {
+    /// Reads the `Config` map of `{listen, Config}`: unknown keys and bad
+    /// values are refused, naming the key.
+    pub fn from_term(term: &Term<'_>) -> Result<Config, ConfigError> {
+        let pairs = term.map().ok_or_else(|| ConfigError::BadConfig("the listen config must be a map".into()))?;
+        let mut config = Config::default();
+        for (key, value) in pairs {
+            let Term::Atom(name) = key else {
+                return Err(ConfigError::BadConfig("listen config keys must be atoms".into()));
+            };
+            let name_text = String::from_utf8_lossy(name).into_owned();
+            let spec = OPTIONS.iter().find(|s| s.key.as_bytes() == name).ok_or(ConfigError::BadOption(name_text.clone()))?;
+            let v = read_value(spec.kind, &value).ok_or(ConfigError::BadOption(name_text))?;
+            (spec.set)(&mut config, v);
+        }
+        Ok(config)
+    }
+}
+
+fn read_value(kind: Kind, t: &Term<'_>) -> Option<Value> {
+    match kind {
+        Kind::Int { min, max } => t.as_u64().filter(|v| (min..=max).contains(v)).map(Value::Int),
+        Kind::Bool if t.is_atom("true") => Some(Value::Bool(true)),
+        Kind::Bool if t.is_atom("false") => Some(Value::Bool(false)),
+        Kind::Bool => None,
+        Kind::Ip => read_ip(t).map(Value::Ip),
+        Kind::Level => match t {
+            Term::Atom(a) => LogLevel::parse(a).map(Value::Level),
+            _ => None,
+        },
+    }
+}
+
+fn read_ip(t: &Term<'_>) -> Option<IpAddr> {
+    if let Some(text) = t.as_binary() {
+        return std::str::from_utf8(text).ok()?.parse().ok();
+    }
+    let parts: Vec<i64> = t.tuple()?.map(|e| e.as_int()).collect::<Option<_>>()?;
+    match parts.len() {
+        4 => {
+            let b: Vec<u8> = parts.iter().map(|&p| u8::try_from(p).ok()).collect::<Option<_>>()?;
+            Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])))
+        }
+        8 => {
+            let w: Vec<u16> = parts.iter().map(|&p| u16::try_from(p).ok()).collect::<Option<_>>()?;
+            Some(IpAddr::V6(Ipv6Addr::new(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])))
+        }
+        _ => None,
+    }
+}
+
+/// docs/OPTIONS.md, generated from `OPTIONS`.
+pub fn options_markdown() -> String {
+    let mut s = String::new();
+    s.push_str("# `listen` options\n\n");
+    s.push_str("<!-- Generated by `target/release/ferry --options-markdown` from src/config.rs; do not edit. -->\n\n");
+    s.push_str("Keys of the map in `{listen, Config}` (docs/PROTOCOL.md). Every key is optional; an unknown key or a bad value is `{listen_error, {bad_option, <<\"key\">>}}`. Sizes are bytes, times milliseconds.\n\n");
+    s.push_str("| key | type | default | meaning |\n|---|---|---|---|\n");
+    for spec in OPTIONS {
+        let ty = match spec.kind {
+            Kind::Int { min, max } => format!("integer {min}..{max}"),
+            Kind::Bool => "boolean".into(),
+            Kind::Ip => "binary or tuple".into(),
+            Kind::Level => "atom".into(),
+        };
+        let _ = writeln!(s, "| `{}` | {} | `{}` | {} |", spec.key, ty, spec.default, spec.meaning);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etf;
+
+    fn map_frame(pairs: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut out = vec![131];
+        etf::put_map(&mut out, pairs.len() as u32);
+        for (k, v) in pairs {
+            etf::put_atom(&mut out, k);
+            out.extend_from_slice(v);
+        }
+        out
+    }
+
+    fn int(i: i64) -> Vec<u8> {
+        let mut v = Vec::new();
+        etf::put_int(&mut v, i);
+        v
+    }
+
+    fn atom(a: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        etf::put_atom(&mut v, a);
+        v
+    }
+
+    fn bin(b: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        etf::put_binary(&mut v, b);
+        v
+    }
+
+    fn parse(pairs: &[(&str, Vec<u8>)]) -> Result<Config, ConfigError> {
+        let frame = map_frame(pairs);
+        Config::from_term(&etf::decode(&frame).unwrap())
+    }
+
+    #[test]
+    fn every_default_parses() {
+        for spec in OPTIONS {
+            assert!(parse_default(spec).is_some(), "{}", spec.key);
+        }
+        let c = Config::default();
+        assert!(c.max_connections >= 10_000);
+        assert_eq!(c.max_frame, DEFAULT_MAX_FRAME);
+    }
+
+    #[test]
+    fn reads_values() {
+        let mut ip_tuple = vec![104, 4];
+        for b in [127, 0, 0, 1] {
+            ip_tuple.extend(int(b));
+        }
+        let c = parse(&[
+            ("port", int(8080)),
+            ("reuseport", atom("true")),
+            ("ip", ip_tuple),
+            ("max_body", int(5)),
+            ("log_level", atom("debug")),
+        ])
+        .unwrap();
+        assert_eq!(c.port, 8080);
+        assert!(c.reuseport);
+        assert_eq!(c.ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(c.max_body, 5);
+        assert_eq!(c.log_level, LogLevel::Debug);
+        let c = parse(&[("ip", bin(b"::1"))]).unwrap();
+        assert_eq!(c.ip, IpAddr::V6(Ipv6Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn refuses_bad_options_naming_the_key() {
+        let bad = |k: &str| Err(ConfigError::BadOption(k.into()));
+        assert_eq!(parse(&[("nope", int(1))]).map(|_| ()), bad("nope"));
+        assert_eq!(parse(&[("port", int(65536))]).map(|_| ()), bad("port"));
+        assert_eq!(parse(&[("port", int(-1))]).map(|_| ()), bad("port"));
+        assert_eq!(parse(&[("port", bin(b"80"))]).map(|_| ()), bad("port"));
+        assert_eq!(parse(&[("ip", bin(b"300.1.1.1"))]).map(|_| ()), bad("ip"));
+        assert_eq!(parse(&[("reuseport", atom("yes"))]).map(|_| ()), bad("reuseport"));
+        assert_eq!(parse(&[("max_request_line", int(15))]).map(|_| ()), bad("max_request_line"));
+        assert_eq!(parse(&[("log_level", atom("loud"))]).map(|_| ()), bad("log_level"));
+        assert!(matches!(Config::from_term(&etf::Term::Nil), Err(ConfigError::BadConfig(_))));
+    }
+
+    #[test]
+    fn markdown_lists_every_key() {
+        let md = options_markdown();
+        for spec in OPTIONS {
+            assert!(md.contains(&format!("| `{}` |", spec.key)));
+        }
+    }
+}

@@ -1,0 +1,669 @@
+//! One client connection: reading requests, streaming their bodies to the
+//! BEAM under its grant, writing responses, and its one timer.
+//!
+//! Memory: an idle keep-alive connection holds no buffers (`inbuf` and `out`
+//! are empty `Vec`s, freed when emptied); reads go through the event loop's
+//! shared scratch buffer and only the bytes not yet used stay here.
+//! One request is served at a time; pipelined requests wait in `inbuf` (or
+//! in the socket) until the response before them has been written.
+
+mod respond;
+
+use crate::config::{Config, LogLevel};
+use crate::frame::Outbox;
+use crate::http::chunked::{ChunkedDecoder, ChunkedError, Decoded};
+use crate::http::request::{self, BodyKind, Head, Limits};
+use crate::http::response::{self, RequestInfo};
+use crate::http::HttpError;
+use crate::protocol::{self, ClosedReason, RequestBody, RequestEvent};
+use crate::stats::{IdMap, Stats};
+use mio::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Instant;
+
+/// Largest `{body, Id, Chunk}`.
+pub const MAX_BODY_CHUNK: usize = 64 * 1024;
+/// How long a closing connection keeps reading (and dropping) what the
+/// client still sends, so the response is not lost to a TCP reset.
+const LINGER_MS: u64 = 2000;
+
+/// What a connection needs from the event loop while it works.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub events: &'a mut Outbox,
+    pub stats: &'a mut Stats,
+    pub ids: &'a mut IdMap,
+    pub next_id: &'a mut u64,
+    /// Milliseconds since the loop started.
+    pub now: u64,
+    pub date: &'a [u8],
+    /// The queue to the BEAM is over its high-water mark: read no new requests.
+    pub paused: bool,
+    pub paused_slots: &'a mut Vec<usize>,
+    pub draining: bool,
+    pub slot: usize,
+}
+
+impl Ctx<'_> {
+    pub fn log(&mut self, level: LogLevel, message: &str) {
+        if level >= self.cfg.log_level {
+            protocol::log(self.events, level.name(), message);
+        }
+    }
+}
+
+/// Which deadline runs; see `Conn::wanted_timer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Off,
+    /// Keep-alive, waiting for a request: `idle_timeout`, then close.
+    Idle,
+    /// A head has started: `header_timeout`, then 408.
+    Header,
+    /// An inline body is arriving: `idle_timeout` without progress, then 408.
+    Body,
+    /// The BEAM owes an answer: `handler_timeout` without a command, then 504.
+    Handler,
+    /// Output waits for the client: `send_timeout` without progress, then close.
+    Send,
+    /// Closing: dropping what the client still sends.
+    Linger,
+}
+
+enum BodyIn {
+    Done,
+    /// Raw body bytes still to read.
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+}
+
+/// Where the response to the current request stands.
+enum Resp {
+    /// Nothing written yet.
+    Waiting,
+    Streaming(respond::StreamOut),
+}
+
+/// The request being served.
+struct Exchange {
+    id: u64,
+    /// `{request, …}` has been sent.
+    dispatched: bool,
+    /// The request term without its body, while an inline body is collected.
+    prefix: Vec<u8>,
+    info: RequestInfo,
+    body: BodyIn,
+    body_end_sent: bool,
+    trailers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Body bytes the BEAM has asked for and not yet received.
+    grant: u64,
+    continue_pending: bool,
+    /// Decoded body bytes read but not yet sent (inline collection, or
+    /// beyond the grant).
+    pending: Vec<u8>,
+    resp: Resp,
+    started: Instant,
+    status: u16,
+    /// Response bytes queued so far, head included.
+    bytes_out: u64,
+}
+
+impl Exchange {
+    fn body_done(&self) -> bool {
+        matches!(self.body, BodyIn::Done)
+    }
+}
+
+/// For `{sent, …}` once the response has left.
+struct SentInfo {
+    id: u64,
+    status: u16,
+    bytes: u64,
+    started: Instant,
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Input not used yet: part of a head, body beyond the grant, pipelined requests.
+    inbuf: Vec<u8>,
+    /// Output for the client; `out_written` bytes of it are gone.
+    out: Vec<u8>,
+    out_written: usize,
+    timer: Timer,
+    pub deadline: u64,
+    /// The socket may have input (no `WouldBlock` seen since the last event).
+    readable: bool,
+    /// The peer shut its side down (or reset): reads will return 0.
+    peer_eof: bool,
+    close_after_write: bool,
+    lingering: bool,
+    /// The loop should drop this connection.
+    pub dead: bool,
+    pub in_paused_list: bool,
+    ex: Option<Box<Exchange>>,
+    sent: Option<Box<SentInfo>>,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, peer: SocketAddr, now: u64, cfg: &Config) -> Conn {
+        Conn {
+            stream,
+            peer,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            out_written: 0,
+            timer: Timer::Idle,
+            deadline: now + cfg.idle_timeout,
+            readable: true,
+            peer_eof: false,
+            close_after_write: false,
+            lingering: false,
+            dead: false,
+            in_paused_list: false,
+            ex: None,
+            sent: None,
+        }
+    }
+
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// The id of the request in flight that the BEAM knows about.
+    pub fn request_id(&self) -> Option<u64> {
+        self.ex.as_ref().filter(|ex| ex.dispatched).map(|ex| ex.id)
+    }
+
+    /// Not serving anything: may be closed by `drain` at once.
+    pub fn is_idle(&self) -> bool {
+        self.ex.is_none() && self.out_pending() == 0 && !self.close_after_write && !self.lingering
+    }
+
+    fn out_pending(&self) -> usize {
+        self.out.len() - self.out_written
+    }
+
+    /// Readiness from the poll.
+    pub fn on_event(&mut self, ev: &mio::event::Event, ctx: &mut Ctx<'_>) {
+        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            self.readable = true;
+        }
+        if ev.is_read_closed() || ev.is_error() {
+            self.peer_eof = true;
+            // A client that hangs up while its request is served is gone
+            // (as in Cowboy); nothing will be read to notice it otherwise.
+            if ev.is_error() || self.ex.as_ref().is_some_and(|ex| ex.dispatched && ex.body_done()) {
+                self.peer_gone(ctx);
+            }
+        }
+    }
+
+    /// Does whatever the connection can do now: write, read, parse, send.
+    pub fn drive(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8]) {
+        for _ in 0..4 {
+            let before = (self.out.len(), self.out_written, self.ex.is_some(), self.lingering);
+            self.flush(ctx);
+            if self.dead {
+                return;
+            }
+            if ctx.draining && self.is_idle() {
+                self.dead = true;
+                return;
+            }
+            self.pump(ctx, scratch);
+            if self.dead {
+                return;
+            }
+            if self.out_pending() == 0 || (self.out.len(), self.out_written, self.ex.is_some(), self.lingering) == before {
+                break;
+            }
+        }
+        self.rearm(ctx);
+    }
+
+    // -----------------------------------------------------------------------
+    // Reading
+
+    /// Bytes worth reading from the socket now (0: leave them in the kernel).
+    fn read_limit(&self, ctx: &Ctx<'_>, scratch: usize) -> usize {
+        if self.lingering {
+            return scratch;
+        }
+        if self.close_after_write || self.dead {
+            return 0;
+        }
+        let Some(ex) = &self.ex else {
+            let may_start = self.out_pending() == 0 && !ctx.paused && !ctx.draining;
+            return if may_start { scratch } else { 0 };
+        };
+        let room = ex.grant.saturating_sub(ex.pending.len() as u64);
+        let n = match ex.body {
+            BodyIn::Done => 0,
+            BodyIn::Length(left) if !ex.dispatched => left,
+            BodyIn::Length(left) => left.min(room),
+            BodyIn::Chunked(_) if !ex.dispatched => scratch as u64,
+            BodyIn::Chunked(_) => room,
+        };
+        n.min(scratch as u64) as usize
+    }
+
+    fn pump(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8]) {
+        if !self.inbuf.is_empty() && !self.lingering {
+            self.feed_buffered(ctx);
+        }
+        while self.readable && !self.dead {
+            let limit = self.read_limit(ctx, scratch.len());
+            if limit == 0 {
+                break;
+            }
+            match self.stream.read(&mut scratch[..limit]) {
+                Ok(0) => {
+                    self.peer_gone(ctx);
+                    return;
+                }
+                Ok(n) => {
+                    ctx.stats.bytes_in += n as u64;
+                    if n < limit && !self.peer_eof {
+                        // The kernel had no more; the next arrival is a new event.
+                        self.readable = false;
+                    }
+                    if self.lingering {
+                        continue;
+                    }
+                    if self.inbuf.is_empty() {
+                        let used = self.feed(ctx, &scratch[..n]);
+                        if used < n && !self.close_after_write {
+                            self.inbuf.extend_from_slice(&scratch[used..n]);
+                        }
+                    } else {
+                        self.inbuf.extend_from_slice(&scratch[..n]);
+                        self.feed_buffered(ctx);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.peer_gone(ctx);
+                    return;
+                }
+            }
+        }
+        if self.ex.is_none() && ctx.paused && !self.in_paused_list && !self.close_after_write {
+            self.in_paused_list = true;
+            ctx.paused_slots.push(ctx.slot);
+        }
+    }
+
+    fn feed_buffered(&mut self, ctx: &mut Ctx<'_>) {
+        let buf = std::mem::take(&mut self.inbuf);
+        let used = self.feed(ctx, &buf);
+        if used < buf.len() && !self.close_after_write {
+            self.inbuf = buf;
+            self.inbuf.drain(..used);
+        }
+    }
+
+    /// Uses what it can of `input`; returns how many bytes.
+    fn feed(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> usize {
+        let mut at = 0;
+        loop {
+            if self.dead || self.close_after_write {
+                return input.len();
+            }
+            let Some(ex) = self.ex.as_mut() else {
+                if at == input.len() || self.out_pending() > 0 || ctx.paused || ctx.draining {
+                    return at;
+                }
+                match self.parse_head(ctx, &input[at..]) {
+                    Some(used) => at += used,
+                    None => return at,
+                }
+                continue;
+            };
+            if ex.dispatched {
+                self.send_pending(ctx);
+            }
+            let Some(ex) = self.ex.as_mut() else { continue };
+            let used = match &mut ex.body {
+                BodyIn::Done => return at,
+                BodyIn::Length(left) => {
+                    let room = if ex.dispatched { ex.grant.saturating_sub(ex.pending.len() as u64) } else { u64::MAX };
+                    let n = (*left).min(room).min((input.len() - at) as u64) as usize;
+                    *left -= n as u64;
+                    if *left == 0 {
+                        ex.body = BodyIn::Done;
+                    }
+                    self.take_body(ctx, &input[at..at + n]);
+                    n
+                }
+                BodyIn::Chunked(dec) => {
+                    let room = if ex.dispatched { ex.grant.saturating_sub(ex.pending.len() as u64) as usize } else { MAX_BODY_CHUNK };
+                    match dec.decode(&input[at..], room) {
+                        Ok((used, Decoded::Data(r))) => {
+                            let data = &input[at..][r];
+                            self.take_body(ctx, data);
+                            used
+                        }
+                        Ok((used, Decoded::NeedMore)) => used,
+                        Ok((used, Decoded::Done)) => {
+                            ex.trailers = std::mem::take(&mut dec.trailers);
+                            ex.body = BodyIn::Done;
+                            used
+                        }
+                        Err(e) => {
+                            self.body_error(ctx, e);
+                            return input.len();
+                        }
+                    }
+                }
+            };
+            at += used;
+            self.after_body_progress(ctx);
+            if used == 0 {
+                return at;
+            }
+        }
+    }
+
+    /// Parses a head at the start of `input`; returns the bytes used (head
+    /// and any inline body), `None` when it is incomplete or refused.
+    fn parse_head(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> Option<usize> {
+        let limits = Limits {
+            max_request_line: ctx.cfg.max_request_line,
+            max_header_bytes: ctx.cfg.max_header_bytes,
+            max_headers: ctx.cfg.max_headers,
+            max_body: ctx.cfg.max_body,
+        };
+        match request::parse(input, &limits, |head| self.start_request(ctx, head, &input[head.len..])) {
+            Ok(Some(body_used)) => Some(body_used),
+            Ok(None) => None,
+            Err(e) => {
+                ctx.log(LogLevel::Info, &format!("{}: {e}", self.peer));
+                self.reject(ctx, e.status());
+                None
+            }
+        }
+    }
+
+    /// A head has arrived: the request begins. Returns the bytes of `input`
+    /// (the head and what follows it) now used.
+    fn start_request(&mut self, ctx: &mut Ctx<'_>, head: &Head<'_, '_>, rest: &[u8]) -> usize {
+        let id = *ctx.next_id;
+        *ctx.next_id += 1;
+        let f = head.framing;
+        let info = RequestInfo { is_head: f.is_head, minor_version: head.minor_version, must_close: !f.keep_alive };
+        let ev = RequestEvent {
+            id,
+            method: head.method,
+            path: head.path,
+            query: head.query,
+            minor_version: head.minor_version,
+            headers: head.headers,
+            peer: self.peer,
+        };
+        let mut ex = Box::new(Exchange {
+            id,
+            dispatched: true,
+            prefix: Vec::new(),
+            info,
+            body: BodyIn::Done,
+            body_end_sent: true,
+            trailers: Vec::new(),
+            grant: 0,
+            continue_pending: false,
+            pending: Vec::new(),
+            resp: Resp::Waiting,
+            started: Instant::now(),
+            status: 0,
+            bytes_out: 0,
+        });
+        let inline = ctx.cfg.inline_body as u64;
+        let mut used = head.len;
+        match f.body {
+            BodyKind::None => protocol::request(ctx.events, &ev, RequestBody::Inline(b"")),
+            BodyKind::Length(n) if n <= inline && !f.expect_continue && rest.len() as u64 >= n => {
+                protocol::request(ctx.events, &ev, RequestBody::Inline(&rest[..n as usize]));
+                used += n as usize;
+            }
+            BodyKind::Length(n) if n <= inline && !f.expect_continue => {
+                protocol::request_prefix(&mut ex.prefix, &ev);
+                ex.dispatched = false;
+                ex.body = BodyIn::Length(n);
+            }
+            BodyKind::Chunked if !f.expect_continue => {
+                protocol::request_prefix(&mut ex.prefix, &ev);
+                ex.dispatched = false;
+                ex.body = BodyIn::Chunked(self.chunked_decoder(ctx.cfg));
+            }
+            body => {
+                protocol::request(ctx.events, &ev, RequestBody::Stream);
+                ex.body = match body {
+                    BodyKind::Length(n) => BodyIn::Length(n),
+                    _ => BodyIn::Chunked(self.chunked_decoder(ctx.cfg)),
+                };
+                ex.continue_pending = f.expect_continue;
+            }
+        }
+        ex.body_end_sent = ex.body_done();
+        if ex.dispatched {
+            ctx.stats.requests += 1;
+        }
+        ctx.ids.insert(id, ctx.slot);
+        self.ex = Some(ex);
+        self.timer = Timer::Off;
+        used
+    }
+
+    fn chunked_decoder(&self, cfg: &Config) -> Box<ChunkedDecoder> {
+        Box::new(ChunkedDecoder::new(cfg.max_body, cfg.max_header_bytes, cfg.max_headers))
+    }
+
+    /// Body bytes decoded: collected, or sent under the grant.
+    fn take_body(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) {
+        let Some(ex) = self.ex.as_mut() else { return };
+        if data.is_empty() {
+            return;
+        }
+        if !ex.dispatched || !ex.pending.is_empty() {
+            ex.pending.extend_from_slice(data);
+            return;
+        }
+        for piece in data.chunks(MAX_BODY_CHUNK) {
+            protocol::body(ctx.events, ex.id, piece);
+        }
+        ex.grant = ex.grant.saturating_sub(data.len() as u64);
+        self.timer = Timer::Off;
+    }
+
+    /// Sends collected body bytes the grant covers.
+    fn send_pending(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(ex) = self.ex.as_mut() else { return };
+        if ex.pending.is_empty() || ex.grant == 0 {
+            return;
+        }
+        let n = (ex.grant.min(ex.pending.len() as u64)) as usize;
+        for piece in ex.pending[..n].chunks(MAX_BODY_CHUNK) {
+            protocol::body(ctx.events, ex.id, piece);
+        }
+        ex.pending.drain(..n);
+        if ex.pending.is_empty() {
+            ex.pending = Vec::new();
+        }
+        ex.grant -= n as u64;
+    }
+
+    /// Dispatches a collected request, or ends a streamed body, when due.
+    fn after_body_progress(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(ex) = self.ex.as_mut() else { return };
+        if !ex.dispatched {
+            if ex.body_done() {
+                protocol::request_from_prefix(ctx.events, &ex.prefix, RequestBody::Inline(&ex.pending));
+                ex.pending = Vec::new();
+            } else if ex.pending.len() > ctx.cfg.inline_body {
+                protocol::request_from_prefix(ctx.events, &ex.prefix, RequestBody::Stream);
+            } else {
+                return;
+            }
+            ex.prefix = Vec::new();
+            ex.dispatched = true;
+            ex.body_end_sent = ex.body_done();
+            ctx.stats.requests += 1;
+            self.timer = Timer::Off;
+            return;
+        }
+        self.send_pending(ctx);
+        let Some(ex) = self.ex.as_mut() else { return };
+        if ex.body_done() && ex.pending.is_empty() && !ex.body_end_sent {
+            ex.body_end_sent = true;
+            protocol::body_end(ctx.events, ex.id, &ex.trailers);
+            ex.trailers = Vec::new();
+        }
+    }
+
+    /// A malformed or oversized chunked body.
+    fn body_error(&mut self, ctx: &mut Ctx<'_>, e: ChunkedError) {
+        let (status, reason) = match e {
+            ChunkedError::TooLarge => (HttpError::PayloadTooLarge.status(), ClosedReason::TooLarge),
+            ChunkedError::Malformed(why) => {
+                ctx.log(LogLevel::Info, &format!("{}: bad chunked body: {why}", self.peer));
+                (HttpError::BadRequest(why).status(), ClosedReason::BadBody)
+            }
+        };
+        let Some(ex) = self.ex.take() else { return };
+        ctx.ids.remove(&ex.id);
+        if ex.dispatched {
+            protocol::closed(ctx.events, ex.id, reason);
+        }
+        if matches!(ex.resp, Resp::Waiting) {
+            self.reject(ctx, status);
+        } else {
+            self.dead = true;
+        }
+    }
+
+    /// Answers with an error of Ferry's own and closes after it.
+    fn reject(&mut self, ctx: &mut Ctx<'_>, status: u16) {
+        if let Some(ex) = self.ex.take() {
+            ctx.ids.remove(&ex.id);
+        }
+        response::write_error(&mut self.out, status, true, ctx.date);
+        self.close_after_write = true;
+        self.inbuf = Vec::new();
+    }
+
+    /// The client closed or reset the connection.
+    pub fn peer_gone(&mut self, ctx: &mut Ctx<'_>) {
+        self.end_exchange(ctx, ClosedReason::PeerClosed);
+        self.dead = true;
+    }
+
+    /// Tells the BEAM a request it knows about ended early.
+    pub fn end_exchange(&mut self, ctx: &mut Ctx<'_>, reason: ClosedReason) {
+        if let Some(ex) = self.ex.take() {
+            ctx.ids.remove(&ex.id);
+            if ex.dispatched {
+                protocol::closed(ctx.events, ex.id, reason);
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Writing
+
+    fn flush(&mut self, ctx: &mut Ctx<'_>) {
+        let mut progress = false;
+        while self.out_written < self.out.len() {
+            match self.stream.write(&self.out[self.out_written..]) {
+                Ok(0) => {
+                    self.peer_gone(ctx);
+                    return;
+                }
+                Ok(n) => {
+                    self.out_written += n;
+                    ctx.stats.bytes_out += n as u64;
+                    progress = true;
+                    self.on_written(ctx, n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.peer_gone(ctx);
+                    return;
+                }
+            }
+        }
+        if progress && self.timer == Timer::Send {
+            self.timer = Timer::Off;
+        }
+        if self.out_written < self.out.len() || self.out.is_empty() {
+            return;
+        }
+        self.out = Vec::new();
+        self.out_written = 0;
+        self.on_flushed(ctx);
+        if let Some(sent) = self.sent.take() {
+            let us = sent.started.elapsed().as_micros() as u64;
+            protocol::sent(ctx.events, sent.id, sent.status, sent.bytes, us);
+        }
+        if self.close_after_write && !self.lingering {
+            self.lingering = true;
+            self.readable = true;
+            self.timer = Timer::Off;
+            if self.peer_eof || self.stream.shutdown(Shutdown::Write).is_err() {
+                self.dead = true;
+            }
+        }
+    }
+
+    /// Starts the deadline the state calls for, unless it already runs.
+    fn rearm(&mut self, ctx: &Ctx<'_>) {
+        let wanted = self.wanted_timer();
+        if wanted == self.timer {
+            return;
+        }
+        self.timer = wanted;
+        let cfg = ctx.cfg;
+        let ms = match wanted {
+            Timer::Off => 0,
+            Timer::Idle | Timer::Body => cfg.idle_timeout,
+            Timer::Header => cfg.header_timeout,
+            Timer::Handler => cfg.handler_timeout,
+            Timer::Send => cfg.send_timeout,
+            Timer::Linger => LINGER_MS,
+        };
+        self.deadline = if wanted == Timer::Off { u64::MAX } else { ctx.now + ms };
+    }
+
+    fn wanted_timer(&self) -> Timer {
+        if self.lingering {
+            return Timer::Linger;
+        }
+        if self.out_pending() > 0 {
+            return Timer::Send;
+        }
+        match &self.ex {
+            None if self.inbuf.is_empty() => Timer::Idle,
+            None => Timer::Header,
+            Some(ex) if !ex.dispatched => Timer::Body,
+            Some(_) => Timer::Handler,
+        }
+    }
+
+    /// The deadline passed.
+    pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        match self.timer {
+            Timer::Off => {}
+            Timer::Idle | Timer::Linger => self.dead = true,
+            Timer::Header | Timer::Body => self.reject(ctx, 408),
+            Timer::Handler => self.handler_timeout(ctx),
+            Timer::Send => {
+                self.end_exchange(ctx, ClosedReason::SendTimeout);
+                self.dead = true;
+            }
+        }
+        self.timer = Timer::Off;
+        self.rearm(ctx);
+    }
+}

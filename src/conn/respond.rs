@@ -1,0 +1,306 @@
+//! The BEAM's side of a request: grants for the body, responses whole or
+//! streamed (with credit so a slow client costs a bounded buffer), aborts
+//! and the handler deadline.
+
+use super::{BodyIn, Conn, Ctx, Resp, SentInfo, Timer};
+use crate::config::LogLevel;
+use crate::etf::{self, Term};
+use crate::http::response::{self, BodyFraming, Kind, RequestInfo};
+use crate::protocol::{self, ClosedReason};
+
+/// A streamed response in progress.
+pub struct StreamOut {
+    framing: BodyFraming,
+    /// Body bytes `content-length` still allows.
+    left: u64,
+    /// Data bytes the BEAM sent that were not credited back yet.
+    outstanding: u64,
+    /// Data bytes in `out` not yet written.
+    in_out: u64,
+    /// Data bytes written and not yet credited.
+    uncredited: u64,
+}
+
+impl Conn {
+    /// The exchange `id` names, if it is this connection's current one.
+    fn current(&self, id: u64) -> bool {
+        self.ex.as_ref().is_some_and(|ex| ex.id == id && ex.dispatched)
+    }
+
+    /// What the response may promise about the connection.
+    fn request_info(&self, ctx: &Ctx<'_>) -> Option<RequestInfo> {
+        let ex = self.ex.as_ref()?;
+        Some(RequestInfo { must_close: ex.info.must_close || !ex.body_done() || ctx.draining, ..ex.info })
+    }
+
+    /// `{read_body, Id, Bytes}`. Returns false when the id is not ours.
+    pub fn read_body(&mut self, ctx: &mut Ctx<'_>, id: u64, bytes: u64) -> bool {
+        if !self.current(id) {
+            return false;
+        }
+        let Some(ex) = self.ex.as_mut() else { return false };
+        ex.grant = ex.grant.saturating_add(bytes).min(ctx.cfg.body_window);
+        if ex.continue_pending && !ex.body_done() {
+            ex.continue_pending = false;
+            if matches!(ex.resp, Resp::Waiting) {
+                self.out.extend_from_slice(response::CONTINUE);
+            }
+        }
+        self.timer = Timer::Off;
+        self.after_body_progress(ctx);
+        true
+    }
+
+    /// `{respond, Id, Status, Headers, Body}`.
+    pub fn respond(&mut self, ctx: &mut Ctx<'_>, id: u64, status: u16, headers: &Term<'_>, body: &Term<'_>) -> bool {
+        if !self.current(id) {
+            return false;
+        }
+        if !matches!(self.ex.as_ref().map(|ex| &ex.resp), Some(Resp::Waiting)) {
+            self.invalid_response(ctx, "respond after stream_start");
+            return true;
+        }
+        let Ok(body_len) = etf::iodata_len(body) else {
+            self.invalid_response(ctx, "respond: body is not iodata");
+            return true;
+        };
+        let Some(info) = self.request_info(ctx) else { return false };
+        let start = self.out.len();
+        match response::write_head(&mut self.out, status, headers, info, Kind::Complete { body_len }, ctx.date) {
+            Ok(plan) if plan.informational => {}
+            Ok(plan) => {
+                if plan.framing != BodyFraming::NoBody {
+                    // Cannot fail: iodata_len walked the same term.
+                    let _ = etf::write_iodata(body, &mut self.out);
+                }
+                let bytes = (self.out.len() - start) as u64;
+                self.finish_response(ctx, status, bytes, plan.close);
+            }
+            Err(why) => self.invalid_response(ctx, &format!("respond: {why}")),
+        }
+        true
+    }
+
+    /// `{stream_start, Id, Status, Headers}`.
+    pub fn stream_start(&mut self, ctx: &mut Ctx<'_>, id: u64, status: u16, headers: &Term<'_>) -> bool {
+        if !self.current(id) {
+            return false;
+        }
+        let Some(info) = self.request_info(ctx) else { return false };
+        if !matches!(self.ex.as_ref().map(|ex| &ex.resp), Some(Resp::Waiting)) {
+            self.invalid_response(ctx, "stream_start twice");
+            return true;
+        }
+        let start = self.out.len();
+        match response::write_head(&mut self.out, status, headers, info, Kind::Stream, ctx.date) {
+            Ok(plan) => {
+                let bytes = (self.out.len() - start) as u64;
+                let Some(ex) = self.ex.as_mut() else { return true };
+                ex.status = status;
+                ex.bytes_out = bytes;
+                ex.info.must_close |= plan.close;
+                let left = match plan.framing {
+                    BodyFraming::Length(n) => n,
+                    _ => u64::MAX,
+                };
+                ex.resp = Resp::Streaming(StreamOut { framing: plan.framing, left, outstanding: 0, in_out: 0, uncredited: 0 });
+                self.timer = Timer::Off;
+            }
+            Err(why) => self.invalid_response(ctx, &format!("stream_start: {why}")),
+        }
+        true
+    }
+
+    /// `{stream_chunk, Id, Data}`.
+    pub fn stream_chunk(&mut self, ctx: &mut Ctx<'_>, id: u64, data: &Term<'_>) -> bool {
+        if !self.current(id) {
+            return false;
+        }
+        let Ok(len) = etf::iodata_len(data) else {
+            self.invalid_response(ctx, "stream_chunk: data is not iodata");
+            return true;
+        };
+        let window = ctx.cfg.send_window;
+        let Some(ex) = self.ex.as_mut() else { return false };
+        let Resp::Streaming(s) = &mut ex.resp else {
+            self.invalid_response(ctx, "stream_chunk before stream_start");
+            return true;
+        };
+        if len == 0 {
+            return true;
+        }
+        let len64 = len as u64;
+        s.outstanding += len64;
+        if s.outstanding > window.saturating_mul(2) {
+            self.invalid_response(ctx, &format!("stream_chunk overran send_window ({window} bytes) by more than a window"));
+            return true;
+        }
+        match s.framing {
+            BodyFraming::NoBody => {
+                s.uncredited += len64;
+            }
+            BodyFraming::Length(_) if len64 > s.left => {
+                self.invalid_response(ctx, "stream_chunk: more data than content-length");
+                return true;
+            }
+            BodyFraming::Length(_) | BodyFraming::UntilClose => {
+                s.left -= len64.min(s.left);
+                let _ = etf::write_iodata(data, &mut self.out);
+                s.in_out += len64;
+                ex.bytes_out += len64;
+            }
+            BodyFraming::Chunked => {
+                let before = self.out.len();
+                response::write_chunk_size(&mut self.out, len);
+                let _ = etf::write_iodata(data, &mut self.out);
+                self.out.extend_from_slice(b"\r\n");
+                s.in_out += len64;
+                ex.bytes_out += (self.out.len() - before) as u64;
+            }
+        }
+        self.timer = Timer::Off;
+        let nothing_queued = self.out_pending() == 0;
+        self.maybe_credit(ctx, window, nothing_queued);
+        true
+    }
+
+    /// `{stream_end, Id, Trailers}`.
+    pub fn stream_end(&mut self, ctx: &mut Ctx<'_>, id: u64, trailers: &Term<'_>) -> bool {
+        if !self.current(id) {
+            return false;
+        }
+        let Some(ex) = self.ex.as_mut() else { return false };
+        let Resp::Streaming(s) = &ex.resp else {
+            self.invalid_response(ctx, "stream_end before stream_start");
+            return true;
+        };
+        let (framing, left) = (s.framing, s.left);
+        let mut close = ex.info.must_close;
+        match framing {
+            BodyFraming::Chunked => {
+                let before = self.out.len();
+                if let Err(why) = response::write_last_chunk(&mut self.out, trailers) {
+                    ctx.stats.protocol_errors += 1;
+                    protocol::protocol_error(ctx.events, Some(id), &format!("stream_end: {why}"));
+                }
+                ex.bytes_out += (self.out.len() - before) as u64;
+            }
+            BodyFraming::Length(_) if left > 0 => {
+                // The client would wait for bytes that never come.
+                ctx.stats.protocol_errors += 1;
+                protocol::protocol_error(ctx.events, Some(id), &format!("stream_end {left} bytes short of content-length"));
+                close = true;
+            }
+            BodyFraming::UntilClose => close = true,
+            _ => {}
+        }
+        let (status, bytes) = (ex.status, ex.bytes_out);
+        self.finish_response(ctx, status, bytes, close);
+        true
+    }
+
+    /// `{abort, Id}`: 500 if nothing went out yet, else the connection closes.
+    pub fn abort(&mut self, ctx: &mut Ctx<'_>, id: u64) -> bool {
+        if !self.current(id) {
+            return false;
+        }
+        let Some(ex) = self.ex.as_ref() else { return false };
+        if matches!(ex.resp, Resp::Waiting) {
+            self.answer_error(ctx, 500);
+        } else {
+            if let Some(ex) = self.ex.take() {
+                ctx.ids.remove(&ex.id);
+            }
+            self.dead = true;
+        }
+        true
+    }
+
+    /// The BEAM stayed silent past `handler_timeout`.
+    pub(super) fn handler_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(ex) = self.ex.as_ref() else { return };
+        ctx.log(LogLevel::Warning, &format!("request {} got no answer within handler_timeout", ex.id));
+        protocol::closed(ctx.events, ex.id, ClosedReason::HandlerTimeout);
+        if matches!(ex.resp, Resp::Waiting) {
+            self.answer_error(ctx, 504);
+        } else {
+            if let Some(ex) = self.ex.take() {
+                ctx.ids.remove(&ex.id);
+            }
+            self.dead = true;
+        }
+    }
+
+    /// Ends the exchange with an error status of Ferry's own (500, 504):
+    /// the connection stays if the body was read.
+    fn answer_error(&mut self, ctx: &mut Ctx<'_>, status: u16) {
+        let Some(info) = self.request_info(ctx) else { return };
+        let start = self.out.len();
+        response::write_error(&mut self.out, status, info.must_close, ctx.date);
+        let bytes = (self.out.len() - start) as u64;
+        self.finish_response(ctx, status, bytes, info.must_close);
+    }
+
+    /// The BEAM's response is invalid: it is told, the client gets 500 (or
+    /// a close, once the head is out).
+    fn invalid_response(&mut self, ctx: &mut Ctx<'_>, why: &str) {
+        let Some(ex) = self.ex.as_ref() else { return };
+        let id = ex.id;
+        ctx.stats.protocol_errors += 1;
+        protocol::protocol_error(ctx.events, Some(id), why);
+        protocol::closed(ctx.events, id, ClosedReason::ProtocolError);
+        if matches!(ex.resp, Resp::Waiting) {
+            self.answer_error(ctx, 500);
+        } else {
+            ctx.ids.remove(&id);
+            self.ex = None;
+            self.dead = true;
+        }
+    }
+
+    /// The whole response is in `out`: the request is finished.
+    fn finish_response(&mut self, ctx: &mut Ctx<'_>, status: u16, bytes: u64, close: bool) {
+        let Some(ex) = self.ex.take() else { return };
+        ctx.ids.remove(&ex.id);
+        if ctx.cfg.sent_events {
+            self.sent = Some(Box::new(SentInfo { id: ex.id, status, bytes, started: ex.started }));
+        }
+        self.close_after_write |= close || !matches!(ex.body, BodyIn::Done);
+        self.timer = Timer::Off;
+    }
+
+    /// `n` bytes of `out` reached the socket.
+    pub(super) fn on_written(&mut self, ctx: &mut Ctx<'_>, n: u64) {
+        let window = ctx.cfg.send_window;
+        if let Some(Resp::Streaming(s)) = self.ex.as_mut().map(|ex| &mut ex.resp) {
+            let d = n.min(s.in_out);
+            s.in_out -= d;
+            s.uncredited += d;
+            self.maybe_credit(ctx, window, false);
+        }
+    }
+
+    /// `out` is empty: every data byte queued has been written.
+    pub(super) fn on_flushed(&mut self, ctx: &mut Ctx<'_>) {
+        let window = ctx.cfg.send_window;
+        if let Some(Resp::Streaming(s)) = self.ex.as_mut().map(|ex| &mut ex.resp) {
+            s.uncredited += s.in_out;
+            s.in_out = 0;
+            self.maybe_credit(ctx, window, true);
+        }
+    }
+
+    /// Returns credit to the BEAM once half a window has been written, or
+    /// when everything it sent has been (`all_written`), so a handler
+    /// waiting for credit always gets it.
+    fn maybe_credit(&mut self, ctx: &mut Ctx<'_>, window: u64, all_written: bool) {
+        let Some(ex) = self.ex.as_mut() else { return };
+        if let Resp::Streaming(s) = &mut ex.resp {
+            if s.uncredited > 0 && (all_written || s.uncredited >= window / 2) {
+                protocol::stream_credit(ctx.events, ex.id, s.uncredited);
+                s.outstanding = s.outstanding.saturating_sub(s.uncredited);
+                s.uncredited = 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! `{packet, 4}` framing on both pipes.
+//!
+//! `FrameReader` collects bytes from stdin, hands out every whole frame in
+//! its buffer, and keeps a partial frame for the next read. A length over
+//! `max_frame` is refused before anything is allocated for it.
+//! `Outbox` is the queue of frames for stdout: frames are encoded straight
+//! into it and written as the pipe accepts them, never blocking.
+
+use std::io::{self, Read, Write};
+
+/// Bytes asked of stdin per read: large, so a burst of commands costs one
+/// syscall.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// A frame header announced `len` bytes, more than `max` allows.
+    TooLong { len: usize, max: usize },
+}
+
+pub struct FrameReader {
+    buf: Vec<u8>,
+    /// Start of the first byte not yet handed out.
+    start: usize,
+    max_frame: usize,
+}
+
+pub enum Fill {
+    /// Some bytes were read (or none were ready).
+    Progress,
+    /// stdin is at end of file.
+    Eof,
+}
+
+impl FrameReader {
+    pub fn new(max_frame: usize) -> Self {
+        FrameReader { buf: Vec::new(), start: 0, max_frame }
+    }
+
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
+    }
+
+    /// Reads from `src` until it would block or reaches end of file.
+    pub fn fill(&mut self, src: &mut impl Read) -> io::Result<Fill> {
+        loop {
+            self.compact();
+            let have = self.buf.len();
+            // Room for at least the rest of the current frame (its length was
+            // checked by `next_frame`) or one read chunk.
+            let want = self.pending_frame_len().map_or(0, |n| n.saturating_sub(have - self.start));
+            self.buf.resize(have + want.max(READ_CHUNK), 0);
+            match src.read(&mut self.buf[have..]) {
+                Ok(0) => {
+                    self.buf.truncate(have);
+                    return Ok(Fill::Eof);
+                }
+                Ok(n) => {
+                    self.buf.truncate(have + n);
+                    if n < READ_CHUNK {
+                        return Ok(Fill::Progress);
+                    }
+                }
+                Err(e) => {
+                    self.buf.truncate(have);
+                    return match e.kind() {
+                        io::ErrorKind::WouldBlock => Ok(Fill::Progress),
+                        io::ErrorKind::Interrupted => continue,
+                        _ => Err(e),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Feeds bytes directly (tests).
+    #[cfg(test)]
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn pending_frame_len(&self) -> Option<usize> {
+        let head = self.buf.get(self.start..self.start + 4)?;
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        (len <= self.max_frame).then_some(4 + len)
+    }
+
+    /// The next whole frame's payload, `Ok(None)` when it has not all arrived.
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        let Some(head) = self.buf.get(self.start..self.start + 4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > self.max_frame {
+            return Err(FrameError::TooLong { len, max: self.max_frame });
+        }
+        let body = self.start + 4;
+        if self.buf.len() - body < len {
+            return Ok(None);
+        }
+        self.start = body + len;
+        Ok(Some(&self.buf[body..body + len]))
+    }
+
+    /// Moves a partial frame to the front and returns memory after a big one.
+    fn compact(&mut self) {
+        if self.start == 0 {
+            return;
+        }
+        self.buf.drain(..self.start);
+        self.start = 0;
+        if self.buf.capacity() > 4 * READ_CHUNK && self.buf.len() < READ_CHUNK {
+            self.buf.shrink_to(READ_CHUNK);
+        }
+    }
+}
+
+/// Frames queued for stdout.
+pub struct Outbox {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already written.
+    written: usize,
+    /// Where the length of the frame being encoded goes.
+    frame_start: Option<usize>,
+    /// False after a write would have blocked, until the pipe is writable.
+    pub writable: bool,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox { buf: Vec::with_capacity(READ_CHUNK), written: 0, frame_start: None, writable: true }
+    }
+}
+
+impl Outbox {
+    /// Starts a frame: returns the buffer to encode the term into (the
+    /// version byte is already there). Close it with `end_frame`.
+    pub fn begin_frame(&mut self) -> &mut Vec<u8> {
+        debug_assert!(self.frame_start.is_none());
+        self.frame_start = Some(self.buf.len());
+        self.buf.extend_from_slice(&[0, 0, 0, 0, crate::etf::VERSION]);
+        &mut self.buf
+    }
+
+    pub fn end_frame(&mut self) {
+        if let Some(start) = self.frame_start.take() {
+            let len = (self.buf.len() - start - 4) as u32;
+            self.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.buf.len() - self.written
+    }
+
+    /// Writes as much as `dst` takes without blocking.
+    pub fn flush(&mut self, dst: &mut impl Write) -> io::Result<()> {
+        while self.written < self.buf.len() {
+            match dst.write(&self.buf[self.written..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "stdout closed")),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.written == self.buf.len() {
+            self.buf.clear();
+            self.written = 0;
+            if self.buf.capacity() > 16 * READ_CHUNK {
+                self.buf.shrink_to(READ_CHUNK);
+            }
+        } else if self.written > READ_CHUNK && self.written * 2 > self.buf.len() {
+            self.buf.drain(..self.written);
+            self.written = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes everything, blocking if it must (only used on the way out).
+    pub fn flush_all(&mut self, dst: &mut impl Write) -> io::Result<()> {
+        dst.write_all(&self.buf[self.written..])?;
+        self.buf.clear();
+        self.written = 0;
+        dst.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for p in payloads {
+            v.extend_from_slice(&(p.len() as u32).to_be_bytes());
+            v.extend_from_slice(p);
+        }
+        v
+    }
+
+    fn drain(r: &mut FrameReader) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        while let Some(f) = r.next_frame().unwrap() {
+            got.push(f.to_vec());
+        }
+        got
+    }
+
+    #[test]
+    fn frames_split_at_every_byte() {
+        let payloads: [&[u8]; 3] = [b"hello", b"", b"world!"];
+        let stream = framed(&payloads);
+        for split in 0..=stream.len() {
+            let mut r = FrameReader::new(100);
+            r.push(&stream[..split]);
+            let mut got = drain(&mut r);
+            r.push(&stream[split..]);
+            got.extend(drain(&mut r));
+            assert_eq!(got, payloads.iter().map(|p| p.to_vec()).collect::<Vec<_>>(), "split {split}");
+        }
+    }
+
+    #[test]
+    fn frames_one_byte_at_a_time_through_fill() {
+        struct Trickle(Vec<u8>, usize);
+        impl Read for Trickle {
+            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+                if self.1 == self.0.len() {
+                    return Ok(0);
+                }
+                b[0] = self.0[self.1];
+                self.1 += 1;
+                Ok(1)
+            }
+        }
+        let payloads: [&[u8]; 2] = [b"abc", b"defgh"];
+        let mut src = Trickle(framed(&payloads), 0);
+        let mut r = FrameReader::new(100);
+        let mut got = Vec::new();
+        loop {
+            let eof = matches!(r.fill(&mut src).unwrap(), Fill::Eof);
+            got.extend(drain(&mut r));
+            if eof {
+                break;
+            }
+        }
+        assert_eq!(got, vec![b"abc".to_vec(), b"defgh".to_vec()]);
+    }
+
+    #[test]
+    fn oversize_length_is_refused_before_allocating() {
+        let mut r = FrameReader::new(10);
+        r.push(&[0xff, 0xff, 0xff, 0xff, 1]);
+        assert_eq!(r.next_frame(), Err(FrameError::TooLong { len: u32::MAX as usize, max: 10 }));
+        assert!(r.buf.capacity() < 1024);
+        let mut ok = FrameReader::new(10);
+        ok.push(&framed(&[&[7; 10]]));
+        assert_eq!(ok.next_frame().unwrap(), Some(&[7u8; 10][..]));
+        let mut over = FrameReader::new(10);
+        over.push(&framed(&[&[7; 11]]));
+        assert!(over.next_frame().is_err());
+    }
+
+    #[test]
+    fn outbox_patches_lengths_and_flushes_partially() {
+        let mut o = Outbox::default();
+        o.begin_frame().extend_from_slice(b"xy");
+        o.end_frame();
+        o.begin_frame();
+        o.end_frame();
+        struct Small(Vec<u8>);
+        impl Write for Small {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                if self.0.len() >= 6 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                let n = b.len().min(3);
+                self.0.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = Small(Vec::new());
+        o.flush(&mut w).unwrap();
+        assert!(!o.writable);
+        assert_eq!(o.queued(), 12 - 6);
+        w.0.clear();
+        o.flush(&mut Vec::new()).unwrap();
+        assert_eq!(o.queued(), 0);
+        let mut all = Vec::new();
+        o.begin_frame().push(106);
+        o.end_frame();
+        o.flush(&mut all).unwrap();
+        assert_eq!(all, vec![0, 0, 0, 2, 131, 106]);
+    }
+}

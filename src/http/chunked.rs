@@ -1,0 +1,295 @@
+//! The chunked transfer coding of request bodies (RFC 7230 §4.1) as a state
+//! machine fed any slice of input: a split anywhere resumes where it stopped.
+//! Framing is strict (CRLF only, hex sizes that fit u64, bounded extensions
+//! and trailers): a lenient chunked decoder is how requests get smuggled.
+
+use std::ops::Range;
+
+/// Longest chunk extension (everything after the size on its line).
+pub const MAX_EXTENSION_BYTES: usize = 4096;
+/// Hex digits of a chunk size (16 fill a u64).
+const MAX_SIZE_DIGITS: u8 = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkedError {
+    /// The coding is broken: 400.
+    Malformed(&'static str),
+    /// The decoded body passes `max_body`: 413.
+    TooLarge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// Body bytes at this range of the input given to `decode`.
+    Data(Range<usize>),
+    /// All input used; more is needed.
+    NeedMore,
+    /// The body and its trailers are complete.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Size,
+    Extension,
+    SizeLf,
+    Data(u64),
+    DataCr,
+    DataLf,
+    Trailer,
+    TrailerLf,
+    Done,
+}
+
+#[derive(Debug)]
+pub struct ChunkedDecoder {
+    state: State,
+    size: u64,
+    digits: u8,
+    extension_bytes: usize,
+    /// Body bytes announced so far, checked against `max_body`.
+    total: u64,
+    max_body: u64,
+    line: Vec<u8>,
+    trailer_bytes: usize,
+    max_trailer_bytes: usize,
+    max_trailers: usize,
+    pub trailers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ChunkedDecoder {
+    pub fn new(max_body: u64, max_trailer_bytes: usize, max_trailers: usize) -> Self {
+        ChunkedDecoder {
+            state: State::Size,
+            size: 0,
+            digits: 0,
+            extension_bytes: 0,
+            total: 0,
+            max_body,
+            line: Vec::new(),
+            trailer_bytes: 0,
+            max_trailer_bytes,
+            max_trailers,
+            trailers: Vec::new(),
+        }
+    }
+
+    /// Decodes from `input`, giving at most `max_data` body bytes. Returns
+    /// the bytes of `input` used (the data range included) and what they held.
+    pub fn decode(&mut self, input: &[u8], max_data: usize) -> Result<(usize, Decoded), ChunkedError> {
+        let mut at = 0;
+        while at < input.len() {
+            let b = input[at];
+            match self.state {
+                State::Done => return Ok((at, Decoded::Done)),
+                State::Data(left) => {
+                    let n = (left.min(max_data as u64) as usize).min(input.len() - at);
+                    if n == 0 {
+                        return Ok((at, Decoded::Data(at..at)));
+                    }
+                    self.state = if left == n as u64 { State::DataCr } else { State::Data(left - n as u64) };
+                    return Ok((at + n, Decoded::Data(at..at + n)));
+                }
+                State::Size => match hex_value(b) {
+                    Some(d) => {
+                        self.digits += 1;
+                        if self.digits > MAX_SIZE_DIGITS {
+                            return Err(ChunkedError::Malformed("chunk size too long"));
+                        }
+                        self.size = (self.size << 4) | d as u64;
+                    }
+                    None if self.digits == 0 => return Err(ChunkedError::Malformed("chunk size expected")),
+                    None if b == b'\r' => self.state = State::SizeLf,
+                    None if b == b';' || b == b' ' || b == b'\t' => self.state = State::Extension,
+                    None => return Err(ChunkedError::Malformed("bad character in chunk size")),
+                },
+                State::Extension => match b {
+                    b'\r' => self.state = State::SizeLf,
+                    b'\n' => return Err(ChunkedError::Malformed("bare LF after chunk size")),
+                    _ => {
+                        self.extension_bytes += 1;
+                        if self.extension_bytes > MAX_EXTENSION_BYTES {
+                            return Err(ChunkedError::Malformed("chunk extension too long"));
+                        }
+                    }
+                },
+                State::SizeLf => {
+                    if b != b'\n' {
+                        return Err(ChunkedError::Malformed("CR without LF after chunk size"));
+                    }
+                    let size = self.size;
+                    self.size = 0;
+                    self.digits = 0;
+                    self.extension_bytes = 0;
+                    if size == 0 {
+                        self.state = State::Trailer;
+                    } else {
+                        self.total = self.total.checked_add(size).ok_or(ChunkedError::TooLarge)?;
+                        if self.total > self.max_body {
+                            return Err(ChunkedError::TooLarge);
+                        }
+                        self.state = State::Data(size);
+                    }
+                }
+                State::DataCr if b == b'\r' => self.state = State::DataLf,
+                State::DataLf if b == b'\n' => self.state = State::Size,
+                State::DataCr | State::DataLf => return Err(ChunkedError::Malformed("chunk data not followed by CRLF")),
+                State::Trailer => {
+                    self.trailer_bytes += 1;
+                    if self.trailer_bytes > self.max_trailer_bytes {
+                        return Err(ChunkedError::Malformed("trailers too large"));
+                    }
+                    match b {
+                        b'\r' => self.state = State::TrailerLf,
+                        b'\n' => return Err(ChunkedError::Malformed("bare LF in trailers")),
+                        _ => self.line.push(b),
+                    }
+                }
+                State::TrailerLf => {
+                    if b != b'\n' {
+                        return Err(ChunkedError::Malformed("CR without LF in trailers"));
+                    }
+                    self.trailer_bytes += 1;
+                    if self.line.is_empty() {
+                        self.state = State::Done;
+                        self.line = Vec::new();
+                        return Ok((at + 1, Decoded::Done));
+                    }
+                    self.finish_trailer_line()?;
+                    self.state = State::Trailer;
+                }
+            }
+            at += 1;
+        }
+        Ok((at, if self.state == State::Done { Decoded::Done } else { Decoded::NeedMore }))
+    }
+
+    fn finish_trailer_line(&mut self) -> Result<(), ChunkedError> {
+        let line = std::mem::take(&mut self.line);
+        let colon = line.iter().position(|&b| b == b':').ok_or(ChunkedError::Malformed("trailer without colon"))?;
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
+            return Err(ChunkedError::Malformed("bad trailer name"));
+        }
+        let value = &line[colon + 1..];
+        if value.iter().any(|&b| b == 0 || (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(ChunkedError::Malformed("bad trailer value"));
+        }
+        if self.trailers.len() >= self.max_trailers {
+            return Err(ChunkedError::Malformed("too many trailers"));
+        }
+        let start = value.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(value.len());
+        let end = value.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |e| e + 1);
+        self.trailers.push((name.to_ascii_lowercase(), value[start..end].to_vec()));
+        Ok(())
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// tchar (RFC 7230 §3.2.6).
+pub fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `pieces` one after another; returns body, trailers.
+    fn feed(pieces: &[&[u8]], max_data: usize) -> Result<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>, usize), ChunkedError> {
+        let mut d = ChunkedDecoder::new(1 << 20, 256, 4);
+        let mut body = Vec::new();
+        let mut left_over = 0;
+        for piece in pieces {
+            let mut at = 0;
+            loop {
+                let (used, what) = d.decode(&piece[at..], max_data)?;
+                match what {
+                    Decoded::Data(r) => body.extend_from_slice(&piece[at..][r]),
+                    Decoded::NeedMore => {
+                        at += used;
+                        break;
+                    }
+                    Decoded::Done => {
+                        at += used;
+                        left_over += piece.len() - at;
+                        return Ok((body, std::mem::take(&mut d.trailers), left_over));
+                    }
+                }
+                at += used;
+            }
+            assert_eq!(at, piece.len());
+        }
+        Err(ChunkedError::Malformed("incomplete"))
+    }
+
+    const BODY: &[u8] = b"5;name=val\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Sum: 42 \r\nX-B:\r\n\r\nGET";
+
+    #[test]
+    fn decodes_extensions_and_trailers() {
+        let (body, trailers, rest) = feed(&[BODY], usize::MAX).unwrap();
+        assert_eq!(body, b"helloabcdefghijklmnopqrstuvwxyz");
+        assert_eq!(trailers, vec![(b"x-sum".to_vec(), b"42".to_vec()), (b"x-b".to_vec(), b"".to_vec())]);
+        assert_eq!(rest, 3, "the next request is not consumed");
+    }
+
+    #[test]
+    fn split_at_every_byte() {
+        for split in 0..BODY.len() {
+            let (body, trailers, _) = feed(&[&BODY[..split], &BODY[split..]], usize::MAX).unwrap();
+            assert_eq!(body, b"helloabcdefghijklmnopqrstuvwxyz", "split {split}");
+            assert_eq!(trailers.len(), 2);
+        }
+        let bytes: Vec<&[u8]> = BODY.chunks(1).collect();
+        let (body, _, _) = feed(&bytes, usize::MAX).unwrap();
+        assert_eq!(body, b"helloabcdefghijklmnopqrstuvwxyz");
+    }
+
+    #[test]
+    fn max_data_limits_each_piece() {
+        let (body, _, _) = feed(&[BODY], 3).unwrap();
+        assert_eq!(body, b"helloabcdefghijklmnopqrstuvwxyz");
+    }
+
+    #[test]
+    fn malformed_and_overflowing_sizes() {
+        let bad: &[&[u8]] = &[
+            b"x\r\n",
+            b"\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhelloX\r\n",
+            b"5\r\nhello\r\n0\r\nbad trailer\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n: v\r\n\r\n",
+            b"10000000000000000\r\n",
+            b"-1\r\n",
+            b"5 x\nhello",
+            b"0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
+        ];
+        for input in bad {
+            assert!(matches!(feed(&[input], usize::MAX), Err(ChunkedError::Malformed(_))), "{}", String::from_utf8_lossy(input));
+        }
+        let mut long_ext = b"1;".to_vec();
+        long_ext.extend(std::iter::repeat_n(b'e', MAX_EXTENSION_BYTES));
+        assert!(feed(&[&long_ext], 10).is_err());
+        let long_trailer = [b"0\r\nX: ".as_slice(), &[b'v'; 300], b"\r\n\r\n"].concat();
+        assert!(feed(&[&long_trailer], 10).is_err());
+    }
+
+    #[test]
+    fn sixteen_hex_digits_fit_but_are_too_large() {
+        assert_eq!(feed(&[b"FFFFFFFFFFFFFFFF\r\n"], 10), Err(ChunkedError::TooLarge));
+        let mut d = ChunkedDecoder::new(10, 100, 1);
+        assert_eq!(d.decode(b"a\r\n", 100).map(|r| r.1), Ok(Decoded::NeedMore));
+        let mut d = ChunkedDecoder::new(10, 100, 1);
+        assert_eq!(d.decode(b"5\r\nhello\r\n6\r\n", 100).map(|r| r.1), Ok(Decoded::Data(3..8)));
+        assert_eq!(d.decode(b"\r\n6\r\n", 100), Err(ChunkedError::TooLarge));
+    }
+}

@@ -1,0 +1,478 @@
+//! The event loop: one mio `Poll` over stdin, stdout, the listener and
+//! every connection. Only this module (and `conn`) does syscalls.
+
+use crate::config::{Config, ConfigError, LogLevel, DEFAULT_MAX_FRAME};
+use crate::conn::{Conn, Ctx};
+use crate::exit::{self, EXIT_BAD_FRAME, EXIT_LISTEN, EXIT_OK, EXIT_STDOUT};
+use crate::frame::{Fill, FrameError, FrameReader, Outbox};
+use crate::http::date::HttpDate;
+use crate::listener;
+use crate::protocol::{self, ClosedReason, Command};
+use crate::stats::{IdMap, Stats};
+use mio::net::TcpListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use std::fs::File;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::time::{Duration, Instant};
+
+const STDIN: Token = Token(0);
+const STDOUT: Token = Token(1);
+const LISTENER: Token = Token(2);
+const FIRST_CONN: usize = 3;
+/// The one read buffer every connection reads into.
+const SCRATCH_BYTES: usize = 64 * 1024;
+/// Timers are checked this often; deadlines are this precise.
+const TICK_MS: u64 = 100;
+
+pub struct Server {
+    poll: Poll,
+    cfg: Config,
+    listening: bool,
+    listener: Option<TcpListener>,
+    conns: Vec<Option<Box<Conn>>>,
+    free: Vec<usize>,
+    ids: IdMap,
+    next_id: u64,
+    events_out: Outbox,
+    stdin: FrameReader,
+    stdin_file: ManuallyDrop<File>,
+    stdout_file: ManuallyDrop<File>,
+    /// stdin could not join the poll (a regular file): read it every turn.
+    stdin_unpolled: bool,
+    stats: Stats,
+    paused: bool,
+    paused_slots: Vec<usize>,
+    dirty: Vec<usize>,
+    drain_deadline: Option<u64>,
+    date: HttpDate,
+    scratch: Vec<u8>,
+    start: Instant,
+    now: u64,
+    last_sweep: u64,
+    accept_blocked: bool,
+}
+
+/// Runs the port program until stdin closes, `drain` finishes, or a fatal error.
+pub fn run() -> ! {
+    match Server::new() {
+        Ok(mut s) => s.run(),
+        Err(e) => exit::fatal(EXIT_STDOUT, &format!("cannot set up the event loop: {e}")),
+    }
+}
+
+fn set_nonblocking(fd: i32, on: bool) {
+    // SAFETY: fcntl on a descriptor we own (0 or 1); failure leaves it as it was.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+            libc::fcntl(fd, libc::F_SETFL, flags);
+        }
+    }
+}
+
+impl Server {
+    fn new() -> io::Result<Server> {
+        let poll = Poll::new()?;
+        set_nonblocking(0, true);
+        let stdin_unpolled = poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).is_err();
+        if stdin_unpolled {
+            set_nonblocking(0, false);
+        }
+        set_nonblocking(1, true);
+        if poll.registry().register(&mut SourceFd(&1), STDOUT, Interest::WRITABLE).is_err() {
+            // A regular file: writes never block anyway.
+            set_nonblocking(1, false);
+        }
+        Ok(Server {
+            poll,
+            cfg: Config::default(),
+            listening: false,
+            listener: None,
+            conns: Vec::new(),
+            free: Vec::new(),
+            ids: IdMap::default(),
+            next_id: 0,
+            events_out: Outbox::default(),
+            stdin: FrameReader::new(DEFAULT_MAX_FRAME),
+            // SAFETY: fds 0 and 1 stay open for the life of the process;
+            // ManuallyDrop keeps these from closing them.
+            stdin_file: ManuallyDrop::new(unsafe { File::from_raw_fd(0) }),
+            stdout_file: ManuallyDrop::new(unsafe { File::from_raw_fd(1) }),
+            stdin_unpolled,
+            stats: Stats::default(),
+            paused: false,
+            paused_slots: Vec::new(),
+            dirty: Vec::new(),
+            drain_deadline: None,
+            date: HttpDate::default(),
+            scratch: vec![0; SCRATCH_BYTES],
+            start: Instant::now(),
+            now: 0,
+            last_sweep: 0,
+            accept_blocked: false,
+        })
+    }
+
+    fn run(&mut self) -> ! {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = if self.stdin_unpolled {
+                Some(Duration::from_millis(10))
+            } else if self.stats.connections > 0 || self.drain_deadline.is_some() || self.accept_blocked {
+                Some(Duration::from_millis(TICK_MS))
+            } else {
+                None
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    exit::fatal(EXIT_STDOUT, &format!("poll failed: {e}"));
+                }
+            }
+            self.now = self.start.elapsed().as_millis() as u64;
+            self.date.refresh();
+            for ev in events.iter() {
+                match ev.token() {
+                    STDIN => self.on_stdin(),
+                    STDOUT => self.events_out.writable = true,
+                    LISTENER => self.accept(),
+                    Token(t) => {
+                        let slot = t - FIRST_CONN;
+                        self.with_conn(slot, |c, ctx, scratch| {
+                            c.on_event(ev, ctx);
+                            if !c.dead {
+                                c.drive(ctx, scratch);
+                            }
+                        });
+                    }
+                }
+            }
+            if self.stdin_unpolled {
+                self.on_stdin();
+            }
+            if self.now >= self.last_sweep + TICK_MS {
+                self.last_sweep = self.now;
+                self.sweep_timers();
+            }
+            self.drive_dirty();
+            self.flush_stdout();
+            self.check_drain();
+        }
+    }
+
+    /// Runs `f` on the connection in `slot` with the loop's context, then
+    /// drops the connection if it is done.
+    fn with_conn<R>(&mut self, slot: usize, f: impl FnOnce(&mut Conn, &mut Ctx<'_>, &mut [u8]) -> R) -> Option<R> {
+        if self.events_out.queued() > self.cfg.out_high_water {
+            self.paused = true;
+        }
+        let r = self.with_conn_raw(slot, f)?;
+        if self.conns[slot].as_ref().is_some_and(|c| c.dead) {
+            self.reap(slot);
+        }
+        Some(r)
+    }
+
+    /// `with_conn` without the reaping (`reap` uses it).
+    fn with_conn_raw<R>(&mut self, slot: usize, f: impl FnOnce(&mut Conn, &mut Ctx<'_>, &mut [u8]) -> R) -> Option<R> {
+        let Server { conns, cfg, events_out, stats, ids, next_id, now, date, paused, paused_slots, drain_deadline, scratch, .. } =
+            self;
+        let conn = conns.get_mut(slot)?.as_mut()?;
+        let mut ctx = Ctx {
+            cfg,
+            events: events_out,
+            stats,
+            ids,
+            next_id,
+            now: *now,
+            date: date.as_bytes(),
+            paused: *paused,
+            paused_slots,
+            draining: drain_deadline.is_some(),
+            slot,
+        };
+        Some(f(conn, &mut ctx, scratch))
+    }
+
+    fn reap(&mut self, slot: usize) {
+        if self.conns.get(slot).and_then(|c| c.as_ref()).is_some_and(|c| c.request_id().is_some()) {
+            self.with_conn_raw(slot, |c, ctx, _| c.end_exchange(ctx, ClosedReason::PeerClosed));
+        }
+        let Some(Some(mut conn)) = self.conns.get_mut(slot).map(Option::take) else { return };
+        let _ = self.poll.registry().deregister(conn.stream());
+        drop(conn);
+        self.free.push(slot);
+        self.stats.connections -= 1;
+        if self.accept_blocked {
+            self.accept();
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            if self.stats.connections as usize >= self.cfg.max_connections {
+                if !self.accept_blocked {
+                    self.log(LogLevel::Warning, &format!("max_connections ({}) reached: not accepting", self.cfg.max_connections));
+                }
+                self.accept_blocked = true;
+                return;
+            }
+            let Some(listener) = &self.listener else { return };
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let slot = self.free.pop().unwrap_or_else(|| {
+                        self.conns.push(None);
+                        self.conns.len() - 1
+                    });
+                    let token = Token(slot + FIRST_CONN);
+                    if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
+                        self.log(LogLevel::Error, &format!("cannot watch a new connection: {e}"));
+                        self.free.push(slot);
+                        continue;
+                    }
+                    self.conns[slot] = Some(Box::new(Conn::new(stream, peer, self.now, &self.cfg)));
+                    self.stats.connections += 1;
+                    self.stats.accepted += 1;
+                    self.dirty.push(slot);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_blocked = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)) => {
+                    // Retried when a connection closes or at the next tick.
+                    if !self.accept_blocked {
+                        self.log(LogLevel::Error, &format!("accept failed: {e}"));
+                    }
+                    self.accept_blocked = true;
+                    return;
+                }
+                Err(_) => {} // ECONNABORTED and the like: that client is gone.
+            }
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        if level >= self.cfg.log_level {
+            protocol::log(&mut self.events_out, level.name(), message);
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Commands from the BEAM
+
+    fn on_stdin(&mut self) {
+        let mut reader = std::mem::replace(&mut self.stdin, FrameReader::new(0));
+        let filled = reader.fill(&mut *self.stdin_file);
+        loop {
+            match reader.next_frame() {
+                Ok(Some(frame)) => self.handle_frame(frame),
+                Ok(None) => break,
+                Err(FrameError::TooLong { len, max }) => {
+                    self.flush_stdout_before_exit();
+                    exit::fatal(EXIT_BAD_FRAME, &format!("frame of {len} bytes from the BEAM is over max_frame ({max})"));
+                }
+            }
+        }
+        reader.set_max_frame(self.cfg.max_frame);
+        self.stdin = reader;
+        match filled {
+            Ok(Fill::Progress) => {}
+            // The VM is gone: nobody to serve. Exit at once.
+            Ok(Fill::Eof) | Err(_) => std::process::exit(EXIT_OK),
+        }
+    }
+
+    fn handle_frame(&mut self, frame: &[u8]) {
+        let cmd = match protocol::decode_command(frame) {
+            Ok(cmd) => cmd,
+            Err(bad) => {
+                if !self.listening {
+                    exit::fatal(EXIT_BAD_FRAME, &format!("first command is not {{listen, Config}}: {}", bad.message));
+                }
+                self.stats.protocol_errors += 1;
+                protocol::protocol_error(&mut self.events_out, bad.id, &bad.message);
+                return;
+            }
+        };
+        if !self.listening {
+            match cmd {
+                Command::Listen(config) => return self.listen(&config),
+                _ => exit::fatal(EXIT_BAD_FRAME, "first command is not {listen, Config}"),
+            }
+        }
+        match cmd {
+            Command::Listen(_) => {
+                self.stats.protocol_errors += 1;
+                protocol::protocol_error(&mut self.events_out, None, "listen: already listening");
+            }
+            Command::ReadBody { id, bytes } => self.for_request(id, |c, ctx| c.read_body(ctx, id, bytes)),
+            Command::Respond { id, status, headers, body } => {
+                self.for_request(id, |c, ctx| c.respond(ctx, id, status, &headers, &body))
+            }
+            Command::StreamStart { id, status, headers } => {
+                self.for_request(id, |c, ctx| c.stream_start(ctx, id, status, &headers))
+            }
+            Command::StreamChunk { id, data } => self.for_request(id, |c, ctx| c.stream_chunk(ctx, id, &data)),
+            Command::StreamEnd { id, trailers } => self.for_request(id, |c, ctx| c.stream_end(ctx, id, &trailers)),
+            Command::Abort { id } => self.for_request(id, |c, ctx| c.abort(ctx, id)),
+            Command::Drain { timeout_ms } => self.start_drain(timeout_ms),
+            Command::Stats => self.send_stats(),
+        }
+    }
+
+    /// Applies a command to the connection serving request `id`; an unknown
+    /// or finished id is counted and ignored.
+    fn for_request(&mut self, id: u64, f: impl FnOnce(&mut Conn, &mut Ctx<'_>) -> bool) {
+        let Some(&slot) = self.ids.get(&id) else {
+            self.stats.ignored_commands += 1;
+            return;
+        };
+        match self.with_conn(slot, |c, ctx, _| f(c, ctx)) {
+            Some(true) => self.dirty.push(slot),
+            _ => self.stats.ignored_commands += 1,
+        }
+    }
+
+    fn listen(&mut self, config: &crate::etf::Term<'_>) {
+        let cfg = match Config::from_term(config) {
+            Ok(cfg) => cfg,
+            Err(ConfigError::BadOption(key)) => self.listen_failed("bad_option", &key),
+            Err(ConfigError::BadConfig(why)) => self.listen_failed("bad_config", &why),
+        };
+        let mut listener = match listener::bind(&cfg) {
+            Ok(l) => l,
+            Err((kind, message)) => self.listen_failed(kind, &message),
+        };
+        if let Err(e) = self.poll.registry().register(&mut listener, LISTENER, Interest::READABLE) {
+            self.listen_failed("io", &format!("cannot watch the listening socket: {e}"));
+        }
+        let port = listener.local_addr().map_or(cfg.port, |a| a.port());
+        protocol::ready(&mut self.events_out, port, std::process::id(), cfg.send_window, cfg.body_window);
+        self.cfg = cfg;
+        self.listener = Some(listener);
+        self.listening = true;
+    }
+
+    fn listen_failed(&mut self, kind: &str, message: &str) -> ! {
+        protocol::listen_error(&mut self.events_out, kind, message);
+        self.flush_stdout_before_exit();
+        exit::fatal(EXIT_LISTEN, &format!("listen failed: {kind}: {message}"))
+    }
+
+    fn send_stats(&mut self) {
+        let s = &self.stats;
+        let entries = [
+            ("connections", s.connections),
+            ("accepted", s.accepted),
+            ("requests", s.requests),
+            ("in_flight", self.ids.len() as u64),
+            ("bytes_in", s.bytes_in),
+            ("bytes_out", s.bytes_out),
+            ("ignored_commands", s.ignored_commands),
+            ("protocol_errors", s.protocol_errors),
+            ("out_queue_bytes", self.events_out.queued() as u64),
+        ];
+        protocol::stats(&mut self.events_out, &entries);
+    }
+
+    // -----------------------------------------------------------------------
+    // Drain
+
+    fn start_drain(&mut self, timeout_ms: u64) {
+        if self.drain_deadline.is_some() {
+            return;
+        }
+        self.drain_deadline = Some(self.now.saturating_add(timeout_ms));
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        for slot in 0..self.conns.len() {
+            if self.conns[slot].as_ref().is_some_and(|c| c.is_idle()) {
+                self.reap(slot);
+            }
+        }
+    }
+
+    fn check_drain(&mut self) {
+        let Some(deadline) = self.drain_deadline else { return };
+        if self.stats.connections > 0 && self.now < deadline {
+            return;
+        }
+        for slot in 0..self.conns.len() {
+            self.with_conn_raw(slot, |c, ctx, _| c.end_exchange(ctx, ClosedReason::Shutdown));
+            self.reap(slot);
+        }
+        protocol::drained(&mut self.events_out);
+        self.flush_stdout_before_exit();
+        std::process::exit(EXIT_OK);
+    }
+
+    // -----------------------------------------------------------------------
+    // Timers and output
+
+    fn sweep_timers(&mut self) {
+        for slot in 0..self.conns.len() {
+            let due = self.conns[slot].as_ref().is_some_and(|c| c.deadline <= self.now);
+            if due {
+                self.with_conn(slot, |c, ctx, scratch| {
+                    c.on_timeout(ctx);
+                    if !c.dead {
+                        c.drive(ctx, scratch);
+                    }
+                });
+            }
+        }
+        if self.accept_blocked {
+            self.accept();
+        }
+    }
+
+    fn drive_dirty(&mut self) {
+        while !self.dirty.is_empty() {
+            let mut dirty = std::mem::take(&mut self.dirty);
+            dirty.sort_unstable();
+            dirty.dedup();
+            for slot in dirty.drain(..) {
+                self.with_conn(slot, |c, ctx, scratch| c.drive(ctx, scratch));
+            }
+            if self.dirty.is_empty() {
+                self.dirty = dirty;
+            }
+        }
+    }
+
+    fn flush_stdout(&mut self) {
+        if self.events_out.queued() > 0 && (self.events_out.writable || self.stdin_unpolled) {
+            if let Err(e) = self.events_out.flush(&mut *self.stdout_file) {
+                exit::fatal(EXIT_STDOUT, &format!("writing to the BEAM failed: {e}"));
+            }
+        }
+        if self.paused && self.events_out.queued() < self.cfg.out_high_water / 2 {
+            self.paused = false;
+            let slots = std::mem::take(&mut self.paused_slots);
+            for &slot in &slots {
+                if let Some(Some(c)) = self.conns.get_mut(slot) {
+                    c.in_paused_list = false;
+                }
+            }
+            self.dirty.extend(slots);
+            self.drive_dirty();
+            if let Err(e) = self.events_out.flush(&mut *self.stdout_file) {
+                exit::fatal(EXIT_STDOUT, &format!("writing to the BEAM failed: {e}"));
+            }
+        }
+    }
+
+    /// Writes every queued frame, blocking if it must: the process is about
+    /// to exit and these are its last words.
+    fn flush_stdout_before_exit(&mut self) {
+        set_nonblocking(1, false);
+        let _ = self.events_out.flush_all(&mut *self.stdout_file);
+    }
+}
