@@ -40,11 +40,17 @@ defmodule Ferry do
       string such as `"::1"`. Defaults to the `ip` default in
       `docs/OPTIONS.md`.
     * `:shards` — number of Rust processes sharing the address. Defaults to
-      the `ferry` application's default (`erl/src/ferry_opts.erl`).
+      the `ferry` application's default (`ferry_opts:defaults/0` in
+      `erl/src/ferry_opts.erl`, as are the next four).
     * `:restart_backoff` — `{min_ms, max_ms}` between restarts of a failing
       Rust process. Defaults to the `ferry` application's default.
-    * `:request_timeout` — ms a route may run before it is killed and its
-      client gets 503. Defaults to the `ferry` application's default.
+    * `:request_timeout` — ms a route may run before its response starts;
+      then it is killed and its client gets 503. Defaults to the `ferry`
+      application's default.
+    * `:drain_timeout` — ms `stop/1` lets requests in flight finish.
+      Defaults to the `ferry` application's default.
+    * `:start_timeout` — ms the Rust process may take to report that it
+      listens. Defaults to the `ferry` application's default.
     * `:binary` — path of the `ferry` executable. Defaults to `priv/ferry`
       of the `ferry` application, which `mix compile` builds.
     * every other key of `docs/OPTIONS.md` — limits such as `:max_body`,
@@ -61,7 +67,9 @@ defmodule Ferry do
           | {:ip, :inet.ip_address() | String.t()}
           | {:shards, pos_integer()}
           | {:restart_backoff, {non_neg_integer(), non_neg_integer()}}
-          | {:request_timeout, pos_integer()}
+          | {:request_timeout, pos_integer() | :infinity}
+          | {:drain_timeout, non_neg_integer()}
+          | {:start_timeout, pos_integer()}
           | {:binary, Path.t()}
           | {atom(), term()}
 
@@ -121,9 +129,18 @@ defmodule Ferry do
   def info(name) when is_atom(name), do: :ferry.info(name)
 
   @doc """
-  Stops the listener `name`: in-flight requests finish, then the Rust
-  process exits. Returns `{:error, :not_found}` when there is none.
+  Stops a listener; the Rust process exits when its port closes.
+
+    * `stop(pid)` — the pid `start_link/1` returned.
+    * `stop(name)` — a listener started with `:ferry.start_listener/2`
+      (under the `ferry` application's own supervisor): requests in flight
+      finish first (`:drain_timeout`). Returns `{:error, :not_found}` when
+      there is none.
+
+  A listener in your own supervision tree stops with its supervisor, or
+  with `Supervisor.terminate_child/2`.
   """
-  @spec stop(name()) :: :ok | {:error, :not_found}
+  @spec stop(name() | pid()) :: :ok | {:error, :not_found}
+  def stop(pid) when is_pid(pid), do: Supervisor.stop(pid)
   def stop(name) when is_atom(name), do: :ferry.stop_listener(name)
 end

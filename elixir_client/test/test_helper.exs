@@ -1,3 +1,3 @@
 {:ok, _} = Application.ensure_all_started(:inets)
 Code.require_file("support/http_client.exs", __DIR__)
-ExUnit.start()
+ExUnit.start(capture_log: true)
