@@ -1,0 +1,39 @@
+-module(ferry_protocol_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+%% minor_version 2 writes atoms as SMALL_ATOM_UTF8_EXT, as Rust does.
+frame(Term) -> term_to_binary(Term, [{minor_version, 2}]).
+
+request_id_fast_path_test_() ->
+    Req = #{method => <<"GET">>, path => <<"/">>, headers => [{<<"a">>, <<"b">>}]},
+    [?_assertEqual(Id, ferry_protocol:request_id(frame({request, Id, Req})))
+     || Id <- [0, 1, 255, 256, 65535, 16#7fffffff, 16#80000000, 16#ffffffffffff,
+               16#7fffffffffffffff, 16#ffffffffffffffff]].
+
+request_id_is_only_for_requests_test() ->
+    ?assertEqual(undefined, ferry_protocol:request_id(frame({body, 1, <<"x">>}))),
+    ?assertEqual(undefined, ferry_protocol:request_id(frame({closed, 1, peer_closed}))),
+    ?assertEqual(undefined, ferry_protocol:request_id(frame(stats))),
+    ?assertEqual(undefined, ferry_protocol:request_id(<<>>)),
+    ?assertEqual(undefined, ferry_protocol:request_id(<<131, 104, 3, 119, 7, "request">>)).
+
+%% Another atom encoding (ATOM_EXT, OTP 25's default) is decoded whole.
+other_atom_encoding_falls_back_test() ->
+    Frame = term_to_binary({request, 5, #{}}, [{minor_version, 1}]),
+    ?assertEqual(undefined, ferry_protocol:request_id(Frame)),
+    ?assertEqual({request, 5, #{}}, ferry_protocol:decode(Frame)).
+
+decode_is_safe_test() ->
+    %% An atom that does not exist is refused, not created.
+    Unknown = <<131, 119, 20, "ferry_no_such_atom_x">>,
+    ?assertEqual({error, Unknown}, ferry_protocol:decode(Unknown)),
+    ?assertEqual({error, <<1, 2, 3>>}, ferry_protocol:decode(<<1, 2, 3>>)),
+    ?assertEqual({log, warning, <<"m">>}, ferry_protocol:decode(frame({log, warning, <<"m">>}))).
+
+commands_round_trip_test() ->
+    ?assertEqual({respond, 1, 200, [{<<"a">>, <<"b">>}], <<"x">>},
+                 binary_to_term(ferry_protocol:respond(1, 200, [{<<"a">>, <<"b">>}], <<"x">>))),
+    ?assertEqual({read_body, 3, 100}, binary_to_term(ferry_protocol:read_body(3, 100))),
+    ?assertEqual({drain, 50}, binary_to_term(ferry_protocol:drain(50))),
+    ?assertEqual(stats, binary_to_term(ferry_protocol:stats())),
+    ?assertEqual({abort, 9}, binary_to_term(ferry_protocol:abort(9))).
