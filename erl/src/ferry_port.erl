@@ -242,10 +242,12 @@ forward(Id, Event) ->
         undefined -> ok
     end.
 
-log_from_port(Level, Message, #state{listener = Listener}) ->
-    Valid = lists:member(Level, [debug, info, notice, warning, error]),
-    logger:log(case Valid of true -> Level; false -> warning end,
-               "ferry listener ~p (port): ~ts", [Listener, Message], #{domain => [ferry]}).
+%% Rust's own log lines, as reports of domain [ferry] at their level.
+log_from_port(Level, Message, S) ->
+    case lists:member(Level, [debug, info, notice, warning, error]) of
+        true -> report(Level, #{what => port_log, message => Message}, S);
+        false -> report(warning, #{what => port_log, message => Message, level => Level}, S)
+    end.
 
 deadline(#state{opts = #{request_timeout := infinity}}) -> infinity;
 deadline(#state{opts = #{request_timeout := Ms}}) -> now_ms() + Ms.
@@ -386,6 +388,8 @@ format_report(#{what := port_down, listener := L, reason := Why, os_pid := OsPid
                 restart := N, delay_ms := Delay}) ->
     {"ferry listener ~p: port (os pid ~p) went down: ~0tp; restart ~p in ~p ms",
      [L, OsPid, Why, N, Delay]};
+format_report(#{what := port_log, listener := L, message := Message}) ->
+    {"ferry listener ~p (port): ~ts", [L, Message]};
 format_report(#{what := port_drained, listener := L, exit := Why}) ->
     {"ferry listener ~p: port drained, ~0tp", [L, Why]};
 format_report(#{what := request_timeout, listener := L, id := Id}) ->

@@ -8,11 +8,11 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
 -export([crash/1, garbage/1, killed/1, deadline/1, client_gone_busy_handler/1,
-         client_gone_while_reading/1, neighbours_unaffected/1]).
+         client_gone_while_reading/1, neighbours_unaffected/1, port_timeout_logged/1]).
 
 all() ->
     [crash, garbage, killed, deadline, client_gone_busy_handler, client_gone_while_reading,
-     neighbours_unaffected].
+     neighbours_unaffected, port_timeout_logged].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -155,6 +155,27 @@ neighbours_unaffected(Config) ->
                || _ <- Workers],
     [?assertEqual(lists:duplicate(20, 200), R) || {"/ok", R} <- Results],
     [?assertEqual(lists:duplicate(20, 500), R) || {"/crash", R} <- Results].
+
+%% Rust's handler_timeout fires first here: its 504 reaches the client, its
+%% log line reaches logger (domain [ferry]), and the handler is stopped.
+port_timeout_logged(_Config) ->
+    Routes = [{<<"GET">>, <<"/wait/:test">>, fun wait_h/1}],
+    Port = ferry_test_lib:start(crash_port_timeout, #{routes => Routes, handler_timeout => 200,
+                                                      request_timeout => infinity}),
+    try
+        S = send(Port, "/wait/" ++ ferry_test_lib:pid_path(self())),
+        Handler = receive {handler, H} -> H after 5000 -> ct:fail(no_handler) end,
+        Ref = monitor(process, Handler),
+        ?assertMatch({504, _, _}, ferry_test_lib:recv_response(S)),
+        Log = ferry_test_lib:await_log(fun(#{what := port_log}) -> true; (_) -> false end, 5000),
+        ?assertMatch(#{level := warning, message := <<"request ", _/binary>>}, Log),
+        receive {'DOWN', Ref, process, Handler, _} -> ok
+        after 5000 -> ct:fail(handler_not_stopped)
+        end,
+        gen_tcp:close(S)
+    after
+        ok = ferry:stop_listener(crash_port_timeout)
+    end.
 
 %%% Helpers
 
