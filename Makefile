@@ -26,7 +26,8 @@ bootstrap:
 build:
 	$(CARGO) build --release --locked
 	mkdir -p erl/priv
-	cp $(FERRY_BIN) erl/priv/ferry
+	@# A rename, not a copy over: a running port keeps its old inode ("text file busy").
+	cp $(FERRY_BIN) erl/priv/ferry.tmp && mv -f erl/priv/ferry.tmp erl/priv/ferry
 
 test-rust: build
 	FERRY_BIN=$(CURDIR)/$(FERRY_BIN) $(CARGO) test --release --locked
