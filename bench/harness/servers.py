@@ -32,7 +32,7 @@ def erl(module, *args, paths=()):
 
 
 def ferry_elixir(port):
-    return ["mix", "run", "--no-halt", "--no-compile",
+    return ["mix", "run", "--no-compile",
             os.path.join(ROOT, "bench", "servers", "ferry_router_bench.exs"),
             str(port), FERRY_SHARDS, FERRY_BIN]
 
