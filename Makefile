@@ -7,8 +7,9 @@ PORT       ?= 4000
 
 .PHONY: run test bench bootstrap build test-rust test-erl test-elixir clean
 
-## Start the demo Elixir application on $(PORT).
-run: bootstrap build
+## Start the demo Elixir application on $(PORT). `mix compile` builds the
+## Erlang sources and, through its ferry_rust compiler, the Rust binary.
+run: bootstrap
 	cd elixir_client && PORT=$(PORT) mix run --no-halt demo/demo.exs
 
 ## Every test suite: cargo, rebar3 eunit + ct, mix test.
@@ -35,7 +36,7 @@ test-rust: build
 test-erl: build
 	cd erl && rebar3 eunit && rebar3 ct
 
-test-elixir: build
+test-elixir:
 	cd elixir_client && mix test
 
 clean:

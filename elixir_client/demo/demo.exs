@@ -18,3 +18,6 @@ children = [{Ferry, name: Demo.HTTP, port: port, router: Demo.Router}]
 
 IO.puts(Demo.Banner.text("http://localhost:#{Ferry.port_number(Demo.HTTP)}"))
 IO.puts("  (Ctrl-C twice to stop)")
+
+# The supervisor is linked to this process, which must outlive the script.
+Process.sleep(:infinity)
