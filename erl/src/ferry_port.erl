@@ -148,7 +148,8 @@ handle_info({Port, {data, Frame}}, #state{port = Port} = S) ->
 handle_info({'EXIT', Pid, Reason}, S) when is_pid(Pid) ->
     handler_exit(Pid, Reason, S),
     {noreply, S};
-handle_info({ferry_streaming, Id}, S) ->
+handle_info({ferry_streaming, Id, Pid}, S) ->
+    %% The pid tells this handler from one of a dead port with the same id.
     case get(Id) of
         {Pid, _, timeout} -> put(Id, {Pid, infinity, timeout});
         _ -> ok
@@ -211,8 +212,7 @@ event({log, Level, Message}, S) ->
     log_from_port(Level, Message, S),
     S;
 event({protocol_error, Id, Message}, S) ->
-    logger:error("ferry listener ~p: the port refused a command for request ~p: ~ts",
-                 [S#state.listener, Id, Message], #{domain => [ferry]}),
+    report(error, #{what => protocol_error, id => Id, message => Message}, S),
     S;
 event(drained, S) ->
     S;
@@ -221,12 +221,10 @@ event({ready, Info}, #state{phase = starting} = S) ->
                      restarts => S#state.restarts}, S),
     ready(Info, S);
 event({listen_error, {Kind, Message}}, S) ->
-    logger:error("ferry listener ~p: port could not listen: ~p ~ts",
-                 [S#state.listener, Kind, Message], #{domain => [ferry]}),
+    report(error, #{what => listen_error, kind => Kind, message => Message}, S),
     S;
 event(Other, S) ->
-    logger:error("ferry listener ~p: unexpected frame from the port: ~0tP",
-                 [S#state.listener, Other, 20], #{domain => [ferry]}),
+    report(error, #{what => unexpected_frame, frame => Other}, S),
     S.
 
 %% Req is the request map, or the whole frame for the handler to decode.
@@ -388,6 +386,12 @@ format_report(#{what := port_down, listener := L, reason := Why, os_pid := OsPid
                 restart := N, delay_ms := Delay}) ->
     {"ferry listener ~p: port (os pid ~p) went down: ~0tp; restart ~p in ~p ms",
      [L, OsPid, Why, N, Delay]};
+format_report(#{what := protocol_error, listener := L, id := Id, message := Message}) ->
+    {"ferry listener ~p: the port refused a command for request ~p: ~ts", [L, Id, Message]};
+format_report(#{what := listen_error, listener := L, kind := Kind, message := Message}) ->
+    {"ferry listener ~p: the port could not listen: ~p ~ts", [L, Kind, Message]};
+format_report(#{what := unexpected_frame, listener := L, frame := Frame}) ->
+    {"ferry listener ~p: unexpected frame from the port: ~0tP", [L, Frame, 20]};
 format_report(#{what := port_log, listener := L, message := Message}) ->
     {"ferry listener ~p (port): ~ts", [L, Message]};
 format_report(#{what := port_drained, listener := L, exit := Why}) ->
@@ -439,7 +443,7 @@ drain_loop(#state{port = Port} = S, Deadline) ->
         {'EXIT', Pid, Reason} when is_pid(Pid) ->
             handler_exit(Pid, Reason, S),
             drain_loop(S, Deadline);
-        {ferry_streaming, _} ->
+        {ferry_streaming, _, _} ->
             drain_loop(S, Deadline);
         {Port, {exit_status, Status}} ->
             drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);

@@ -212,7 +212,7 @@ reply(Status, Headers, Body, #{?FERRY_CTX := #ferry_ctx{port = Port, id = Id}} =
 stream_reply(Status, Headers, #{?FERRY_CTX := Ctx} = Req) ->
     #ferry_ctx{port = Port, id = Id, owner = Owner} = Ctx,
     not_replied_yet(),
-    Owner ! {ferry_streaming, Id},
+    Owner ! {ferry_streaming, Id, self()},
     put(?RESP, {streaming, 0}),
     send(Port, ferry_protocol:stream_start(Id, Status, encode_headers(Headers))),
     Req.

@@ -21,7 +21,8 @@ init_per_suite(Config0) ->
               {<<"GET">>, <<"/throw">>, fun(_) -> throw(on_purpose) end},
               {<<"GET">>, <<"/garbage/:kind">>, fun garbage_h/1},
               {<<"GET">>, <<"/wait/:test">>, fun wait_h/1},
-              {<<"POST">>, <<"/read/:test">>, fun read_h/1}],
+              {<<"POST">>, <<"/read/:test">>, fun read_h/1},
+              {<<"GET">>, <<"/slow_stream">>, fun slow_stream_h/1}],
     %% No deadline here, so the client-gone cases cannot pass by a deadline.
     Port = ferry_test_lib:start(crash, #{routes => Routes, request_timeout => infinity}),
     Deadline = ferry_test_lib:start(crash_deadline, #{routes => Routes, request_timeout => 300}),
@@ -57,6 +58,12 @@ wait_h(Req) ->
     Test = ferry_test_lib:path_pid(ferry_req:binding(test, Req)),
     Test ! {handler, self()},
     receive never -> {200, [], <<"unreachable">>} end.
+
+%% Starts its response at once, finishes it after the deadline.
+slow_stream_h(Req0) ->
+    Req = ferry_req:stream_reply(200, [], Req0),
+    timer:sleep(800),
+    {done, ferry_req:stream_body(<<"late but fine">>, fin, Req)}.
 
 %% Reads the body; tells the test when it learns that the client left.
 read_h(Req) ->
@@ -110,7 +117,9 @@ deadline(Config) ->
     after 5000 -> ct:fail(handler_not_killed)
     end,
     gen_tcp:close(S),
-    ?assertMatch({200, _, <<"ok">>}, get(Port, "/ok")).
+    ?assertMatch({200, _, <<"ok">>}, get(Port, "/ok")),
+    %% A response that has started is not timed: a stream may live long.
+    ?assertMatch({200, _, <<"late but fine">>}, get(Port, "/slow_stream")).
 
 %% The client leaves while its handler is busy elsewhere: the handler is
 %% told, and stopped since it does not end by itself.
