@@ -32,6 +32,13 @@ defmodule Ferry.ServerTest do
       send_resp(conn, 201, "created #{body}")
     end
 
+    post "/small" do
+      case read_full_body(conn, 10) do
+        {:ok, body, conn} -> send_resp(conn, 200, body)
+        {:error, :too_large} -> {413, "over 10 bytes"}
+      end
+    end
+
     put "/users/:id", do: {200, "put #{id}"}
     patch "/users/:id", do: {200, "patch #{id}"}
     delete "/users/:id", do: {200, "delete #{id}"}
@@ -72,6 +79,11 @@ defmodule Ferry.ServerTest do
     assert {200, _, "put 3"} = request(:put, port, "/users/3", [], "")
     assert {200, _, "patch 3"} = request(:patch, port, "/users/3", [], "")
     assert {200, _, "delete 3"} = request(:delete, port, "/users/3")
+  end
+
+  test "read_full_body/2 with a cap", %{port: port} do
+    assert {200, _, "0123456789"} = request(:post, port, "/small", [], "0123456789")
+    assert {413, _, "over 10 bytes"} = request(:post, port, "/small", [], "0123456789A")
   end
 
   test "match answers any method", %{port: port} do
