@@ -58,7 +58,11 @@ defmodule Ferry do
       `:header_timeout`, `:handler_timeout`, flow-control windows — is
       passed to the Rust process, which owns its default.
 
-  An unknown key or a bad value raises `ArgumentError` naming it.
+  An unknown key or a value of the wrong type raises `ArgumentError` naming
+  it, from `child_spec/1`, before anything starts. A value of the right type
+  that the Rust process refuses (out of its range, see `docs/OPTIONS.md`)
+  fails the start with `{:bad_option, key}`; the start also fails when the
+  address cannot be bound (`{:listen_error, kind, message}`).
   """
   @type option ::
           {:name, atom()}

@@ -101,6 +101,20 @@ defmodule Ferry.ListenerTest do
     end
   end
 
+  test "a value the Rust process refuses fails the start, naming the option" do
+    spec = {Ferry, name: @name, port: 0, router: Hello, backlog: 0}
+    assert {:error, reason} = start_supervised(spec)
+    assert inspect(reason) =~ "{:bad_option, :backlog}"
+  end
+
+  test "a port already taken fails the start with eaddrinuse" do
+    {:ok, socket} = :gen_tcp.listen(0, ip: {127, 0, 0, 1})
+    {:ok, taken} = :inet.port(socket)
+    spec = {Ferry, name: @name, port: taken, ip: {127, 0, 0, 1}, router: Hello}
+    assert {:error, reason} = start_supervised(spec)
+    assert inspect(reason) =~ "eaddrinuse"
+  end
+
   defp child_id(name), do: Ferry.child_spec(name: name, router: Hello).id
 
   defp os_alive?(os_pid), do: File.exists?("/proc/#{os_pid}")
