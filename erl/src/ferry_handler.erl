@@ -12,6 +12,14 @@
 -include("ferry_ctx.hrl").
 
 -export([start_link/2, run/2]).
+-export_type([result/0]).
+
+%% The behaviour of a handler module, as with cowboy_handler: this module
+%% both defines it and runs it. The simple form returns the response; the
+%% streaming form answers through ferry_req (read_body, stream_reply,
+%% stream_body, sse_start, send_event) and returns `{done, Req}'.
+-type result() :: {100..599, ferry_req:headers(), iodata()} | {done, ferry_req:req()}.
+-callback handle(ferry_req:req()) -> result().
 
 %% @doc Spawned by ferry_port, linked to it: if the port owner dies, so do
 %% its handlers.

@@ -35,6 +35,8 @@
 -define(RESP, '$ferry_resp').       % undefined | {streaming, Outstanding} | done
 -define(BODY, '$ferry_body').       % undefined | reading | done
 -define(TRAILERS, '$ferry_trailers').
+%% The least a streamed body is granted ahead, whatever `length' a read asks.
+-define(MIN_GRANT, 65536).
 
 %%% Pure helpers.
 
@@ -130,9 +132,10 @@ data_lines(Data) ->
 %% @doc Reads the request body. An inline body is returned at once. A
 %% streamed body is returned `length' bytes (or more, at most one chunk
 %% more) at a time: `{more, Data, Req}' until the last part `{ok, Data, Req}'.
-%% The first call grants the port `length' bytes ahead and every chunk
-%% received is granted again, so the pipe stays full while the handler works
-%% and at most about `length' bytes wait in this process's mailbox.
+%% The first call grants the port `length' bytes (at least 64 KiB) ahead and
+%% every chunk received is granted again, so the pipe stays full while the
+%% handler works and at most that many bytes wait in this process's mailbox.
+%% `timeout' is how long to wait for the next bytes.
 -spec read_body(req()) -> {ok | more, binary(), req()}.
 read_body(Req) -> read_body(Req, #{}).
 
@@ -147,7 +150,8 @@ read_body(#{body := stream, ?FERRY_CTX := Ctx} = Req, Opts) ->
         done ->
             {ok, <<>>, Req};
         undefined ->
-            grant(Ctx, Length),
+            %% Small reads still keep a useful window in flight.
+            grant(Ctx, max(Length, ?MIN_GRANT)),
             put(?BODY, reading),
             collect_body(Ctx, Length, Timeout, [], 0, Req);
         reading ->

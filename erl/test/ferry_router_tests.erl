@@ -1,6 +1,7 @@
 -module(ferry_router_tests).
 -include_lib("eunit/include/eunit.hrl").
 
+-behaviour(ferry_handler).
 -export([handle/1]).
 handle(_Req) -> {200, [], <<>>}.
 

@@ -10,6 +10,7 @@
          catch_all/1, map_headers_and_iolist_body/1, keep_alive_many/1, info_counts/1,
          bad_options/1, port_rejects_option/1, address_in_use/1, options_match_port/1,
          stop_unknown/1]).
+-behaviour(ferry_handler).
 -export([handle/1]).
 
 all() ->
