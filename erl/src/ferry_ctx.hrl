@@ -3,7 +3,7 @@
 -define(FERRY_CTX, '$ferry').
 
 -record(ferry_ctx, {port :: port(),
-                    id :: non_neg_integer(),
+                    id :: non_neg_integer() | undefined,  % undefined in the template
                     owner :: pid(),
                     %% Bytes of stream_chunk data this handler may have in
                     %% flight before it waits for stream_credit.

@@ -23,7 +23,7 @@
 
 %% @doc Spawned by ferry_port, linked to it: if the port owner dies, so do
 %% its handlers.
--spec start_link(#ferry_ctx{}, map()) -> pid().
+-spec start_link(#ferry_ctx{}, map() | binary()) -> pid().
 start_link(Ctx, Req) ->
     spawn_link(?MODULE, run, [Ctx, Req]).
 

@@ -190,9 +190,9 @@ terminate(_Reason, _S) ->
 
 event({request, Id, Req}, S) ->
     request(Id, Req, S);
-event({body, Id, _} = Event, S) -> forward(Id, Event), S;
-event({body_end, Id, _} = Event, S) -> forward(Id, Event), S;
-event({stream_credit, Id, _} = Event, S) -> forward(Id, Event), S;
+event({body, Id, _} = Event, S) -> _ = forward(Id, Event), S;
+event({body_end, Id, _} = Event, S) -> _ = forward(Id, Event), S;
+event({stream_credit, Id, _} = Event, S) -> _ = forward(Id, Event), S;
 event({closed, Id, _} = Event, S) ->
     %% Told first, so a handler waiting in ferry_req ends itself; one busy
     %% elsewhere is stopped at the next sweep but one.

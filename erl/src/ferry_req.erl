@@ -164,8 +164,8 @@ collect_body(#ferry_ctx{id = Id} = Ctx, Length, Timeout, Acc, Size, Req) ->
             grant(Ctx, byte_size(Chunk)),
             NewSize = Size + byte_size(Chunk),
             case NewSize >= Length of
-                true -> {more, iolist_to_binary([Acc | Chunk]), Req};
-                false -> collect_body(Ctx, Length, Timeout, [Acc | Chunk], NewSize, Req)
+                true -> {more, iolist_to_binary([Acc, Chunk]), Req};
+                false -> collect_body(Ctx, Length, Timeout, [Acc, Chunk], NewSize, Req)
             end;
         {body_end, Id, Trailers} ->
             put(?BODY, done),
@@ -190,8 +190,8 @@ read_full_body(Req0, MaxBytes, Acc, Size) ->
     NewSize = Size + byte_size(Data),
     if
         NewSize > MaxBytes -> {error, too_large};
-        Status =:= ok -> {ok, iolist_to_binary([Acc | Data]), Req};
-        true -> read_full_body(Req, MaxBytes, [Acc | Data], NewSize)
+        Status =:= ok -> {ok, iolist_to_binary([Acc, Data]), Req};
+        true -> read_full_body(Req, MaxBytes, [Acc, Data], NewSize)
     end.
 
 %% @doc The trailers of a streamed body once it was read to its end.
