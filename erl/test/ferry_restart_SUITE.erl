@@ -88,7 +88,7 @@ crash_loop_binary_missing(Config) ->
     Port = ferry_test_lib:start(loop, #{routes => routes(), binary => Copy,
                                         restart_backoff => {20, 400}}),
     Sup = whereis(ferry_sup),
-    [Shard] = [P || {{ferry_listener, loop}, P, _, _} <- supervisor:which_children(ferry_sup)],
+    [ListenerSup] = [P || {{ferry_listener, loop}, P, _, _} <- supervisor:which_children(ferry_sup)],
     ok = file:delete(Copy),
     ferry_test_lib:os_kill(ferry:os_pid(loop)),
     Delays = [begin
@@ -101,7 +101,7 @@ crash_loop_binary_missing(Config) ->
     ?assert(lists:last(Delays) > hd(Delays)),
     ?assert(lists:last(Delays) =< 400),
     ?assertEqual(Sup, whereis(ferry_sup)),
-    ?assert(is_process_alive(Shard)),
+    ?assert(is_process_alive(ListenerSup)),
     ?assertMatch(#{phase := backoff}, ferry:info(loop)),
     %% The binary comes back: the listener serves again on its address.
     {ok, _} = file:copy(ferry_test_lib:binary_path(), Copy),
@@ -110,10 +110,11 @@ crash_loop_binary_missing(Config) ->
     ?assertEqual(Sup, whereis(ferry_sup)).
 
 crash_loop_port_taken(_Config) ->
-    Port = ferry_test_lib:start(taken, #{routes => routes(), restart_backoff => {200, 1000}}),
+    Port = ferry_test_lib:start(taken, #{routes => routes(), restart_backoff => {1000, 2000}}),
     ferry_test_lib:os_kill(ferry:os_pid(taken)),
-    %% Take the address during the first back-off.
-    {ok, Squatter} = take_port(Port, 100),
+    %% Take the address during the first back-off (1 s; the port is free as
+    %% soon as the killed process is gone).
+    {ok, Squatter} = take_port(Port, 500),
     R1 = ferry_test_lib:await_log(fun(#{what := port_down, restart := 2}) -> true;
                                      (_) -> false end, 5000),
     ?assertEqual({exit_status, 2}, maps:get(reason, R1)),
