@@ -27,6 +27,63 @@ fn ip_as_tuple_is_accepted() {
 }
 
 #[test]
+fn ipv6_loopback_listens_and_reports_an_8_tuple_peer() {
+    let mut ferry = Ferry::start(&[("ip", bin("::1"))]);
+    let stream = std::net::TcpStream::connect(("::1", ferry.port)).expect("connect [::1]");
+    let mut client = Client::from_stream(stream);
+    client.send(get("/v6"));
+    let req = ferry.expect_request();
+    assert_eq!(req.peer.el(0).arity(), Some(8), "IPv6 peer as an 8-tuple: {}", req.peer);
+    ferry.respond(req.id, 200, &[], "v6");
+    assert_eq!(client.response().body, b"v6");
+}
+
+#[test]
+fn reuseport_shards_share_one_port() {
+    let mut first = Ferry::start(&[("reuseport", atom("true"))]);
+    let mut second = Ferry::start(&[("reuseport", atom("true")), ("port", int(first.port as i64))]);
+    assert_eq!(first.port, second.port);
+    // Both serve; which one gets a connection is the kernel's choice, so
+    // answer from whichever shard the request reached.
+    for _ in 0..8 {
+        let mut client = first.client();
+        client.send(get("/shard"));
+        let (ferry, req) = loop {
+            if let Some(t) = first.next_frame_within(Duration::from_millis(20)) {
+                break (&mut first, Request::from_term(t));
+            }
+            if let Some(t) = second.next_frame_within(Duration::from_millis(20)) {
+                break (&mut second, Request::from_term(t));
+            }
+        };
+        ferry.respond(req.id, 200, &[], "sharded");
+        assert_eq!(client.response().body, b"sharded");
+    }
+    drop(first);
+    let mut client = second.client();
+    client.send(get("/survivor"));
+    second.answer_next("still here");
+    assert_eq!(client.response().body, b"still here", "a dead shard leaves the other serving");
+}
+
+#[test]
+fn log_frames_are_well_formed() {
+    let mut ferry = Ferry::start(&[("log_level", atom("debug"))]);
+    // Things worth a log line: a malformed request, a command for nobody.
+    let mut client = ferry.client();
+    client.send("BROKEN\r\n\r\n");
+    let _ = client.read_to_eof();
+    ferry.stats();
+    for log in &ferry.logs {
+        assert_eq!(log.arity(), Some(3), "{log}");
+        let level = log.el(1).atom().unwrap_or_else(|| panic!("level not an atom: {log}"));
+        assert!(["debug", "info", "notice", "warning", "error"].contains(&level), "{log}");
+        assert!(log.el(2).bin().is_some(), "message not a binary: {log}");
+    }
+    assert!(!ferry.logs.is_empty(), "log_level => debug and a malformed request, yet no log frame");
+}
+
+#[test]
 fn stdin_eof_exits_zero_within_one_second() {
     let mut ferry = Ferry::start(&[]);
     let mut client = ferry.client();

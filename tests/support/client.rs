@@ -188,7 +188,7 @@ impl Client {
         self.try_head().unwrap_or_else(|| panic!("connection closed before a response"))
     }
 
-    fn try_head(&mut self) -> Option<Response> {
+    pub fn try_head(&mut self) -> Option<Response> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 128];
             let mut parsed = httparse::Response::new(&mut headers);
