@@ -16,14 +16,15 @@ defmodule Demo.Banner do
       path params:        curl #{base}/hello/ada
                           curl '#{base}/users/7/posts/42?sort=new&tag=a+b'
       POST echo:          curl -d 'hello ferry' #{base}/echo
-      streamed upload:    head -c 500M /dev/zero | curl -T - #{base}/upload
-                          (size and SHA-256; compare: head -c 500M /dev/zero | sha256sum)
+      streamed upload:    head -c 4G /dev/zero | curl -T - #{base}/upload
+                          (size and SHA-256 of up to 16 GiB in constant memory;
+                           compare: head -c 4G /dev/zero | sha256sum)
       chunked response:   curl -N '#{base}/stream?n=20'
       SSE clock:          curl -N '#{base}/sse/clock?n=10'
       crashing route:     curl -i #{base}/crash      (500, logged; the server keeps going)
       unknown path:       curl -i #{base}/nope       (404)
       wrong method:       curl -i -X DELETE #{base}/hello  (405 with allow)
-      over a limit:       curl -i -H 'content-length: 2000000000' -d x #{base}/upload  (413, max_body)
+      over a limit:       curl -i -H 'content-length: 20000000000' -d x #{base}/upload  (413, max_body)
       live counters:      curl #{base}/_ferry/info
 
       kill the Rust process, watch it come back:

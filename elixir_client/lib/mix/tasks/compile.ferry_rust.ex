@@ -100,7 +100,9 @@ defmodule Mix.Tasks.Compile.FerryRust do
         fail("cargo build --release --locked failed with exit status #{status} (output above)")
 
       {:not_run, error} ->
-        fail("could not run #{cargo}: #{Exception.message(error)}")
+        fail(
+          "could not run #{cargo} (#{Exception.message(error)}): is Rust installed? CARGO names the executable"
+        )
     end
   end
 
