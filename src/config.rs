@@ -140,7 +140,7 @@ const OPTIONS: &[OptionSpec] = &[
     int_opt!("send_window", send_window, 1024, 1 << 40, "262144", "Bytes of `stream_chunk` data the BEAM may have outstanding per response; `{stream_credit, Id, N}` returns credit. Overrunning it by more than this again: `protocol_error`, connection closed."),
     int_opt!("header_timeout", header_timeout, 1, MS_MAX, "10000", "Ms from the first byte of a request head until it must be complete: then **408** and close (slowloris)."),
     int_opt!("idle_timeout", idle_timeout, 1, MS_MAX, "60000", "Ms an idle keep-alive connection (or a request body that stops arriving) is kept open."),
-    int_opt!("handler_timeout", handler_timeout, 1, MS_MAX, "60000", "Ms from `{request, …}` until the BEAM starts a response: then **504** and `{closed, Id, handler_timeout}`."),
+    int_opt!("handler_timeout", handler_timeout, 1, MS_MAX, "60000", "Ms from `{request, …}` (or from the last `read_body`) until the BEAM starts a response: then **504** and `{closed, Id, handler_timeout}`. A started stream is not cut by it."),
     int_opt!("send_timeout", send_timeout, 1, MS_MAX, "30000", "Ms a client may read nothing while a response waits for it: then close and `{closed, Id, send_timeout}`."),
     int_opt!("max_frame", max_frame, 1024, 1 << 31, "67108864", "Largest frame from the BEAM in bytes (the `listen` frame itself is read with the default). A longer length prefix: stderr line, exit 3."),
     int_opt!("out_high_water", out_high_water, 4096, 1 << 40, "8388608", "Bytes queued for the BEAM above which Ferry stops reading new requests from clients, until the queue is below half of it."),

@@ -63,7 +63,8 @@ enum Timer {
     Header,
     /// An inline body is arriving: `idle_timeout` without progress, then 408.
     Body,
-    /// The BEAM owes an answer: `handler_timeout` without a command, then 504.
+    /// The BEAM owes a response: `handler_timeout` from the request (or its
+    /// last `read_body`), then 504.
     Handler,
     /// Output waits for the client: `send_timeout` without progress, then close.
     Send,
@@ -432,7 +433,7 @@ impl Conn {
                 ex.dispatched = false;
                 ex.body = BodyIn::Length(n);
             }
-            BodyKind::Chunked if !f.expect_continue => {
+            BodyKind::Chunked if !f.expect_continue && inline > 0 => {
                 protocol::request_prefix(&mut ex.prefix, &ev);
                 ex.dispatched = false;
                 ex.body = BodyIn::Chunked(self.chunked_decoder(ctx.cfg));
@@ -597,15 +598,17 @@ impl Conn {
         if progress && self.timer == Timer::Send {
             self.timer = Timer::Off;
         }
-        if self.out_written < self.out.len() || self.out.is_empty() {
+        if self.out_written < self.out.len() {
             return;
         }
-        self.out = Vec::new();
-        self.out_written = 0;
-        self.on_flushed(ctx);
-        if let Some(sent) = self.sent.take() {
-            let us = sent.started.elapsed().as_micros() as u64;
-            protocol::sent(ctx.events, sent.id, sent.status, sent.bytes, us);
+        if !self.out.is_empty() {
+            self.out = Vec::new();
+            self.out_written = 0;
+            self.on_flushed(ctx);
+            if let Some(sent) = self.sent.take() {
+                let us = sent.started.elapsed().as_micros() as u64;
+                protocol::sent(ctx.events, sent.id, sent.status, sent.bytes, us);
+            }
         }
         if self.close_after_write && !self.lingering {
             self.lingering = true;
@@ -647,6 +650,9 @@ impl Conn {
             None if self.inbuf.is_empty() => Timer::Idle,
             None => Timer::Header,
             Some(ex) if !ex.dispatched => Timer::Body,
+            // Once a response has begun, the handler's own deadline (on the
+            // BEAM) governs it.
+            Some(ex) if matches!(ex.resp, Resp::Streaming(_)) => Timer::Off,
             Some(_) => Timer::Handler,
         }
     }

@@ -208,12 +208,20 @@ impl Conn {
         if matches!(ex.resp, Resp::Waiting) {
             self.answer_error(ctx, 500);
         } else {
-            if let Some(ex) = self.ex.take() {
-                ctx.ids.remove(&ex.id);
-            }
-            self.dead = true;
+            self.cut_response(ctx);
         }
         true
+    }
+
+    /// A streamed response cannot be finished: what is queued still goes
+    /// out (without a last chunk, so the client sees it is cut), then the
+    /// connection closes.
+    fn cut_response(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(ex) = self.ex.take() {
+            ctx.ids.remove(&ex.id);
+        }
+        self.close_after_write = true;
+        self.timer = Timer::Off;
     }
 
     /// The BEAM stayed silent past `handler_timeout`.
@@ -224,10 +232,7 @@ impl Conn {
         if matches!(ex.resp, Resp::Waiting) {
             self.answer_error(ctx, 504);
         } else {
-            if let Some(ex) = self.ex.take() {
-                ctx.ids.remove(&ex.id);
-            }
-            self.dead = true;
+            self.cut_response(ctx);
         }
     }
 
@@ -252,9 +257,7 @@ impl Conn {
         if matches!(ex.resp, Resp::Waiting) {
             self.answer_error(ctx, 500);
         } else {
-            ctx.ids.remove(&id);
-            self.ex = None;
-            self.dead = true;
+            self.cut_response(ctx);
         }
     }
 
