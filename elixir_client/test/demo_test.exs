@@ -68,6 +68,22 @@ defmodule DemoTest do
     assert second =~ ~r/\Aevent: tick\nid: 2\ndata: /
   end
 
+  test "an SSE client that goes away ends its route, quietly", %{port: port} do
+    log =
+      capture_log(fn ->
+        {:ok, socket} = :gen_tcp.connect(~c"127.0.0.1", port, [:binary, active: false])
+        :ok = :gen_tcp.send(socket, "GET /sse/clock?n=3600 HTTP/1.1\r\nhost: x\r\n\r\n")
+        {:ok, first} = :gen_tcp.recv(socket, 0, 10_000)
+        assert first =~ "text/event-stream"
+        assert Ferry.info(Demo.HTTP).in_flight == 1
+        :ok = :gen_tcp.close(socket)
+        assert eventually(fn -> Ferry.info(Demo.HTTP).in_flight == 0 end)
+      end)
+
+    refute log =~ "failed"
+    assert {200, _, "Hello from Ferry!\n"} = request(:get, port, "/hello")
+  end
+
   test "the crashing route is a 500 and the server keeps going", %{port: port} do
     log = capture_log(fn -> assert {500, _, _} = request(:get, port, "/crash") end)
     assert log =~ "crashes on purpose"

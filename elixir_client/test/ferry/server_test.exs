@@ -44,6 +44,17 @@ defmodule Ferry.ServerTest do
     delete "/users/:id", do: {200, "delete #{id}"}
     match "/anything", do: "any #{conn.method}"
     get "/crash", do: raise("crash on purpose")
+
+    get "/sse/forever" do
+      send(Ferry.ServerTest.Waiter, {:sse_route, self()})
+      conn = sse_start(conn)
+
+      Enum.reduce(Stream.iterate(1, &(&1 + 1)), conn, fn i, conn ->
+        Process.sleep(20)
+        send_event(conn, "#{i}")
+      end)
+    end
+
     forward "/api", to: Api
   end
 
@@ -107,6 +118,25 @@ defmodule Ferry.ServerTest do
   test "HEAD gets the headers of GET and no body", %{port: port} do
     assert {200, headers, ""} = request(:head, port, "/users/1")
     assert headers["content-length"] == "6"
+  end
+
+  test "a streaming route whose client went away is ended, without an error", %{port: port} do
+    Process.register(self(), Ferry.ServerTest.Waiter)
+
+    log =
+      capture_log(fn ->
+        {:ok, socket} = :gen_tcp.connect(~c"127.0.0.1", port, [:binary, active: false])
+        :ok = :gen_tcp.send(socket, "GET /sse/forever HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert_receive {:sse_route, route}, 10_000
+        ref = Process.monitor(route)
+        {:ok, data} = :gen_tcp.recv(socket, 0, 10_000)
+        assert data =~ "text/event-stream"
+        :ok = :gen_tcp.close(socket)
+        assert_receive {:DOWN, ^ref, :process, ^route, _reason}, 10_000
+      end)
+
+    refute log =~ "failed"
+    refute log =~ "crashed"
   end
 
   test "a route that raises is a 500 and the server keeps serving", %{port: port} do
