@@ -54,8 +54,9 @@ defmodule Ferry.Router do
   methods gets `405` with an `allow` header. A route that raises gets `500`,
   and the exception is logged with the router and the route.
 
-  `use Ferry.Router` defines `handle/1`, the handler of the Erlang API
-  (`docs/ERLANG_API.md`), and `call/1`, which routes a `Ferry.Conn`.
+  `use Ferry.Router` defines `handle/1`, the callback of the Erlang
+  handler behaviour `:ferry_handler` (`docs/ERLANG_API.md`), and `call/1`,
+  which routes a `Ferry.Conn`.
   """
 
   alias Ferry.Router.Compiler
@@ -84,8 +85,10 @@ defmodule Ferry.Router do
 
       Module.register_attribute(__MODULE__, :ferry_routes, accumulate: true)
       @before_compile Ferry.Router
+      @behaviour :ferry_handler
 
-      @doc "Handles one request of the Erlang API (`Module:handle(Req)`)."
+      @doc "Handles one request of the Erlang API (the `:ferry_handler` behaviour)."
+      @impl :ferry_handler
       @spec handle(map()) :: {100..599, [{binary(), iodata()}], iodata()} | {:done, map()}
       def handle(req), do: Ferry.Router.Dispatch.handle(__MODULE__, req)
 
