@@ -105,3 +105,30 @@ fn many_pipelined_requests_in_one_write() {
         assert_eq!(client.response().body_str(), format!("{i}"));
     }
 }
+
+/// A body the handler never read must be skipped (or the connection closed):
+/// its bytes are never parsed as the next request, even when they look like one.
+#[test]
+fn unread_body_is_never_parsed_as_a_request() {
+    let mut ferry = Ferry::start(&[("inline_body", int(16))]);
+    let mut client = ferry.client();
+    let smuggled = "GET /smuggled HTTP/1.1\r\nhost: t\r\n\r\n".repeat(20);
+    client.send(format!("POST /upload HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n{smuggled}", smuggled.len()));
+    let req = ferry.expect_request();
+    assert_eq!(req.body, None, "over inline_body: streamed");
+    ferry.respond(req.id, 413, &[], "not reading that");
+    let resp = client.response();
+    assert_eq!(resp.status, 413);
+    if !resp.closes() {
+        client.send(get("/after"));
+        let next = ferry.expect_request();
+        assert_eq!(next.path, b"/after", "body bytes were parsed as a request");
+        ferry.respond(next.id, 200, &[], "after");
+        assert_eq!(client.response().body, b"after");
+    } else {
+        client.expect_eof();
+    }
+    ferry.refute_within("a smuggled request", Duration::from_millis(200), |t| {
+        t.tag() == Some("request") && t.el(2).get("path").and_then(|p| p.bin()) == Some(b"/smuggled")
+    });
+}

@@ -186,6 +186,19 @@ fn abort_before_headers_is_a_500_and_keeps_the_connection() {
 }
 
 #[test]
+fn abort_with_an_unread_body_is_a_500_and_closes() {
+    let mut ferry = Ferry::start(&[("inline_body", int(0))]);
+    let mut client = ferry.client();
+    client.send("PUT /x HTTP/1.1\r\nhost: t\r\ncontent-length: 5\r\n\r\nhello");
+    let req = ferry.expect_request();
+    ferry.abort(req.id);
+    let resp = client.response();
+    assert_eq!(resp.status, 500);
+    assert!(resp.closes(), "body unread: connection: close expected");
+    client.expect_eof();
+}
+
+#[test]
 fn abort_after_headers_closes_the_connection() {
     let mut ferry = Ferry::start(&[]);
     let mut client = ferry.client();

@@ -81,6 +81,22 @@ fn handler_timeout_is_504_and_closed_event() {
     assert_eq!(resp.body, b"next", "the late answer must not reach the client");
 }
 
+/// 504 keeps the connection only when the request body was read; an unread
+/// body leaves the framing unknown, so the connection closes.
+#[test]
+fn handler_timeout_with_an_unread_body_closes() {
+    let mut ferry = Ferry::start(&[("handler_timeout", int(300)), ("inline_body", int(0))]);
+    let mut client = ferry.client();
+    client.send("POST /slow HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n0123456789");
+    let req = ferry.expect_request();
+    assert_eq!(req.body, None);
+    assert_eq!(ferry.expect_closed(req.id), "handler_timeout");
+    let resp = client.response();
+    assert_eq!(resp.status, 504);
+    assert!(resp.closes(), "body unread: connection: close expected");
+    client.expect_eof();
+}
+
 #[test]
 fn started_stream_is_not_cut_by_handler_timeout() {
     let mut ferry = Ferry::start(&[("handler_timeout", int(200))]);
