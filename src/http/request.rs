@@ -65,6 +65,10 @@ pub fn parse<R>(buf: &[u8], limits: &Limits, f: impl FnOnce(&Head<'_, '_>) -> R)
 fn check_request_line(buf: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
     // Empty lines before the request line are allowed (RFC 7230 §3.5).
     let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    if start > max {
+        // A flood of empty lines would otherwise be buffered without limit.
+        return Err(HttpError::BadRequest("too many empty lines before the request line"));
+    }
     let rest = &buf[start..];
     let window = &rest[..rest.len().min(max + 2)];
     match window.iter().position(|&b| b == b'\n') {
@@ -303,6 +307,15 @@ mod tests {
         // Exactly max bytes then CR: the LF may still come.
         let exact = line(64);
         assert_eq!(status(&exact[..65]), 1);
+    }
+
+    #[test]
+    fn empty_lines_before_the_request_are_bounded() {
+        let mut req = b"\r\n".repeat(3);
+        req.extend_from_slice(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(status(&req), 0);
+        assert_eq!(status(&b"\r\n".repeat(32)), 1);
+        assert_eq!(status(&b"\r\n".repeat(33)), 400);
     }
 
     #[test]

@@ -1,0 +1,342 @@
+//! Reading requests: heads (parsed in place, in the shared scratch buffer
+//! when possible), inline bodies collected before dispatch, streamed bodies
+//! sent to the BEAM under its `read_body` grant.
+
+use super::{BodyIn, Conn, Ctx, Exchange, Resp, Timer, MAX_BODY_CHUNK};
+use crate::config::{Config, LogLevel};
+use crate::http::chunked::{ChunkedDecoder, ChunkedError, Decoded};
+use crate::http::request::{self, BodyKind, Head, Limits};
+use crate::http::response::{self, RequestInfo};
+use crate::http::HttpError;
+use crate::protocol::{self, ClosedReason, RequestBody, RequestEvent};
+use std::io::{self, Read};
+use std::time::Instant;
+
+impl Conn {
+    /// Bytes worth reading from the socket now (0: leave them in the kernel).
+    fn read_limit(&self, ctx: &Ctx<'_>, scratch: usize) -> usize {
+        if self.lingering {
+            return scratch;
+        }
+        if self.close_after_write || self.dead {
+            return 0;
+        }
+        let Some(ex) = &self.ex else {
+            let may_start = self.out_pending() == 0 && !ctx.paused && !ctx.draining;
+            return if may_start { scratch } else { 0 };
+        };
+        let room = ex.grant.saturating_sub(ex.pending.len() as u64);
+        let n = match ex.body {
+            BodyIn::Done => 0,
+            BodyIn::Length(left) if !ex.dispatched => left,
+            BodyIn::Length(left) => left.min(room),
+            BodyIn::Chunked(_) if !ex.dispatched => scratch as u64,
+            BodyIn::Chunked(_) => room,
+        };
+        n.min(scratch as u64) as usize
+    }
+
+    pub(super) fn pump(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8]) {
+        if !self.inbuf.is_empty() && !self.lingering {
+            self.feed_buffered(ctx);
+        }
+        while self.readable && !self.dead {
+            let limit = self.read_limit(ctx, scratch.len());
+            if limit == 0 {
+                break;
+            }
+            match self.stream.read(&mut scratch[..limit]) {
+                Ok(0) => {
+                    self.peer_gone(ctx);
+                    return;
+                }
+                Ok(n) => {
+                    ctx.stats.bytes_in += n as u64;
+                    if n < limit && !self.peer_eof {
+                        // The kernel had no more; the next arrival is a new event.
+                        self.readable = false;
+                    }
+                    if self.lingering {
+                        continue;
+                    }
+                    if self.inbuf.is_empty() {
+                        let used = self.feed(ctx, &scratch[..n]);
+                        if used < n && !self.close_after_write {
+                            self.inbuf.extend_from_slice(&scratch[used..n]);
+                        }
+                    } else {
+                        self.inbuf.extend_from_slice(&scratch[..n]);
+                        self.feed_buffered(ctx);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.peer_gone(ctx);
+                    return;
+                }
+            }
+        }
+        if self.ex.is_none() && ctx.paused && !self.in_paused_list && !self.close_after_write {
+            self.in_paused_list = true;
+            ctx.paused_slots.push(ctx.slot);
+        }
+    }
+
+    fn feed_buffered(&mut self, ctx: &mut Ctx<'_>) {
+        let buf = std::mem::take(&mut self.inbuf);
+        let used = self.feed(ctx, &buf);
+        if used < buf.len() && !self.close_after_write {
+            self.inbuf = buf;
+            self.inbuf.drain(..used);
+        }
+    }
+
+    /// Uses what it can of `input`; returns how many bytes.
+    fn feed(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> usize {
+        let mut at = 0;
+        loop {
+            if self.dead || self.close_after_write {
+                return input.len();
+            }
+            let Some(ex) = self.ex.as_mut() else {
+                if at == input.len() || self.out_pending() > 0 || ctx.paused || ctx.draining {
+                    return at;
+                }
+                match self.parse_head(ctx, &input[at..]) {
+                    Some(used) => at += used,
+                    None => return at,
+                }
+                continue;
+            };
+            if ex.dispatched {
+                self.send_pending(ctx);
+            }
+            let Some(ex) = self.ex.as_mut() else { continue };
+            let used = match &mut ex.body {
+                BodyIn::Done => return at,
+                BodyIn::Length(left) => {
+                    let room = if ex.dispatched { ex.grant.saturating_sub(ex.pending.len() as u64) } else { u64::MAX };
+                    let n = (*left).min(room).min((input.len() - at) as u64) as usize;
+                    *left -= n as u64;
+                    if *left == 0 {
+                        ex.body = BodyIn::Done;
+                    }
+                    self.take_body(ctx, &input[at..at + n]);
+                    n
+                }
+                BodyIn::Chunked(dec) => {
+                    let room = if ex.dispatched { ex.grant.saturating_sub(ex.pending.len() as u64) as usize } else { MAX_BODY_CHUNK };
+                    match dec.decode(&input[at..], room) {
+                        Ok((used, Decoded::Data(r))) => {
+                            let data = &input[at..][r];
+                            self.take_body(ctx, data);
+                            used
+                        }
+                        Ok((used, Decoded::NeedMore)) => used,
+                        Ok((used, Decoded::Done)) => {
+                            ex.trailers = std::mem::take(&mut dec.trailers);
+                            ex.body = BodyIn::Done;
+                            used
+                        }
+                        Err(e) => {
+                            self.body_error(ctx, e);
+                            return input.len();
+                        }
+                    }
+                }
+            };
+            at += used;
+            self.after_body_progress(ctx);
+            if used == 0 {
+                return at;
+            }
+        }
+    }
+
+    /// Parses a head at the start of `input`; returns the bytes used (head
+    /// and any inline body), `None` when it is incomplete or refused.
+    fn parse_head(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> Option<usize> {
+        let limits = Limits {
+            max_request_line: ctx.cfg.max_request_line,
+            max_header_bytes: ctx.cfg.max_header_bytes,
+            max_headers: ctx.cfg.max_headers,
+            max_body: ctx.cfg.max_body,
+        };
+        match request::parse(input, &limits, |head| self.start_request(ctx, head, &input[head.len..])) {
+            Ok(Some(body_used)) => Some(body_used),
+            Ok(None) => None,
+            Err(e) => {
+                ctx.log(LogLevel::Info, &format!("{}: {e}", self.peer));
+                self.reject(ctx, e.status());
+                None
+            }
+        }
+    }
+
+    /// A head has arrived: the request begins. Returns the bytes of `input`
+    /// (the head and what follows it) now used.
+    fn start_request(&mut self, ctx: &mut Ctx<'_>, head: &Head<'_, '_>, rest: &[u8]) -> usize {
+        let id = *ctx.next_id;
+        *ctx.next_id += 1;
+        let f = head.framing;
+        let info = RequestInfo { is_head: f.is_head, minor_version: head.minor_version, must_close: !f.keep_alive };
+        let ev = RequestEvent {
+            id,
+            method: head.method,
+            path: head.path,
+            query: head.query,
+            minor_version: head.minor_version,
+            headers: head.headers,
+            peer: self.peer,
+        };
+        let mut ex = Box::new(Exchange {
+            id,
+            dispatched: true,
+            prefix: Vec::new(),
+            info,
+            body: BodyIn::Done,
+            body_end_sent: true,
+            trailers: Vec::new(),
+            grant: 0,
+            continue_pending: false,
+            pending: Vec::new(),
+            resp: Resp::Waiting,
+            started: Instant::now(),
+            status: 0,
+            bytes_out: 0,
+        });
+        let inline = ctx.cfg.inline_body as u64;
+        let mut used = head.len;
+        match f.body {
+            BodyKind::None => protocol::request(ctx.events, &ev, RequestBody::Inline(b"")),
+            BodyKind::Length(n) if n <= inline && !f.expect_continue && rest.len() as u64 >= n => {
+                protocol::request(ctx.events, &ev, RequestBody::Inline(&rest[..n as usize]));
+                used += n as usize;
+            }
+            BodyKind::Length(n) if n <= inline && !f.expect_continue => {
+                protocol::request_prefix(&mut ex.prefix, &ev);
+                ex.dispatched = false;
+                ex.body = BodyIn::Length(n);
+            }
+            BodyKind::Chunked if !f.expect_continue && inline > 0 => {
+                protocol::request_prefix(&mut ex.prefix, &ev);
+                ex.dispatched = false;
+                ex.body = BodyIn::Chunked(self.chunked_decoder(ctx.cfg));
+            }
+            body => {
+                protocol::request(ctx.events, &ev, RequestBody::Stream);
+                ex.body = match body {
+                    BodyKind::Length(n) => BodyIn::Length(n),
+                    _ => BodyIn::Chunked(self.chunked_decoder(ctx.cfg)),
+                };
+                ex.continue_pending = f.expect_continue;
+            }
+        }
+        ex.body_end_sent = ex.body_done();
+        if ex.dispatched {
+            ctx.stats.requests += 1;
+        }
+        ctx.ids.insert(id, ctx.slot);
+        self.ex = Some(ex);
+        self.timer = Timer::Off;
+        used
+    }
+
+    fn chunked_decoder(&self, cfg: &Config) -> Box<ChunkedDecoder> {
+        Box::new(ChunkedDecoder::new(cfg.max_body, cfg.max_header_bytes, cfg.max_headers))
+    }
+
+    /// Body bytes decoded: collected, or sent under the grant.
+    fn take_body(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) {
+        let Some(ex) = self.ex.as_mut() else { return };
+        if data.is_empty() {
+            return;
+        }
+        if !ex.dispatched || !ex.pending.is_empty() {
+            ex.pending.extend_from_slice(data);
+            return;
+        }
+        for piece in data.chunks(MAX_BODY_CHUNK) {
+            protocol::body(ctx.events, ex.id, piece);
+        }
+        ex.grant = ex.grant.saturating_sub(data.len() as u64);
+        self.timer = Timer::Off;
+    }
+
+    /// Sends collected body bytes the grant covers.
+    fn send_pending(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(ex) = self.ex.as_mut() else { return };
+        if ex.pending.is_empty() || ex.grant == 0 {
+            return;
+        }
+        let n = (ex.grant.min(ex.pending.len() as u64)) as usize;
+        for piece in ex.pending[..n].chunks(MAX_BODY_CHUNK) {
+            protocol::body(ctx.events, ex.id, piece);
+        }
+        ex.pending.drain(..n);
+        if ex.pending.is_empty() {
+            ex.pending = Vec::new();
+        }
+        ex.grant -= n as u64;
+    }
+
+    /// Dispatches a collected request, or ends a streamed body, when due.
+    pub(super) fn after_body_progress(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(ex) = self.ex.as_mut() else { return };
+        if !ex.dispatched {
+            if ex.body_done() {
+                protocol::request_from_prefix(ctx.events, &ex.prefix, RequestBody::Inline(&ex.pending));
+                ex.pending = Vec::new();
+            } else if ex.pending.len() > ctx.cfg.inline_body {
+                protocol::request_from_prefix(ctx.events, &ex.prefix, RequestBody::Stream);
+            } else {
+                return;
+            }
+            ex.prefix = Vec::new();
+            ex.dispatched = true;
+            ex.body_end_sent = ex.body_done();
+            ctx.stats.requests += 1;
+            self.timer = Timer::Off;
+            return;
+        }
+        self.send_pending(ctx);
+        let Some(ex) = self.ex.as_mut() else { return };
+        if ex.body_done() && ex.pending.is_empty() && !ex.body_end_sent {
+            ex.body_end_sent = true;
+            protocol::body_end(ctx.events, ex.id, &ex.trailers);
+            ex.trailers = Vec::new();
+        }
+    }
+
+    /// A malformed or oversized chunked body.
+    fn body_error(&mut self, ctx: &mut Ctx<'_>, e: ChunkedError) {
+        let (status, reason) = match e {
+            ChunkedError::TooLarge => (HttpError::PayloadTooLarge.status(), ClosedReason::TooLarge),
+            ChunkedError::Malformed(why) => {
+                ctx.log(LogLevel::Info, &format!("{}: bad chunked body: {why}", self.peer));
+                (HttpError::BadRequest(why).status(), ClosedReason::BadBody)
+            }
+        };
+        let Some(ex) = self.ex.take() else { return };
+        ctx.ids.remove(&ex.id);
+        if ex.dispatched {
+            protocol::closed(ctx.events, ex.id, reason);
+        }
+        if matches!(ex.resp, Resp::Waiting) {
+            self.reject(ctx, status);
+        } else {
+            self.dead = true;
+        }
+    }
+
+    /// Answers with an error of Ferry's own and closes after it.
+    pub(super) fn reject(&mut self, ctx: &mut Ctx<'_>, status: u16) {
+        if let Some(ex) = self.ex.take() {
+            ctx.ids.remove(&ex.id);
+        }
+        response::write_error(&mut self.out, status, true, ctx.date);
+        self.close_after_write = true;
+        self.inbuf = Vec::new();
+    }
+}
