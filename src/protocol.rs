@@ -555,3 +555,59 @@ mod tests {
         has(11, "{'listen_error', {'eaddrinuse', <<116,97,107,101,110>>}}");
     }
 }
+
+#[cfg(test)]
+pub(crate) mod garbage_tests {
+    use super::*;
+
+    /// xorshift: reproducible pseudo-random bytes without a dependency.
+    pub fn noise(seed: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                (*seed >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_and_mutated_frames_never_panic() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15;
+        let mut valid = vec![131];
+        etf::put_tuple(&mut valid, 5);
+        etf::put_atom(&mut valid, "respond");
+        etf::put_int(&mut valid, 7);
+        etf::put_int(&mut valid, 200);
+        etf::put_list(&mut valid, 1);
+        etf::put_tuple(&mut valid, 2);
+        etf::put_binary(&mut valid, b"a");
+        etf::put_binary(&mut valid, b"b");
+        etf::put_nil(&mut valid);
+        etf::put_list(&mut valid, 2);
+        etf::put_binary(&mut valid, b"body");
+        etf::put_int(&mut valid, 33);
+        etf::put_nil(&mut valid);
+        assert!(decode_command(&valid).is_ok());
+        for round in 0..20_000 {
+            let frame = if round % 2 == 0 {
+                let len = (round % 64) + 1;
+                let mut f = noise(&mut seed, len);
+                f[0] = 131;
+                f
+            } else {
+                // Flip one byte of a valid command.
+                let mut f = valid.clone();
+                let r = noise(&mut seed, 2);
+                let at = 1 + r[0] as usize % (f.len() - 1);
+                f[at] = r[1];
+                f
+            };
+            if let Ok(Command::Respond { headers, body, .. }) = decode_command(&frame) {
+                let _ = for_each_header(&headers, |_, _| Ok(()));
+                let _ = etf::iodata_len(&body);
+            }
+        }
+    }
+}

@@ -293,3 +293,29 @@ mod tests {
         assert_eq!(d.decode(b"\r\n6\r\n", 100), Err(ChunkedError::TooLarge));
     }
 }
+
+#[cfg(test)]
+mod garbage_tests {
+    use super::*;
+
+    #[test]
+    fn random_and_mutated_bodies_never_panic() {
+        let valid = b"5;x=y\r\nhello\r\n0\r\nA: b\r\n\r\n";
+        let mut seed = 0xdead_beef_cafe_f00du64;
+        for _ in 0..20_000 {
+            let mut body = valid.to_vec();
+            let r = crate::protocol::garbage_tests::noise(&mut seed, 3);
+            let at = r[0] as usize % body.len();
+            body[at] = r[1];
+            let mut d = ChunkedDecoder::new(100, 64, 2);
+            let mut pos = 0;
+            while let Ok((used, what)) = d.decode(&body[pos..], 1 + r[2] as usize % 4) {
+                pos += used;
+                assert!(pos <= body.len());
+                if what == Decoded::Done || used == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -406,3 +406,26 @@ mod tests {
         assert_eq!(pq(b"GET /%20x? HTTP/1.1\r\nHost: h\r\n\r\n"), ("/%20x".into(), "".into()));
     }
 }
+
+#[cfg(test)]
+mod garbage_tests {
+    use super::*;
+
+    #[test]
+    fn random_and_mutated_heads_never_panic() {
+        let limits = Limits { max_request_line: 64, max_header_bytes: 128, max_headers: 4, max_body: 1000 };
+        let valid = b"POST /a?b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for round in 0..20_000 {
+            let mut req = valid.to_vec();
+            let r = crate::protocol::garbage_tests::noise(&mut seed, 3);
+            let at = r[0] as usize % req.len();
+            if round % 3 == 0 {
+                req.truncate(at);
+            } else {
+                req[at] = r[1];
+            }
+            let _ = parse(&req, &limits, |h| h.len);
+        }
+    }
+}
