@@ -213,3 +213,74 @@ fn upload_200_mb_chunked_with_flat_memory() {
     let resp = client.response();
     assert_eq!(resp.body_str(), TOTAL.to_string());
 }
+
+#[test]
+fn chunked_request_split_at_every_byte() {
+    let mut ferry = Ferry::start(&[("inline_body", int(0))]);
+    let mut client = ferry.client();
+    let bytes = CHUNKED_WITH_TRAILERS.as_bytes().to_vec();
+    let mut stream = client.stream.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        for b in bytes {
+            stream.write_all(&[b]).unwrap();
+            thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let req = ferry.expect_request();
+    let (body, trailers) = ferry.read_whole_body(req.id, 3);
+    writer.join().unwrap();
+    assert_eq!(body, b"hello world");
+    assert_eq!(trailers.len(), 2);
+    ferry.respond(req.id, 200, &[], "ok");
+    assert_eq!(client.response().body, b"ok");
+}
+
+#[test]
+fn chunk_sizes_in_any_hex_case_with_leading_zeros() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    let ten = "0123456789";
+    client.send(format!(
+        "POST / HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n000A\r\n{ten}\r\na\r\n{ten}\r\n0000\r\n\r\n"
+    ));
+    let req = ferry.expect_request();
+    let body = match req.body.clone() {
+        Some(b) => b,
+        None => ferry.read_whole_body(req.id, 100).0,
+    };
+    assert_eq!(body, format!("{ten}{ten}").as_bytes());
+    ferry.respond(req.id, 200, &[], "");
+    assert_eq!(client.response().status, 200);
+}
+
+/// Without a grant Ferry stops reading the socket: a client pushing 64 MB
+/// blocks in the kernel instead of filling Ferry's memory.
+#[test]
+fn no_grant_means_no_reading() {
+    const TOTAL: usize = 64 << 20;
+    let mut ferry = Ferry::start(&[("max_body", int(1 << 30))]);
+    let client = ferry.client();
+    let mut stream = client.stream.try_clone().unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    let writer = thread::spawn(move || {
+        stream.write_all(format!("PUT /big HTTP/1.1\r\nhost: t\r\ncontent-length: {TOTAL}\r\n\r\n").as_bytes()).unwrap();
+        for i in 0..TOTAL / (1 << 20) {
+            stream.write_all(&pattern((i << 20) as u64, 1 << 20)).unwrap();
+        }
+    });
+    let req = ferry.expect_request();
+    assert_eq!(req.body, None);
+    let before = ferry.rss_kib();
+    thread::sleep(Duration::from_millis(1000));
+    let during = ferry.rss_kib();
+    println!("no grant, client pushing {TOTAL} bytes: ferry VmRSS {before} KiB -> {during} KiB");
+    assert!(during.saturating_sub(before) < 4 << 10, "ferry read {} KiB ahead of any grant", during - before);
+    assert!(!writer.is_finished(), "the client wrote all {TOTAL} bytes with nobody reading them");
+    let (body, _) = ferry.read_whole_body(req.id, 1 << 20);
+    writer.join().unwrap();
+    assert_eq!(body.len(), TOTAL);
+    assert!(body == pattern(0, TOTAL), "body corrupted");
+    ferry.respond(req.id, 200, &[], "");
+    let mut client = client;
+    assert_eq!(client.response().status, 200);
+}

@@ -1,0 +1,91 @@
+//! What the BEAM gets from a request head, and heads that RFC 9112 says a
+//! server must refuse or stop at.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+
+#[test]
+fn header_values_are_passed_as_raw_bytes() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    let mut head = b"GET /caf\xc3\xa9 HTTP/1.1\r\nhost: t\r\nx-name: J\xc3\xbcrgen\r\nx-empty:\r\nx-spaces:   padded value  \r\n\r\n".to_vec();
+    client.send(&head);
+    let req = ferry.expect_request();
+    assert_eq!(req.header("x-name"), Some("Jürgen".as_bytes()));
+    assert_eq!(req.header("x-empty"), Some(&b""[..]));
+    assert_eq!(req.header("x-spaces"), Some(&b"padded value"[..]), "optional whitespace trimmed");
+    ferry.respond(req.id, 200, &[], "");
+    assert_eq!(client.response().status, 200);
+    head.clear();
+}
+
+#[test]
+fn large_head_under_the_default_limits_passes() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    let mut head = format!("GET /{} HTTP/1.1\r\nhost: t\r\n", "a".repeat(4000));
+    for i in 0..50 {
+        head.push_str(&format!("x-h{i}: {}\r\n", "v".repeat(400)));
+    }
+    head.push_str("\r\n");
+    client.send(&head);
+    let req = ferry.expect_request();
+    assert_eq!(req.headers.len(), 51);
+    assert_eq!(req.path.len(), 4001);
+    ferry.respond(req.id, 200, &[], "big head ok");
+    assert_eq!(client.response().body, b"big head ok");
+}
+
+/// RFC 9112 §3.2: more than one Host field line is a 400.
+#[test]
+fn duplicate_host_is_400() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("GET / HTTP/1.1\r\nhost: a.example\r\nhost: b.example\r\n\r\n");
+    let resp = client.try_response(false).expect("a 400");
+    assert_eq!(resp.status, 400);
+    client.expect_eof();
+    ferry.refute_within("a request with two hosts", Duration::from_millis(100), |t| t.tag() == Some("request"));
+}
+
+#[test]
+fn requests_after_connection_close_are_not_served() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(format!("GET /last HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n{}", get("/ignored")));
+    let req = ferry.expect_request();
+    assert_eq!(req.path, b"/last");
+    ferry.respond(req.id, 200, &[], "last");
+    let resp = client.response();
+    assert_eq!(resp.body, b"last");
+    assert!(resp.closes());
+    client.expect_eof();
+    ferry.refute_within("a request after connection: close", Duration::from_millis(100), |t| t.tag() == Some("request"));
+}
+
+#[test]
+fn http10_post_with_body() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("POST /form HTTP/1.0\r\ncontent-length: 7\r\n\r\na=1&b=2");
+    let req = ferry.expect_request();
+    assert_eq!(req.version, (1, 0));
+    assert_eq!(req.body.as_deref(), Some(&b"a=1&b=2"[..]));
+    ferry.respond(req.id, 200, &[], "posted");
+    assert_eq!(client.response().body, b"posted");
+    client.expect_eof();
+}
+
+#[test]
+fn leading_empty_lines_before_a_request_are_ignored() {
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(format!("\r\n{}", get("/after-crlf")));
+    let req = ferry.expect_request();
+    assert_eq!(req.path, b"/after-crlf");
+    ferry.respond(req.id, 200, &[], "");
+    assert_eq!(client.response().status, 200);
+}
