@@ -255,6 +255,10 @@ impl Conn {
         }
         if !ex.dispatched || !ex.pending.is_empty() {
             ex.pending.extend_from_slice(data);
+            if !ex.dispatched {
+                // Progress: the body deadline starts again.
+                self.timer = Timer::Off;
+            }
             return;
         }
         for piece in data.chunks(MAX_BODY_CHUNK) {
