@@ -317,3 +317,30 @@ fn no_sent_events_unless_asked() {
     client.response();
     ferry.refute_within("a sent event", Duration::from_millis(300), |t| t.tag() == Some("sent"));
 }
+
+#[test]
+fn informational_response_then_the_final_one() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/hints"));
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 103, &[("link", "</style.css>; rel=preload")], "");
+    ferry.respond(req.id, 200, &[], "final");
+    let early = client.response();
+    assert_eq!(early.status, 103);
+    assert_eq!(early.header("link"), Some("</style.css>; rel=preload"));
+    let last = client.response();
+    assert_eq!(last.status, 200);
+    assert_eq!(last.body, b"final");
+}
+
+#[test]
+fn status_101_is_refused_in_protocol_version_1() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n");
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 101, &[("upgrade", "websocket")], "");
+    ferry.expect_for("protocol_error", req.id);
+    assert_eq!(client.response().status, 500);
+}
