@@ -19,9 +19,12 @@ pub enum FrameError {
 }
 
 pub struct FrameReader {
+    /// Always initialised to its full length; bytes `start..end` are data.
     buf: Vec<u8>,
     /// Start of the first byte not yet handed out.
     start: usize,
+    /// End of the bytes read.
+    end: usize,
     max_frame: usize,
 }
 
@@ -34,7 +37,7 @@ pub enum Fill {
 
 impl FrameReader {
     pub fn new(max_frame: usize) -> Self {
-        FrameReader { buf: Vec::new(), start: 0, max_frame }
+        FrameReader { buf: Vec::new(), start: 0, end: 0, max_frame }
     }
 
     pub fn set_max_frame(&mut self, max_frame: usize) {
@@ -45,24 +48,23 @@ impl FrameReader {
     pub fn fill(&mut self, src: &mut impl Read) -> io::Result<Fill> {
         loop {
             self.compact();
-            let have = self.buf.len();
-            // Room for at least the rest of the current frame (its length was
-            // checked by `next_frame`) or one read chunk.
-            let want = self.pending_frame_len().map_or(0, |n| n.saturating_sub(have - self.start));
-            self.buf.resize(have + want.max(READ_CHUNK), 0);
-            match src.read(&mut self.buf[have..]) {
-                Ok(0) => {
-                    self.buf.truncate(have);
-                    return Ok(Fill::Eof);
-                }
+            // Room for the rest of the current frame (its length was checked
+            // by `next_frame`) and at least one read chunk.
+            let frame_end = self.pending_frame_len().map_or(0, |n| self.start + n);
+            let need = frame_end.max(self.end + READ_CHUNK);
+            if self.buf.len() < need {
+                self.buf.resize(need, 0);
+            }
+            let room = self.buf.len() - self.end;
+            match src.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(Fill::Eof),
                 Ok(n) => {
-                    self.buf.truncate(have + n);
-                    if n < READ_CHUNK {
+                    self.end += n;
+                    if n < room {
                         return Ok(Fill::Progress);
                     }
                 }
                 Err(e) => {
-                    self.buf.truncate(have);
                     return match e.kind() {
                         io::ErrorKind::WouldBlock => Ok(Fill::Progress),
                         io::ErrorKind::Interrupted => continue,
@@ -77,18 +79,20 @@ impl FrameReader {
     #[cfg(test)]
     pub fn push(&mut self, bytes: &[u8]) {
         self.compact();
+        self.buf.truncate(self.end);
         self.buf.extend_from_slice(bytes);
+        self.end = self.buf.len();
     }
 
     fn pending_frame_len(&self) -> Option<usize> {
-        let head = self.buf.get(self.start..self.start + 4)?;
+        let head = self.buf[..self.end].get(self.start..self.start + 4)?;
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         (len <= self.max_frame).then_some(4 + len)
     }
 
     /// The next whole frame's payload, `Ok(None)` when it has not all arrived.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        let Some(head) = self.buf.get(self.start..self.start + 4) else {
+        let Some(head) = self.buf[..self.end].get(self.start..self.start + 4) else {
             return Ok(None);
         };
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
@@ -96,7 +100,7 @@ impl FrameReader {
             return Err(FrameError::TooLong { len, max: self.max_frame });
         }
         let body = self.start + 4;
-        if self.buf.len() - body < len {
+        if self.end - body < len {
             return Ok(None);
         }
         self.start = body + len;
@@ -108,10 +112,12 @@ impl FrameReader {
         if self.start == 0 {
             return;
         }
-        self.buf.drain(..self.start);
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
         self.start = 0;
-        if self.buf.capacity() > 4 * READ_CHUNK && self.buf.len() < READ_CHUNK {
-            self.buf.shrink_to(READ_CHUNK);
+        if self.buf.len() > 4 * READ_CHUNK && self.end < READ_CHUNK {
+            self.buf.truncate(2 * READ_CHUNK);
+            self.buf.shrink_to_fit();
         }
     }
 }
