@@ -39,8 +39,8 @@ def settings():
     env = lambda k, d: type(d)(os.environ.get(k, d))
     gib = 1 << 30
     return Settings(quick=quick,
-                    rounds=env("BENCH_ROUNDS", 1 if quick else 3),
-                    duration=env("BENCH_DURATION", 2 if quick else 10),
+                    rounds=env("BENCH_ROUNDS", 1 if quick else 5),
+                    duration=env("BENCH_DURATION", 2 if quick else 8),
                     warmup=1 if quick else 2,
                     idle_connections=env("BENCH_IDLE", 1000 if quick else 10000),
                     idle_processes=4,
@@ -117,12 +117,8 @@ def main():
             continue
 
         def big(server, spec=spec, sc=sc):
-            if 3 in sc:
-                fig = scenarios.idle(server, s)
-                res["idle"][spec["name"]] = fig
-                log(f"{spec['name']:10} idle: {fig['alive']} alive, "
-                    f"{fig['bytes_per_conn']:.0f} B/conn (vm {fig['bytes_per_conn_vm']:.0f}, "
-                    f"rust {fig['bytes_per_conn_rust']:.0f})")
+            # Transfers first: holding 10,000 connections can leave a server
+            # short of descriptors for a while (tiny_http: two per connection).
             for scen, mode in ((4, "upload"), (5, "download")):
                 if scen not in sc:
                     continue
@@ -136,6 +132,12 @@ def main():
                     f"{f['mb_s']:.0f} MB/s peak {f['peak_kb']['total'] // 1024} MiB" for f in figs)
                     + (f"; {s.big_transfer_bytes >> 30} GiB: peak "
                        f"{entry['big']['peak_kb']['total'] // 1024} MiB" if "big" in entry else ""))
+            if 3 in sc:
+                fig = scenarios.idle(server, s)
+                res["idle"][spec["name"]] = fig
+                log(f"{spec['name']:10} idle: {fig['alive']} alive, "
+                    f"{fig['bytes_per_conn']:.0f} B/conn (vm {fig['bytes_per_conn_vm']:.0f}, "
+                    f"rust {fig['bytes_per_conn_rust']:.0f})")
         run.with_server(spec, "scenarios 3-5", big)
 
     if 6 in wanted and any(sp.get("reference") for sp in chosen):

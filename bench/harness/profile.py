@@ -18,7 +18,11 @@ import time
 
 # The VM writes /tmp/perf-PID.map so perf can name JIT-compiled Erlang code;
 # servers.py reads the flags when it is imported.
-os.environ["BENCH_VM_FLAGS"] = os.environ.get("BENCH_VM_FLAGS", "") + " +JPperf true"
+# PROFILE_BEAM=msacc|eprof adds bench/servers/bench_probe.erl's report (in
+# the server's log, target/bench/profile-<what>.log) for the same window.
+_probe = os.environ.get("PROFILE_BEAM")
+os.environ["BENCH_VM_EXTRA"] = "+JPperf true" + (
+    f" -run bench_probe start {_probe} 3500 3000" if _probe else "")
 
 import procs  # noqa: E402
 import scenarios  # noqa: E402

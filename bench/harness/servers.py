@@ -16,7 +16,13 @@ YAWS_EBIN = "/usr/lib/yaws/ebin"
 RUN_DIR = os.path.join(ROOT, "target", "bench", "run")
 
 # The same for every BEAM server; BENCH_VM_FLAGS replaces them for experiments.
-VM_FLAGS = os.environ.get("BENCH_VM_FLAGS", "").split()
+# No busy-waiting schedulers: on 2 CPUs they take the time wrk and, for Ferry,
+# the Rust port process need (msacc: 37% of scheduler time in busy wait at
+# OTP defaults); an A/B gave mochiweb and Ferry alike about +10%.
+DEFAULT_VM_FLAGS = "+sbwt none +sbwtdcpu none +sbwtdio none"
+# BENCH_VM_EXTRA is added to them (profile.py: perf map, BEAM probes).
+VM_FLAGS = (os.environ.get("BENCH_VM_FLAGS", DEFAULT_VM_FLAGS).split()
+            + os.environ.get("BENCH_VM_EXTRA", "").split())
 
 # Ferry's shards (port processes on one SO_REUSEPORT address) for scenarios 1-5.
 FERRY_SHARDS = os.environ.get("BENCH_FERRY_SHARDS", "2")
