@@ -122,6 +122,39 @@ impl FrameReader {
     }
 }
 
+/// A frame whose payload does not start with the version byte 131 is a
+/// *batch*: its payload is itself a sequence of frames (4-byte length, one
+/// term each), so the BEAM can hand over many commands in one write.
+pub fn is_batch(payload: &[u8]) -> bool {
+    payload.first().is_some_and(|&b| b != crate::etf::VERSION)
+}
+
+/// The frames inside a batch payload; an `Err` ends it (a length past the end).
+pub struct Batch<'a>(pub &'a [u8]);
+
+impl<'a> Iterator for Batch<'a> {
+    type Item = Result<&'a [u8], ()>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let frame = self.0.get(..4).and_then(|head| {
+            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            self.0.get(4..4usize.checked_add(len)?)
+        });
+        match frame {
+            Some(f) => {
+                self.0 = &self.0[4 + f.len()..];
+                Some(Ok(f))
+            }
+            None => {
+                self.0 = &[];
+                Some(Err(()))
+            }
+        }
+    }
+}
+
 /// Frames queued for stdout.
 pub struct Outbox {
     buf: Vec<u8>,
@@ -271,6 +304,22 @@ mod tests {
         let mut over = FrameReader::new(10);
         over.push(&framed(&[&[7; 11]]));
         assert!(over.next_frame().is_err());
+    }
+
+    #[test]
+    fn batches_split_into_frames_and_stop_at_a_bad_length() {
+        let payloads: [&[u8]; 3] = [&[131, 106], &[131, 97, 1], &[]];
+        let batch = framed(&payloads);
+        assert!(is_batch(&batch));
+        assert!(!is_batch(&[131, 106]));
+        assert!(!is_batch(&[]));
+        let got: Vec<_> = Batch(&batch).collect();
+        assert_eq!(got, vec![Ok(&payloads[0][..]), Ok(&payloads[1][..]), Ok(&payloads[2][..])]);
+        let mut cut = batch.clone();
+        cut.truncate(batch.len() - 6);
+        let got: Vec<_> = Batch(&cut).collect();
+        assert_eq!(got, vec![Ok(&payloads[0][..]), Err(())]);
+        assert_eq!(Batch(&[0xff, 0xff, 0xff, 0xff, 1]).collect::<Vec<_>>(), vec![Err(())]);
     }
 
     #[test]

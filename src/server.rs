@@ -4,7 +4,7 @@
 use crate::config::{Config, ConfigError, LogLevel, DEFAULT_MAX_FRAME};
 use crate::conn::{Conn, Ctx};
 use crate::exit::{self, EXIT_BAD_FRAME, EXIT_LISTEN, EXIT_OK, EXIT_STDOUT};
-use crate::frame::{Fill, FrameError, FrameReader, Outbox};
+use crate::frame::{self, Fill, FrameError, FrameReader, Outbox};
 use crate::http::date::HttpDate;
 use crate::listener;
 use crate::protocol::{self, ClosedReason, Command};
@@ -271,6 +271,17 @@ impl Server {
         let filled = reader.fill(&mut *self.stdin_file);
         loop {
             match reader.next_frame() {
+                Ok(Some(frame)) if frame::is_batch(frame) => {
+                    for inner in frame::Batch(frame) {
+                        match inner {
+                            Ok(f) if !frame::is_batch(f) => self.handle_frame(f),
+                            _ => {
+                                self.stats.protocol_errors += 1;
+                                protocol::protocol_error(&mut self.events_out, None, "malformed batch frame: a length runs past its end, or a batch inside a batch");
+                            }
+                        }
+                    }
+                }
                 Ok(Some(frame)) => self.handle_frame(frame),
                 Ok(None) => break,
                 Err(FrameError::TooLong { len, max }) => {
