@@ -31,8 +31,16 @@ decode_is_safe_test() ->
     ?assertEqual({log, warning, <<"m">>}, ferry_protocol:decode(frame({log, warning, <<"m">>}))).
 
 commands_round_trip_test() ->
+    Decode = fun(Frame) -> binary_to_term(iolist_to_binary(Frame)) end,
     ?assertEqual({respond, 1, 200, [{<<"a">>, <<"b">>}], <<"x">>},
-                 binary_to_term(ferry_protocol:respond(1, 200, [{<<"a">>, <<"b">>}], <<"x">>))),
+                 Decode(ferry_protocol:respond(1, 200, [{<<"a">>, <<"b">>}], <<"x">>))),
+    %% The body goes as one binary, whatever iodata it was given as.
+    ?assertEqual({respond, 70000, 404, [], <<"abc">>},
+                 Decode(ferry_protocol:respond(70000, 404, [], [$a, [<<"b">>], "c"]))),
+    ?assertEqual({respond, 1 bsl 40, 200, [], <<>>},
+                 Decode(ferry_protocol:respond(1 bsl 40, 200, [], <<>>))),
+    ?assertEqual({stream_chunk, 7, <<"data">>}, Decode(ferry_protocol:stream_chunk(7, [<<"da">>, "ta"]))),
+    ?assertError(badarg, ferry_protocol:respond(1, 200, [], not_iodata)),
     ?assertEqual({read_body, 3, 100}, binary_to_term(ferry_protocol:read_body(3, 100))),
     ?assertEqual({drain, 50}, binary_to_term(ferry_protocol:drain(50))),
     ?assertEqual(stats, binary_to_term(ferry_protocol:stats())),
