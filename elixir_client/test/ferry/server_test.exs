@@ -10,6 +10,7 @@ defmodule Ferry.ServerTest do
 
     get "/version", do: "api v1 under /#{Enum.join(conn.script_name, "/")}"
     get "/items/:id", do: {200, [{"x-item", id}], "item #{id}"}
+    match _, do: {404, "no #{conn.method} #{Enum.join(conn.path_info, "/")} in the api"}
   end
 
   defmodule Routes do
@@ -103,10 +104,11 @@ defmodule Ferry.ServerTest do
     assert {200, _, "any OPTIONS"} = request(:options, port, "/anything")
   end
 
-  test "forward", %{port: port} do
+  test "forward, to a router ending in match _", %{port: port} do
     assert {200, _, "api v1 under /api"} = request(:get, port, "/api/version")
     assert {200, %{"x-item" => "9"}, "item 9"} = request(:get, port, "/api/items/9")
-    assert {404, _, _} = request(:get, port, "/api/other")
+    assert {404, _, "no GET other/x in the api"} = request(:get, port, "/api/other/x")
+    assert {404, _, "no POST version in the api"} = request(:post, port, "/api/version", [], "")
   end
 
   test "404 and 405 with allow", %{port: port} do
