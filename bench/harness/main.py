@@ -107,7 +107,8 @@ def main():
                             res["hello"][spec["name"]][conns].append(fig)
                             log(f"round {r + 1}/{s.rounds} {spec['name']:10} {conns:>4} conns: "
                                 f"{fig['rps']:9.0f} req/s  p50 {fig['p50_ms']:.2f} ms  "
-                                f"p99 {fig['p99_ms']:.2f} ms  errors {fig['socket_errors']}"
+                                f"p99 {fig['p99_ms']:.2f} ms  cpu {fig['cpu_us_per_req']:.1f} us/req  "
+                                f"errors {fig['socket_errors']}"
                                 f"  non-2xx {fig['non_2xx']}")
                 run.with_server(spec, "hello", hello)
 

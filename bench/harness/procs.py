@@ -132,6 +132,19 @@ def memory(pids, field="VmRSS"):
     return out
 
 
+def cpu_seconds(pids):
+    """User + system CPU time used so far by these processes (all threads)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak(pids):
     """Resets VmHWM to the current RSS (Linux: write 5 to clear_refs)."""
     for pid in pids:

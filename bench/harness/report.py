@@ -73,6 +73,13 @@ def rows(res):
         if scen == 1:
             row("   p50 latency, ms", lambda n: spread([f["p50_ms"] for f in h[n][conns]], ms))
         row("   p99 latency, ms", lambda n: spread([f["p99_ms"] for f in h[n][conns]], ms))
+        row("   server CPU µs/request",
+            lambda n: spread([f["cpu_us_per_req"] for f in h[n][conns] if "cpu_us_per_req" in f],
+                             lambda x: f"{x:.1f}"))
+        if scen == 1:
+            row("   of which Rust process(es)",
+                lambda n: spread([f["cpu_us_per_req_rust"] for f in h[n][conns]
+                                  if f.get("cpu_us_per_req_rust")], lambda x: f"{x:.1f}"))
     idle = res["idle"]
     row(f"3. idle, {s['idle_connections']} conns: bytes/conn",
         lambda n: f"{idle[n]['bytes_per_conn']:.0f}" if n in idle else DASH)

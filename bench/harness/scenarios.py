@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from procs import http_get_ok, memory, reset_peak
+from procs import cpu_seconds, http_get_ok, memory, proc_kind, reset_peak
 
 CLIENTS = os.path.join(os.path.dirname(__file__), "..", "clients")
 
@@ -21,10 +21,11 @@ def _ms(text):
 
 def parse_wrk(out):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]),
+    return {"rps": rps, "requests": total, "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]),
             "socket_errors": sum(map(int, errors.groups())) if errors else 0,
             "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
@@ -40,8 +41,17 @@ def wrk(port, connections, seconds, threads=2):
 
 
 def hello(server, s, connections):
+    """wrk's figures, and the server's CPU time per request: on a shared,
+    noisy machine req/s moves with the neighbours, CPU per request much less."""
     wrk(server.port, min(connections, 50), s.warmup)
-    return wrk(server.port, connections, s.duration)
+    pids = server.tree()
+    rust = [p for p in pids if proc_kind(p) == "rust"]
+    cpu0, rust0 = cpu_seconds(pids), cpu_seconds(rust)
+    fig = wrk(server.port, connections, s.duration)
+    per_req = 1e6 / max(fig["requests"], 1)
+    fig["cpu_us_per_req"] = (cpu_seconds(pids) - cpu0) * per_req
+    fig["cpu_us_per_req_rust"] = (cpu_seconds(rust) - rust0) * per_req
+    return fig
 
 
 # --- 3: idle keep-alive connections, memory per connection ----------------------
