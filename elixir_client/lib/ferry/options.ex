@@ -17,6 +17,11 @@ defmodule Ferry.Options do
       nil -> :ok
     end
 
+    for key <- [:handler, :routes], Keyword.has_key?(opts, key) do
+      raise ArgumentError,
+            "Ferry takes router: (a Ferry.Router), not #{inspect(key)} (an option of the Erlang API)"
+    end
+
     {name, opts} = Keyword.pop(opts, :name)
     {router, opts} = Keyword.pop(opts, :router)
 

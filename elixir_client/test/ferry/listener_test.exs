@@ -96,6 +96,10 @@ defmodule Ferry.ListenerTest do
     assert_raise ArgumentError, ~r/router:/, fn -> Ferry.child_spec(name: X) end
     assert_raise ArgumentError, ~r/handle\/1/, fn -> Ferry.child_spec(name: X, router: String) end
 
+    assert_raise ArgumentError, ~r/not :handler/, fn ->
+      Ferry.child_spec(name: X, router: Hello, handler: Hello)
+    end
+
     assert_raise ArgumentError, ~r/more than once/, fn ->
       Ferry.child_spec(name: X, router: Hello, port: 1, port: 2)
     end
