@@ -23,6 +23,9 @@ use std::time::Instant;
 
 /// Largest `{body, Id, Chunk}`.
 pub const MAX_BODY_CHUNK: usize = 64 * 1024;
+/// Most body bytes Ferry reads and drops after a response that did not read
+/// its request's body, to keep the connection; a larger body closes it.
+const MAX_DISCARD: u64 = 1 << 20;
 /// How long a closing connection keeps reading (and dropping) what the
 /// client still sends, so the response is not lost to a TCP reset.
 const LINGER_MS: u64 = 2000;
@@ -113,6 +116,18 @@ impl Exchange {
     fn body_done(&self) -> bool {
         matches!(self.body, BodyIn::Done)
     }
+
+    /// After the response, the rest of the body can be read and dropped
+    /// (keeping the connection) rather than closing. Not when the client
+    /// still waits for `100 Continue`: it may never send the body.
+    fn may_discard_rest(&self) -> bool {
+        match self.body {
+            BodyIn::Done => true,
+            _ if self.continue_pending => false,
+            BodyIn::Length(left) => left <= MAX_DISCARD,
+            BodyIn::Chunked(_) => true,
+        }
+    }
 }
 
 /// For `{sent, …}` once the response has left.
@@ -143,6 +158,9 @@ pub struct Conn {
     pub dead: bool,
     pub in_paused_list: bool,
     ex: Option<Box<Exchange>>,
+    /// The unread rest of a finished request's body, being dropped, and how
+    /// many more bytes may be.
+    discard: Option<(BodyIn, u64)>,
     sent: Option<Box<SentInfo>>,
 }
 
@@ -163,6 +181,7 @@ impl Conn {
             dead: false,
             in_paused_list: false,
             ex: None,
+            discard: None,
             sent: None,
         }
     }
@@ -202,8 +221,9 @@ impl Conn {
 
     /// Does whatever the connection can do now: write, read, parse, send.
     pub fn drive(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8]) {
+        let state = |c: &Conn| (c.out.len(), c.out_written, c.ex.is_some(), c.lingering, c.close_after_write);
         for _ in 0..4 {
-            let before = (self.out.len(), self.out_written, self.ex.is_some(), self.lingering);
+            let before = state(self);
             self.flush(ctx);
             if self.dead {
                 return;
@@ -216,7 +236,8 @@ impl Conn {
             if self.dead {
                 return;
             }
-            if self.out_pending() == 0 || (self.out.len(), self.out_written, self.ex.is_some(), self.lingering) == before {
+            let must_flush = self.out_pending() > 0 || (self.close_after_write && !self.lingering);
+            if !must_flush || state(self) == before {
                 break;
             }
         }
@@ -316,6 +337,7 @@ impl Conn {
             return Timer::Send;
         }
         match &self.ex {
+            None if self.discard.is_some() => Timer::Body,
             None if self.inbuf.is_empty() => Timer::Idle,
             None => Timer::Header,
             Some(ex) if !ex.dispatched => Timer::Body,
@@ -331,6 +353,8 @@ impl Conn {
         match self.timer {
             Timer::Off => {}
             Timer::Idle | Timer::Linger => self.dead = true,
+            // A body being dropped after its response: just close.
+            Timer::Body if self.ex.is_none() => self.dead = true,
             Timer::Header | Timer::Body => self.reject(ctx, 408),
             Timer::Handler => self.handler_timeout(ctx),
             Timer::Send => {

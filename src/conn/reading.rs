@@ -22,6 +22,9 @@ impl Conn {
             return 0;
         }
         let Some(ex) = &self.ex else {
+            if self.discard.is_some() {
+                return scratch;
+            }
             let may_start = self.out_pending() == 0 && !ctx.paused && !ctx.draining;
             return if may_start { scratch } else { 0 };
         };
@@ -100,7 +103,15 @@ impl Conn {
                 return input.len();
             }
             let Some(ex) = self.ex.as_mut() else {
-                if at == input.len() || self.out_pending() > 0 || ctx.paused || ctx.draining {
+                if self.discard.is_some() && at < input.len() {
+                    let used = self.discard_body(&input[at..]);
+                    if used == 0 {
+                        return at;
+                    }
+                    at += used;
+                    continue;
+                }
+                if at == input.len() || self.out_pending() > 0 || ctx.paused || ctx.draining || self.discard.is_some() {
                     return at;
                 }
                 match self.parse_head(ctx, &input[at..]) {
@@ -152,6 +163,37 @@ impl Conn {
                 return at;
             }
         }
+    }
+
+    /// Drops body bytes of a request already answered; returns the bytes used.
+    fn discard_body(&mut self, input: &[u8]) -> usize {
+        let Some((body, budget)) = self.discard.as_mut() else { return 0 };
+        let (used, dropped, done) = match body {
+            BodyIn::Done => (0, 0, true),
+            BodyIn::Length(left) => {
+                let n = (*left).min(input.len() as u64);
+                *left -= n;
+                (n as usize, n, *left == 0)
+            }
+            BodyIn::Chunked(dec) => match dec.decode(input, input.len()) {
+                Ok((used, Decoded::Data(r))) => (used, r.len() as u64, false),
+                Ok((used, Decoded::NeedMore)) => (used, 0, false),
+                Ok((used, Decoded::Done)) => (used, 0, true),
+                Err(_) => (input.len(), u64::MAX, false),
+            },
+        };
+        if dropped > *budget {
+            // Too much to drop (or a broken body): close instead.
+            self.discard = None;
+            self.close_after_write = true;
+            return input.len();
+        }
+        *budget -= dropped;
+        if done {
+            self.discard = None;
+            self.timer = Timer::Off;
+        }
+        used
     }
 
     /// Parses a head at the start of `input`; returns the bytes used (head

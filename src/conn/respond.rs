@@ -2,7 +2,7 @@
 //! streamed (with credit so a slow client costs a bounded buffer), aborts
 //! and the handler deadline.
 
-use super::{BodyIn, Conn, Ctx, Resp, SentInfo, Timer};
+use super::{Conn, Ctx, Resp, SentInfo, Timer, MAX_DISCARD};
 use crate::config::LogLevel;
 use crate::etf::{self, Term};
 use crate::http::response::{self, BodyFraming, Kind, RequestInfo};
@@ -30,7 +30,7 @@ impl Conn {
     /// What the response may promise about the connection.
     fn request_info(&self, ctx: &Ctx<'_>) -> Option<RequestInfo> {
         let ex = self.ex.as_ref()?;
-        Some(RequestInfo { must_close: ex.info.must_close || !ex.body_done() || ctx.draining, ..ex.info })
+        Some(RequestInfo { must_close: ex.info.must_close || !ex.may_discard_rest() || ctx.draining, ..ex.info })
     }
 
     /// `{read_body, Id, Bytes}`. Returns false when the id is not ours.
@@ -237,13 +237,15 @@ impl Conn {
     }
 
     /// Ends the exchange with an error status of Ferry's own (500, 504):
-    /// the connection stays if the body was read.
+    /// the connection stays only if the body was read.
     fn answer_error(&mut self, ctx: &mut Ctx<'_>, status: u16) {
-        let Some(info) = self.request_info(ctx) else { return };
+        let Some(ex) = self.ex.as_ref() else { return };
+        // An unread body is not dropped here: after a failure, close.
+        let close = ex.info.must_close || !ex.body_done() || ctx.draining;
         let start = self.out.len();
-        response::write_error(&mut self.out, status, info.must_close, ctx.date);
+        response::write_error(&mut self.out, status, close, ctx.date);
         let bytes = (self.out.len() - start) as u64;
-        self.finish_response(ctx, status, bytes, info.must_close);
+        self.finish_response(ctx, status, bytes, close);
     }
 
     /// The BEAM's response is invalid: it is told, the client gets 500 (or
@@ -268,7 +270,11 @@ impl Conn {
         if ctx.cfg.sent_events {
             self.sent = Some(Box::new(SentInfo { id: ex.id, status, bytes, started: ex.started }));
         }
-        self.close_after_write |= close || !matches!(ex.body, BodyIn::Done);
+        let close = close || !ex.may_discard_rest();
+        self.close_after_write |= close;
+        if !close && !ex.body_done() {
+            self.discard = Some((ex.body, MAX_DISCARD));
+        }
         self.timer = Timer::Off;
     }
 
