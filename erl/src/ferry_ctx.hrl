@@ -8,4 +8,7 @@
                     %% Bytes of stream_chunk data this handler may have in
                     %% flight before it waits for stream_credit.
                     send_window :: pos_integer(),
+                    %% Bytes of request body the port lets be in flight to
+                    %% this handler: what read_body grants ahead at least.
+                    body_window :: pos_integer(),
                     listener :: atom()}).

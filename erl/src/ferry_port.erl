@@ -345,18 +345,21 @@ ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = P
     S#state.shard =:= 1 andalso
         ets:insert(?REGISTRY, {{S#state.listener, bound}, parent(), Bound}),
     Ctx = #ferry_ctx{port = Port, owner = self(), listener = S#state.listener,
-                     send_window = send_window(Info, Listen)},
+                     send_window = window(send_window, Info, Listen),
+                     body_window = window(body_window, Info, Listen)},
     S#state{phase = serving, os_pid = OsPid, listen = Listen#{port => Bound}, ctx = Ctx,
             started_at = now_ms()}.
 
 %% The listener supervisor; the same for every incarnation of this shard.
 parent() -> hd(get('$ancestors')).
 
-%% The window in `ready' if the port says it; otherwise one no larger than
-%% the user's, which Rust always allows.
-send_window(#{send_window := W}, _Listen) when is_integer(W), W > 0 -> W;
-send_window(_Info, Listen) ->
-    min(maps:get(send_window, Listen, infinity), ferry_opts:req_default(send_window)).
+%% A window as `ready' says it; from a port that does not say it, one no
+%% larger than the user's, which is always safe.
+window(Key, Info, Listen) ->
+    case maps:get(Key, Info, undefined) of
+        W when is_integer(W), W > 0 -> W;
+        _ -> min(maps:get(Key, Listen, infinity), ferry_opts:req_default(Key))
+    end.
 
 port_exit(Why, #state{phase = draining} = S) ->
     report(case Why of {exit_status, 0} -> notice; _ -> warning end,

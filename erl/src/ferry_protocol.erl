@@ -9,7 +9,7 @@
 
 -export([decode/1, request_id/1, atoms/0]).
 -export([listen/1, respond/4, stream_start/3, stream_chunk/2, stream_end/2,
-         abort/1, read_body/2, drain/1, stats/0]).
+         abort/1, read_body/2, drain/1, stats/0, batch/1]).
 
 -type id() :: non_neg_integer().
 -type headers() :: [{binary(), binary()}].
@@ -97,6 +97,14 @@ read_body(Id, Bytes) -> term_to_binary({read_body, Id, Bytes}).
 
 -spec drain(non_neg_integer()) -> binary().
 drain(TimeoutMs) -> term_to_binary({drain, TimeoutMs}).
+
+%% @doc Several commands as one frame (docs/PROTOCOL.md "Transport"): its
+%% payload is the commands' own frames, each with its 4-byte length. The
+%% payload starts with a length, not 131, which is how Rust tells it apart;
+%% frames are far below the 2 GiB where a length would start with 131.
+-spec batch([iodata()]) -> iodata().
+batch(Frames) ->
+    [[<<(iolist_size(F)):32>>, F] || F <- Frames].
 
 -spec stats() -> binary().
 stats() -> term_to_binary(stats).

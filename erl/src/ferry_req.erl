@@ -35,8 +35,6 @@
 -define(RESP, '$ferry_resp').       % undefined | {streaming, Outstanding} | done
 -define(BODY, '$ferry_body').       % undefined | reading | done
 -define(TRAILERS, '$ferry_trailers').
-%% The least a streamed body is granted ahead, whatever `length' a read asks.
--define(MIN_GRANT, 65536).
 
 %%% Pure helpers.
 
@@ -132,9 +130,10 @@ data_lines(Data) ->
 %% @doc Reads the request body. An inline body is returned at once. A
 %% streamed body is returned `length' bytes (or more, at most one chunk
 %% more) at a time: `{more, Data, Req}' until the last part `{ok, Data, Req}'.
-%% The first call grants the port `length' bytes (at least 64 KiB) ahead and
-%% every chunk received is granted again, so the pipe stays full while the
-%% handler works and at most that many bytes wait in this process's mailbox.
+%% The first call grants the port `length' bytes, or the listener's
+%% `body_window' if larger, ahead and every chunk received is granted again,
+%% so the pipe stays full while the handler works and at most that many
+%% bytes wait in this process's mailbox.
 %% `timeout' is how long to wait for the next bytes.
 -spec read_body(req()) -> {ok | more, binary(), req()}.
 read_body(Req) -> read_body(Req, #{}).
@@ -150,8 +149,9 @@ read_body(#{body := stream, ?FERRY_CTX := Ctx} = Req, Opts) ->
         done ->
             {ok, <<>>, Req};
         undefined ->
-            %% Small reads still keep a useful window in flight.
-            grant(Ctx, max(Length, ?MIN_GRANT)),
+            %% A whole body window ahead (more than that Rust would not
+            %% send), or `length' if the caller wants more per call.
+            grant(Ctx, max(Length, Ctx#ferry_ctx.body_window)),
             put(?BODY, reading),
             collect_body(Ctx, Length, Timeout, [], 0, Req);
         reading ->
@@ -228,28 +228,42 @@ stream_reply(Status, Headers, #{?FERRY_CTX := Ctx} = Req) ->
 stream_body(Data, IsFin, Req) ->
     stream_body(Data, IsFin, Req, ferry_opts:req_default(send_timeout)).
 
-stream_body(Data, IsFin, #{?FERRY_CTX := Ctx} = Req, Timeout) ->
+stream_body(Data, IsFin, #{?FERRY_CTX := #ferry_ctx{id = Id} = Ctx} = Req, Timeout) ->
     {streaming, Outstanding} = streaming(),
-    Left = send_chunks(Ctx, iolist_to_binary(Data), Outstanding, Timeout),
+    %% With `fin', the last piece and the end go in one port_command.
+    Last = case IsFin of
+               nofin -> [];
+               fin -> [ferry_protocol:stream_end(Id, [])]
+           end,
+    Left = send_chunks(Ctx, iolist_to_binary(Data), Outstanding, Timeout, Last),
     case IsFin of
         nofin -> put(?RESP, {streaming, Left});
-        fin -> end_stream(Ctx, [])
+        fin -> put(?RESP, done)
     end,
     Req.
 
 %% Pieces of half a window, so one piece travels while Rust returns credit
-%% for the other.
-send_chunks(_Ctx, <<>>, Outstanding, _Timeout) ->
+%% for the other. `Last' frames ride with the last piece.
+send_chunks(#ferry_ctx{port = Port}, <<>>, Outstanding, _Timeout, Last) ->
+    Last =:= [] orelse send_batch(Port, Last),
     Outstanding;
-send_chunks(#ferry_ctx{send_window = Window} = Ctx, Data, Outstanding, Timeout) ->
+send_chunks(#ferry_ctx{send_window = Window, port = Port, id = Id} = Ctx, Data, Outstanding,
+            Timeout, Last) ->
     Piece = max(1, Window div 2),
     {Chunk, Rest} = case Data of
                         <<C:Piece/binary, R/binary>> -> {C, R};
                         _ -> {Data, <<>>}
                     end,
     Waited = wait_credit(Ctx, Outstanding, byte_size(Chunk), Timeout),
-    send(Ctx#ferry_ctx.port, ferry_protocol:stream_chunk(Ctx#ferry_ctx.id, Chunk)),
-    send_chunks(Ctx, Rest, Waited + byte_size(Chunk), Timeout).
+    Frame = ferry_protocol:stream_chunk(Id, Chunk),
+    case Rest of
+        <<>> ->
+            send_batch(Port, [Frame | Last]),
+            Waited + byte_size(Chunk);
+        _ ->
+            send(Port, Frame),
+            send_chunks(Ctx, Rest, Waited + byte_size(Chunk), Timeout, Last)
+    end.
 
 wait_credit(#ferry_ctx{send_window = Window}, Outstanding, Size, _Timeout)
   when Outstanding + Size =< Window ->
@@ -306,6 +320,13 @@ streaming() ->
         {streaming, _} = S -> S;
         _ -> error({ferry, not_streaming})
     end.
+
+%% Several commands in one port_command: one write, one wake-up of Rust
+%% (a batch frame, docs/PROTOCOL.md "Transport").
+send_batch(Port, [Frame]) ->
+    send(Port, Frame);
+send_batch(Port, Frames) ->
+    send(Port, ferry_protocol:batch(Frames)).
 
 %% The port is gone (its Rust process died): this request is lost with it,
 %% and ferry_port is already cleaning up.

@@ -45,3 +45,12 @@ commands_round_trip_test() ->
     ?assertEqual({drain, 50}, binary_to_term(ferry_protocol:drain(50))),
     ?assertEqual(stats, binary_to_term(ferry_protocol:stats())),
     ?assertEqual({abort, 9}, binary_to_term(ferry_protocol:abort(9))).
+
+batch_test() ->
+    A = ferry_protocol:stream_chunk(1, <<"abc">>),
+    B = ferry_protocol:stream_end(1, []),
+    Batch = iolist_to_binary(ferry_protocol:batch([A, B])),
+    <<LA:32, FA:LA/binary, LB:32, FB:LB/binary>> = Batch,
+    ?assertNotEqual(131, binary:first(Batch)),
+    ?assertEqual({stream_chunk, 1, <<"abc">>}, binary_to_term(FA)),
+    ?assertEqual({stream_end, 1, []}, binary_to_term(FB)).
