@@ -5,10 +5,12 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([drain_lets_in_flight_finish/1, drain_timeout_cuts_off/1, shards_share_address/1]).
+-export([drain_lets_in_flight_finish/1, drain_timeout_cuts_off/1, shards_share_address/1,
+         own_supervisor/1]).
+-export([init/1]).
 
 all() ->
-    [drain_lets_in_flight_finish, drain_timeout_cuts_off, shards_share_address].
+    [drain_lets_in_flight_finish, drain_timeout_cuts_off, shards_share_address, own_supervisor].
 
 init_per_suite(Config) ->
     ferry_test_lib:init_per_suite(Config).
@@ -82,3 +84,32 @@ shards_share_address(_Config) ->
     ?assertEqual(ok, ferry:stop_listener(sharded)),
     ?assertEqual({error, econnrefused},
                  gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 1000)).
+
+%% A listener in the user's own supervisor (child_spec/2): it serves, a kill
+%% of its Rust process is handled below that supervisor (which sees no
+%% restart), and stopping the supervisor stops the port.
+own_supervisor(_Config) ->
+    Spec = ferry:child_spec(mine, #{routes => routes(), ip => <<"127.0.0.1">>, port => 0}),
+    {ok, Sup} = supervisor:start_link(?MODULE, Spec),
+    Port = ferry:port_number(mine),
+    Ok = <<"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n">>,
+    ?assertMatch({200, _, <<"ok">>}, ferry_test_lib:raw(Port, Ok)),
+    [{_, Child, _, _}] = supervisor:which_children(Sup),
+    OsPid = ferry:os_pid(mine),
+    ferry_test_lib:os_kill(OsPid),
+    ferry_test_lib:wait_until(fun() -> element(1, catch ferry_test_lib:raw(Port, Ok)) =:= 200 end,
+                              10000),
+    ?assertMatch([{_, Child, _, _}], supervisor:which_children(Sup)),
+    ?assertEqual({error, not_found}, ferry:stop_listener(mine)),
+    NewOsPid = ferry:os_pid(mine),
+    unlink(Sup),
+    Ref = monitor(process, Sup),
+    exit(Sup, shutdown),
+    receive {'DOWN', Ref, process, Sup, _} -> ok after 15000 -> ct:fail(sup_hung) end,
+    ferry_test_lib:wait_until(fun() -> not ferry_test_lib:os_alive(NewOsPid) end, 5000),
+    ?assertEqual({error, econnrefused},
+                 gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 1000)).
+
+%% supervisor callback of own_supervisor/1
+init(Spec) ->
+    {ok, {#{strategy => one_for_one, intensity => 0, period => 1}, [Spec]}}.
