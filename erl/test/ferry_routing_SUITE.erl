@@ -9,7 +9,7 @@
          query_parsing/1, request_map/1, inline_body_echo/1, module_handler/1,
          catch_all/1, map_headers_and_iolist_body/1, keep_alive_many/1, info_counts/1,
          bad_options/1, port_rejects_option/1, address_in_use/1, options_match_port/1,
-         stop_unknown/1]).
+         stop_unknown/1, ipv6_and_tuple_ip/1]).
 -behaviour(ferry_handler).
 -export([handle/1]).
 
@@ -17,7 +17,7 @@ all() ->
     [bindings_and_path_info, not_found, method_not_allowed, head_via_get, query_parsing,
      request_map, inline_body_echo, module_handler, catch_all, map_headers_and_iolist_body,
      keep_alive_many, info_counts, bad_options, port_rejects_option, address_in_use,
-     options_match_port, stop_unknown].
+     options_match_port, stop_unknown, ipv6_and_tuple_ip].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -203,3 +203,18 @@ options_match_port(_Config) ->
 
 stop_unknown(_Config) ->
     ?assertEqual({error, not_found}, ferry:stop_listener(never_started)).
+
+%% `ip' as a tuple, here IPv6 loopback; the peer comes back as an 8-tuple.
+ipv6_and_tuple_ip(_Config) ->
+    {ok, _} = ferry:start_listener(v6, #{ip => {0, 0, 0, 0, 0, 0, 0, 1}, port => 0,
+                                         handler => fun(R) -> {200, [], term_to_binary(maps:get(peer, R))} end}),
+    try
+        Port = ferry:port_number(v6),
+        {ok, S} = gen_tcp:connect({0, 0, 0, 0, 0, 0, 0, 1}, Port, [binary, inet6, {active, false}], 5000),
+        ferry_test_lib:send_request(S, <<"GET / HTTP/1.1\r\nhost: x\r\n\r\n">>),
+        {200, _, Body} = ferry_test_lib:recv_response(S),
+        ?assertMatch({{0, 0, 0, 0, 0, 0, 0, 1}, P} when is_integer(P), binary_to_term(Body)),
+        gen_tcp:close(S)
+    after
+        ok = ferry:stop_listener(v6)
+    end.
