@@ -163,7 +163,8 @@ def machine():
 
 
 def chart(res, results_dir):
-    """bench/results/bench.png: req/s of scenarios 1-2 and bytes/conn of 3."""
+    """bench/results/bench.png: req/s of scenarios 1-2, CPU per request of 1,
+and bytes/conn of 3."""
     data = os.path.join(results_dir, "chart.dat")
     with open(data, "w") as f:
         for sp in res["servers"]:
@@ -172,15 +173,17 @@ def chart(res, results_dir):
             for conns in ("50", "1000"):
                 xs = [x["rps"] / 1000 for x in res["hello"][n][conns]] or [0]
                 cols += [med(xs), min(xs), max(xs)]
+            cpu = [x["cpu_us_per_req"] for x in res["hello"][n]["50"] if "cpu_us_per_req" in x] or [0]
+            cols += [med(cpu), min(cpu), max(cpu)]
             idle = res["idle"].get(n, {}).get("bytes_per_conn", 0)
             label = sp["label"].replace(" (", "\\n(").replace('"', "")
             f.write(f'"{label}" ' + " ".join(f"{c:.3f}" for c in cols) + f" {idle:.0f}\n")
     png = os.path.join(results_dir, "bench.png")
     script = f"""
-set terminal pngcairo size 1400,600 font ",10" noenhanced
+set terminal pngcairo size 1800,600 font ",10" noenhanced
 set bmargin 5
 set output "{png}"
-set multiplot layout 1,2
+set multiplot layout 1,3
 set style data histogram
 set style histogram errorbars gap 2 lw 1
 set style fill solid 0.7 border -1
@@ -190,9 +193,11 @@ set yrange [0:*]
 set xtics font ",8"
 set title "Hello world, keep-alive: thousand req/s (median, min–max)"
 plot "{data}" using 2:3:4:xtic(1) title "50 connections", "" using 5:6:7 title "1,000 connections"
+set title "Hello world, 50 connections: server CPU µs per request (median, min–max)"
+plot "{data}" using 8:9:10:xtic(1) title "CPU µs/request" lc rgb "#d95f02"
 set style histogram clustered gap 2
 set title "{res['settings']['idle_connections']} idle keep-alive connections: bytes per connection (server + VM)"
-plot "{data}" using 8:xtic(1) title "bytes/conn" lc rgb "#7570b3"
+plot "{data}" using 11:xtic(1) title "bytes/conn" lc rgb "#7570b3"
 unset multiplot
 """
     out = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True, timeout=60)

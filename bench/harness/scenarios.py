@@ -56,11 +56,21 @@ def hello(server, s, connections):
 
 # --- 3: idle keep-alive connections, memory per connection ----------------------
 
+def settled_memory(server):
+    """Per-kind median of three VmRSS readings 0.3 s apart: the VM's RSS
+    wobbles by a few hundred KiB as it collects and returns memory."""
+    reads = []
+    for _ in range(3):
+        reads.append(memory(server.tree()))
+        time.sleep(0.3)
+    return {k: sorted(r[k] for r in reads)[1] for k in reads[0]}
+
+
 def idle(server, s):
     for _ in range(20):
         http_get_ok(server.port)
     time.sleep(1)
-    before = memory(server.tree())
+    before = settled_memory(server)
     per = s.idle_connections // s.idle_processes
     holders = [subprocess.Popen([sys.executable, os.path.join(CLIENTS, "idle_holder.py"),
                                  "127.0.0.1", str(server.port), f"127.0.0.{2 + i}", str(per)],
@@ -72,7 +82,7 @@ def idle(server, s):
             _, o, f = h.stdout.readline().split()
             opened, failed = opened + int(o), failed + int(f)
         time.sleep(s.idle_settle)
-        after = memory(server.tree())
+        after = settled_memory(server)
         alive = 0
         for h in holders:
             h.stdin.write("check\n")
