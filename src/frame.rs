@@ -107,7 +107,7 @@ impl FrameReader {
         Ok(Some(&self.buf[body..body + len]))
     }
 
-    /// Moves a partial frame to the front and returns memory after a big one.
+    /// Moves a partial frame to the front.
     fn compact(&mut self) {
         if self.start == 0 {
             return;
@@ -115,8 +115,15 @@ impl FrameReader {
         self.buf.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
-        if self.buf.len() > 4 * READ_CHUNK && self.end < READ_CHUNK {
-            self.buf.truncate(2 * READ_CHUNK);
+    }
+
+    /// Returns the memory of a buffer grown for big frames, once it holds
+    /// little. Called from the timer sweep, not per frame, so a stream of
+    /// big frames keeps reusing one buffer.
+    pub fn shrink_if_idle(&mut self) {
+        if self.buf.len() > 4 * READ_CHUNK && self.end - self.start < READ_CHUNK {
+            self.compact();
+            self.buf.truncate(READ_CHUNK.max(self.end));
             self.buf.shrink_to_fit();
         }
     }

@@ -428,6 +428,7 @@ impl Server {
     // Timers and output
 
     fn sweep_timers(&mut self) {
+        self.stdin.shrink_if_idle();
         for slot in 0..self.conns.len() {
             let due = self.conns[slot].as_ref().is_some_and(|c| c.deadline <= self.now);
             if due {

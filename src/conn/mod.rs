@@ -26,6 +26,8 @@ pub const MAX_BODY_CHUNK: usize = 64 * 1024;
 /// Most body bytes Ferry reads and drops after a response that did not read
 /// its request's body, to keep the connection; a larger body closes it.
 const MAX_DISCARD: u64 = 1 << 20;
+/// Largest output buffer a connection keeps between chunks of a stream.
+const MAX_KEPT_OUT: usize = 1 << 20;
 /// How long a closing connection keeps reading (and dropping) what the
 /// client still sends, so the response is not lost to a TCP reset.
 const LINGER_MS: u64 = 2000;
@@ -292,7 +294,13 @@ impl Conn {
             return;
         }
         if !self.out.is_empty() {
-            self.out = Vec::new();
+            if self.ex.is_some() && self.out.capacity() <= MAX_KEPT_OUT {
+                // A stream in progress: reuse the buffer for its next chunk.
+                self.out.clear();
+            } else {
+                // Idle connections hold no buffers.
+                self.out = Vec::new();
+            }
             self.out_written = 0;
             self.on_flushed(ctx);
             if let Some(sent) = self.sent.take() {
