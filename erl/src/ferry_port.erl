@@ -148,6 +148,13 @@ handle_info({Port, {data, Frame}}, #state{port = Port} = S) ->
 handle_info({'EXIT', Pid, Reason}, S) when is_pid(Pid) ->
     handler_exit(Pid, Reason, S),
     {noreply, S};
+handle_info({ferry_progress, Id, Pid}, S) ->
+    %% A handler reading its request body is working: its deadline restarts.
+    case get(Id) of
+        {Pid, When, timeout} when When =/= infinity -> put(Id, {Pid, deadline(S), timeout});
+        _ -> ok
+    end,
+    {noreply, S};
 handle_info({ferry_streaming, Id, Pid}, S) ->
     %% The pid tells this handler from one of a dead port with the same id.
     case get(Id) of
@@ -446,8 +453,8 @@ drain_loop(#state{port = Port} = S, Deadline) ->
         {'EXIT', Pid, Reason} when is_pid(Pid) ->
             handler_exit(Pid, Reason, S),
             drain_loop(S, Deadline);
-        {ferry_streaming, _, _} ->
-            drain_loop(S, Deadline);
+        {Tag, _, _} = Msg when Tag =:= ferry_streaming; Tag =:= ferry_progress ->
+            drain_loop(element(2, handle_info(Msg, S)), Deadline);
         {Port, {exit_status, Status}} ->
             drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);
         {'EXIT', Port, Reason} ->

@@ -145,6 +145,9 @@ read_body(#{body := Body} = Req, _Opts) when is_binary(Body) ->
 read_body(#{body := stream, ?FERRY_CTX := Ctx} = Req, Opts) ->
     Length = maps:get(length, Opts, ferry_opts:req_default(read_length)),
     Timeout = maps:get(timeout, Opts, ferry_opts:req_default(read_timeout)),
+    %% Reading is progress: request_timeout restarts (a long upload is
+    %% not a stuck handler).
+    Ctx#ferry_ctx.owner ! {ferry_progress, Ctx#ferry_ctx.id, self()},
     case get(?BODY) of
         done ->
             {ok, <<>>, Req};

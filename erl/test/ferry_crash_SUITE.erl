@@ -8,11 +8,12 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
 -export([crash/1, garbage/1, killed/1, deadline/1, client_gone_busy_handler/1,
-         client_gone_while_reading/1, neighbours_unaffected/1, port_timeout_logged/1]).
+         client_gone_while_reading/1, neighbours_unaffected/1, port_timeout_logged/1,
+         slow_upload_is_progress/1]).
 
 all() ->
     [crash, garbage, killed, deadline, client_gone_busy_handler, client_gone_while_reading,
-     neighbours_unaffected, port_timeout_logged].
+     neighbours_unaffected, port_timeout_logged, slow_upload_is_progress].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -184,6 +185,35 @@ port_timeout_logged(_Config) ->
         gen_tcp:close(S)
     after
         ok = ferry:stop_listener(crash_port_timeout)
+    end.
+
+%% An upload slower than request_timeout, but steady: every read_body call
+%% restarts the deadline, so the handler is not killed.
+slow_upload_is_progress(_Config) ->
+    Self = self(),
+    Count = fun Loop(R0, N) ->
+                    case ferry_req:read_body(R0, #{length => 1000}) of
+                        {ok, D, _} -> N + byte_size(D);
+                        {more, D, R} -> Loop(R, N + byte_size(D))
+                    end
+            end,
+    Handler = fun(R) -> Self ! handler_started, {200, [], integer_to_binary(Count(R, 0))} end,
+    %% inline_body 0: the request reaches the handler before its body.
+    Port = ferry_test_lib:start(crash_slow_upload, #{routes => [{<<"POST">>, <<"/count">>, Handler}],
+                                                     request_timeout => 1000, inline_body => 0}),
+    try
+        S = ferry_test_lib:connect(Port),
+        Pieces = 15,
+        ferry_test_lib:send_request(S, [<<"POST /count HTTP/1.1\r\nhost: x\r\ncontent-length: ">>,
+                                        integer_to_binary(Pieces * 2000), <<"\r\n\r\n">>]),
+        receive handler_started -> ok after 5000 -> ct:fail(no_handler) end,
+        %% The handler now runs for at least 15 x 100 ms, past its 1000 ms.
+        [begin timer:sleep(100), ferry_test_lib:send_request(S, binary:copy(<<"u">>, 2000)) end
+         || _ <- lists:seq(1, Pieces)],
+        ?assertMatch({200, _, <<"30000">>}, ferry_test_lib:recv_response(S)),
+        gen_tcp:close(S)
+    after
+        ok = ferry:stop_listener(crash_slow_upload)
     end.
 
 %%% Helpers
