@@ -182,16 +182,24 @@ handle_info(_Stale, S) ->
 
 %% Stopping drains when it is an orderly stop; a crash just closes the port
 %% (the Rust process sees EOF and exits).
-terminate(Reason, #state{port = Port} = S) when is_port(Port) ->
-    case Reason of
-        normal -> drain(S);
-        shutdown -> drain(S);
-        {shutdown, _} -> drain(S);
-        _ -> catch erlang:port_close(Port)
+terminate(Reason, #state{port = Port} = S) ->
+    Orderly = Reason =:= normal orelse Reason =:= shutdown
+        orelse (is_tuple(Reason) andalso element(1, Reason) =:= shutdown),
+    case {Orderly, is_port(Port)} of
+        {true, true} -> drain(S);
+        {false, true} -> catch erlang:port_close(Port);
+        {_, false} -> ok
     end,
-    kill_handlers();
-terminate(_Reason, _S) ->
-    kill_handlers().
+    kill_handlers(),
+    %% Stopped on purpose: forget the registration (and the bound port, so
+    %% a new listener of this name chooses again). After a crash they stay,
+    %% for the restarted shard to bind the same port.
+    Orderly andalso forget(S).
+
+forget(#state{listener = Listener, shard = Shard}) ->
+    catch ets:delete_object(?REGISTRY, {{Listener, Shard}, self()}),
+    Shard =:= 1 andalso (catch ets:delete(?REGISTRY, {Listener, bound})),
+    ok.
 
 %%% Events from the port
 

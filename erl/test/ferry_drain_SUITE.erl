@@ -108,7 +108,10 @@ own_supervisor(_Config) ->
     receive {'DOWN', Ref, process, Sup, _} -> ok after 15000 -> ct:fail(sup_hung) end,
     ferry_test_lib:wait_until(fun() -> not ferry_test_lib:os_alive(NewOsPid) end, 5000),
     ?assertEqual({error, econnrefused},
-                 gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 1000)).
+                 gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 1000)),
+    %% Gone from the registry too.
+    ?assertError(badarg, ferry:port_number(mine)),
+    ?assertError(badarg, ferry:os_pid(mine)).
 
 %% supervisor callback of own_supervisor/1
 init(Spec) ->
