@@ -33,7 +33,7 @@
 
 %% Process dictionary keys of the handler process.
 -define(RESP, '$ferry_resp').       % undefined | {streaming, Outstanding} | done
--define(BODY, '$ferry_body').       % undefined | reading | done
+-define(BODY, '$ferry_body').       % undefined | {reading, Pending, Batch} | done
 -define(TRAILERS, '$ferry_trailers').
 
 %%% Pure helpers.
@@ -154,17 +154,21 @@ read_body(#{body := stream, ?FERRY_CTX := Ctx} = Req, Opts) ->
         undefined ->
             %% A whole body window ahead (more than that Rust would not
             %% send), or `length' if the caller wants more per call.
-            grant(Ctx, max(Length, Ctx#ferry_ctx.body_window)),
-            put(?BODY, reading),
+            Ahead = max(Length, Ctx#ferry_ctx.body_window),
+            grant(Ctx, Ahead),
+            %% Bytes received are granted again in batches of a quarter of
+            %% what Rust lets be in flight: it never has less than three
+            %% quarters in flight, with a quarter of the grant commands.
+            put(?BODY, {reading, 0, max(1, min(Ahead, Ctx#ferry_ctx.body_window) div 4)}),
             collect_body(Ctx, Length, Timeout, [], 0, Req);
-        reading ->
+        {reading, _, _} ->
             collect_body(Ctx, Length, Timeout, [], 0, Req)
     end.
 
 collect_body(#ferry_ctx{id = Id} = Ctx, Length, Timeout, Acc, Size, Req) ->
     receive
         {body, Id, Chunk} ->
-            grant(Ctx, byte_size(Chunk)),
+            regrant(Ctx, byte_size(Chunk)),
             NewSize = Size + byte_size(Chunk),
             case NewSize >= Length of
                 true -> {more, iolist_to_binary([Acc, Chunk]), Req};
@@ -178,6 +182,16 @@ collect_body(#ferry_ctx{id = Id} = Ctx, Length, Timeout, Acc, Size, Req) ->
             exit({ferry, closed, Reason})
     after Timeout ->
             exit({ferry, timeout, read_body})
+    end.
+
+regrant(Ctx, Received) ->
+    {reading, Pending, Batch} = get(?BODY),
+    case Pending + Received of
+        Due when Due >= Batch ->
+            grant(Ctx, Due),
+            put(?BODY, {reading, 0, Batch});
+        NotYet ->
+            put(?BODY, {reading, NotYet, Batch})
     end.
 
 grant(#ferry_ctx{port = Port, id = Id}, Bytes) ->
