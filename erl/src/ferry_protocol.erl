@@ -63,28 +63,38 @@ request_id(_) ->
 -spec listen(#{atom() => term()}) -> binary().
 listen(Config) -> term_to_binary({listen, Config}).
 
-%% `respond' and `stream_chunk' are written by hand, with the body as a
-%% BINARY_EXT whose bytes are the caller's own binaries: the port driver
-%% writes the iolist with writev, where term_to_binary/1 would copy a large
-%% body once more.
+%% `respond' and `stream_chunk' with a large body are written by hand, the
+%% body as a BINARY_EXT whose bytes are the caller's own binaries: the port
+%% driver writes the iolist with writev, where term_to_binary/1 would copy
+%% the body once more. A small body is cheaper copied into one binary.
+-define(COPY_BELOW, 16384).
+
 -spec respond(id(), 100..599, headers(), iodata()) -> iodata().
 respond(Id, Status, Headers, Body) ->
-    [<<131, 104, 5, 119, 7, "respond">>, ext(Id), ext(Status), ext(Headers), binary_ext(Body)].
+    case iolist_size(Body) of
+        Small when Small < ?COPY_BELOW ->
+            term_to_binary({respond, Id, Status, Headers, Body});
+        Size ->
+            [<<131, 104, 5, 119, 7, "respond">>, ext(Id), ext(Status), ext(Headers),
+             <<109, Size:32>>, Body]
+    end.
 
 -spec stream_start(id(), 100..599, headers()) -> binary().
 stream_start(Id, Status, Headers) -> term_to_binary({stream_start, Id, Status, Headers}).
 
 -spec stream_chunk(id(), iodata()) -> iodata().
 stream_chunk(Id, Data) ->
-    [<<131, 104, 3, 119, 12, "stream_chunk">>, ext(Id), binary_ext(Data)].
+    case iolist_size(Data) of
+        Small when Small < ?COPY_BELOW ->
+            term_to_binary({stream_chunk, Id, Data});
+        Size ->
+            [<<131, 104, 3, 119, 12, "stream_chunk">>, ext(Id), <<109, Size:32>>, Data]
+    end.
 
 %% A term's encoding without the version byte, to go inside a frame.
 ext(Term) ->
     <<131, Ext/binary>> = term_to_binary(Term),
     Ext.
-
-binary_ext(Data) ->
-    [<<109, (iolist_size(Data)):32>>, Data].
 
 -spec stream_end(id(), headers()) -> binary().
 stream_end(Id, Trailers) -> term_to_binary({stream_end, Id, Trailers}).
