@@ -38,7 +38,9 @@ fn raw_payload(payload: &[u8]) -> Vec<u8> {
 #[test]
 fn payloads_that_are_not_etf_are_protocol_errors() {
     let mut ferry = Ferry::start(&[]);
-    for payload in [&b"hello, not a term"[..], b"", b"\x83", b"\x00\x01\x02", b"\x83\xc8"] {
+    // Payloads not starting with 131 are batches (PROTOCOL.md): these are
+    // batches whose first length runs past their end.
+    for payload in [&b"hello, not a term"[..], b"\x00\x00\x00\x09\x83", b"\x83", b"\x00\x01\x02", b"\x83\xc8"] {
         ferry.send_raw(&raw_payload(payload));
         let t = expect_protocol_error(&mut ferry, &format!("payload {payload:?}"));
         assert_eq!(t.el(1).atom(), Some("undefined"), "{t}");
@@ -263,11 +265,59 @@ fn a_storm_of_garbage_leaves_the_process_serving() {
         }
         ferry.send_raw(&raw_payload(&payload));
     }
-    let mut answered = 0;
-    while answered < n {
-        let t = ferry.next_frame().unwrap_or_else(|| panic!("only {answered} of {n} answered; stderr: {}", ferry.stderr()));
-        assert_eq!(t.tag(), Some("protocol_error"), "{t}");
-        answered += 1;
-    }
+    // stats is handled after all of them: every frame before its answer is a
+    // protocol_error, and each payload was answered or counted.
+    ferry.send(&atom("stats"));
+    let mut errors = 0;
+    let stats = loop {
+        let t = ferry.next_frame().unwrap_or_else(|| panic!("no stats after the storm; stderr: {}", ferry.stderr()));
+        match t.tag() {
+            Some("protocol_error") => errors += 1,
+            Some("stats") => break t.el(1).clone(),
+            _ => panic!("unexpected answer to garbage: {t}"),
+        }
+    };
+    let counted = stats.get("protocol_errors").unwrap().int().unwrap() + stats.get("ignored_commands").unwrap().int().unwrap();
+    assert!(errors >= n && counted >= n as i64, "{errors} protocol errors, {counted} counted, for {n} garbage frames");
+    still_serves(&mut ferry);
+}
+
+fn batch(frames: &[Vec<u8>]) -> Vec<u8> {
+    // Each inner frame is <<Len:32, Etf>>; the batch payload is their concatenation.
+    let inner: Vec<u8> = frames.concat();
+    raw_payload(&inner)
+}
+
+#[test]
+fn a_batch_frame_is_handled_in_order() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/batched"));
+    let req = ferry.expect_request();
+    ferry.send_raw(&batch(&[
+        frame(&atom("stats")),
+        frame(&tuple(vec![atom("respond"), int(req.id), int(200), list(vec![]), bin("from a batch")])),
+        frame(&atom("stats")),
+    ]));
+    let first = ferry.expect_tag("stats");
+    let second = ferry.expect_tag("stats");
+    assert_eq!(first.el(1).get("in_flight").and_then(|v| v.int()), Some(1), "stats before the respond: {first}");
+    assert_eq!(second.el(1).get("in_flight").and_then(|v| v.int()), Some(0), "stats after the respond: {second}");
+    assert_eq!(client.response().body, b"from a batch");
+}
+
+#[test]
+fn a_broken_batch_handles_what_came_before_then_errs() {
+    let mut ferry = Ferry::start(&[]);
+    // stats, then an inner length running past the end.
+    let mut payload = frame(&atom("stats"));
+    payload.extend_from_slice(&[0, 0, 1, 0, 131, 97]);
+    ferry.send_raw(&raw_payload(&payload));
+    ferry.expect_tag("stats");
+    expect_protocol_error(&mut ferry, "a truncated inner frame");
+    // A batch inside a batch.
+    let nested = batch(&[frame(&atom("stats"))]);
+    ferry.send_raw(&batch(&[nested]));
+    expect_protocol_error(&mut ferry, "a nested batch");
     still_serves(&mut ferry);
 }

@@ -9,8 +9,13 @@ use std::time::{Duration, Instant};
 use support::*;
 
 #[test]
-fn ready_reports_port_pid_protocol_and_version() {
-    // Ferry::start asserts the shape of `ready`; the port must really listen.
+fn ready_reports_port_pid_protocol_version_and_windows() {
+    // Ferry::start asserts the shape of `ready`; the windows are the ones in effect.
+    let mut ferry = Ferry::spawn();
+    let answer = ferry.listen(config(&[("send_window", int(12345)), ("body_window", int(54321))]));
+    assert_eq!(answer.el(1).get("send_window").and_then(|w| w.int()), Some(12345), "{answer}");
+    assert_eq!(answer.el(1).get("body_window").and_then(|w| w.int()), Some(54321), "{answer}");
+    // And the port really listens.
     let mut ferry = Ferry::start(&[]);
     let mut client = ferry.client();
     client.send(get("/"));
@@ -169,8 +174,7 @@ fn port_in_use_is_eaddrinuse_and_exit_2() {
 #[test]
 fn unknown_option_is_bad_option_naming_the_key() {
     let (_, answer) = expect_listen_error(config(&[("no_such_option", int(1))]), "bad_option");
-    let msg = String::from_utf8_lossy(answer.el(1).el(1).bin().unwrap()).into_owned();
-    assert!(msg.contains("no_such_option"), "message should name the key: {msg}");
+    assert_eq!(answer.el(1).el(1).bin(), Some(&b"no_such_option"[..]), "the message is the key: {answer}");
 }
 
 #[test]
@@ -251,21 +255,47 @@ fn drain_with_nothing_in_flight_is_immediate() {
 }
 
 #[test]
-fn stats_has_the_documented_keys_and_counts() {
+fn stats_has_exactly_the_documented_keys_and_counts() {
+    const KEYS: [&str; 9] = [
+        "connections",
+        "accepted",
+        "requests",
+        "in_flight",
+        "bytes_in",
+        "bytes_out",
+        "ignored_commands",
+        "protocol_errors",
+        "out_queue_bytes",
+    ];
     let mut ferry = Ferry::start(&[]);
     let s = ferry.stats();
-    for key in ["connections", "requests", "bytes_in", "bytes_out", "ignored_commands", "protocol_errors", "out_queue_bytes"] {
+    for key in KEYS {
         assert!(s.get(key).and_then(|v| v.int()).is_some_and(|v| v >= 0), "stats lacks {key}: {s}");
+    }
+    match &s {
+        Term::Map(m) => assert_eq!(m.map.len(), KEYS.len(), "undocumented keys in {s}"),
+        _ => panic!("stats is not a map: {s}"),
     }
     assert_eq!(s.get("requests").unwrap().int(), Some(0));
     let mut client = ferry.client();
     let request = get("/counted");
     client.send(&request);
-    ferry.answer_next("12345");
+    let req = ferry.expect_request();
+    let s = ferry.stats();
+    assert_eq!(s.get("in_flight").unwrap().int(), Some(1), "{s}");
+    ferry.respond(req.id, 200, &[], "12345");
     let resp = client.response();
     let s = ferry.stats();
     assert_eq!(s.get("requests").unwrap().int(), Some(1));
+    assert_eq!(s.get("in_flight").unwrap().int(), Some(0), "{s}");
     assert_eq!(s.get("connections").unwrap().int(), Some(1));
+    assert_eq!(s.get("accepted").unwrap().int(), Some(1));
     assert_eq!(s.get("bytes_in").unwrap().int(), Some(request.len() as i64));
     assert_eq!(s.get("bytes_out").unwrap().int(), Some((resp.head.len() + resp.body.len()) as i64));
+    drop(client);
+    let mut again = ferry.client();
+    again.send(get("/second"));
+    ferry.answer_next("x");
+    again.response();
+    assert_eq!(ferry.stat("accepted"), 2, "accepted is a total");
 }

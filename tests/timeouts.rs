@@ -131,6 +131,16 @@ fn client_disconnect_while_handler_runs_is_peer_closed() {
 }
 
 #[test]
+fn client_half_close_while_handler_runs_is_peer_closed() {
+    let mut ferry = Ferry::start(&[]);
+    let mut c = ferry.client();
+    c.send(get("/half"));
+    let req = ferry.expect_request();
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(ferry.expect_closed(req.id), "peer_closed");
+}
+
+#[test]
 fn client_disconnect_mid_body_is_peer_closed() {
     let mut ferry = Ferry::start(&[("inline_body", int(0))]);
     let mut client = ferry.client();
