@@ -1,0 +1,14 @@
+//! The byte-level parts of `ferry` (../src), compiled on their own so the
+//! fuzz targets can call them. Same files, included by path: what is fuzzed
+//! is what ships.
+
+#![allow(dead_code)]
+
+#[path = "../../src/etf.rs"]
+pub mod etf;
+#[path = "../../src/frame.rs"]
+pub mod frame;
+#[path = "../../src/http/mod.rs"]
+pub mod http;
+#[path = "../../src/protocol.rs"]
+pub mod protocol;
