@@ -2,7 +2,7 @@
 //! streamed (with credit so a slow client costs a bounded buffer), aborts
 //! and the handler deadline.
 
-use super::{Conn, Ctx, Resp, SentInfo, Timer, MAX_DISCARD};
+use super::{Conn, Ctx, Resp, SentInfo, Timer, DIRECT_WRITE_MIN, MAX_DISCARD};
 use crate::config::LogLevel;
 use crate::etf::{self, Term};
 use crate::http::response::{self, BodyFraming, Kind, RequestInfo};
@@ -69,12 +69,20 @@ impl Conn {
         match response::write_head(&mut self.out, status, headers, info, Kind::Complete { body_len }, ctx.date) {
             Ok(plan) if plan.informational => {}
             Ok(plan) => {
-                if plan.framing != BodyFraming::NoBody {
+                let head_len = self.out.len() - start;
+                match *body {
+                    Term::Binary(bytes) if plan.framing != BodyFraming::NoBody && start == 0 && bytes.len() >= DIRECT_WRITE_MIN => {
+                        let head = std::mem::take(&mut self.out);
+                        self.send_piece(ctx, &head, bytes, b"");
+                    }
                     // Cannot fail: iodata_len walked the same term.
-                    let _ = etf::write_iodata(body, &mut self.out);
+                    _ if plan.framing != BodyFraming::NoBody => {
+                        let _ = etf::write_iodata(body, &mut self.out);
+                    }
+                    _ => {}
                 }
-                let bytes = (self.out.len() - start) as u64;
-                self.finish_response(ctx, status, bytes, plan.close);
+                let sent_body = if plan.framing == BodyFraming::NoBody { 0 } else { body_len };
+                self.finish_response(ctx, status, (head_len + sent_body) as u64, plan.close);
             }
             Err(why) => self.invalid_response(ctx, &format!("respond: {why}")),
         }
@@ -135,27 +143,38 @@ impl Conn {
             self.invalid_response(ctx, &format!("stream_chunk overran send_window ({window} bytes) by more than a window"));
             return true;
         }
-        match s.framing {
-            BodyFraming::NoBody => {
-                s.uncredited += len64;
-            }
+        let framing = s.framing;
+        match framing {
+            BodyFraming::NoBody => s.uncredited += len64,
             BodyFraming::Length(_) if len64 > s.left => {
                 self.invalid_response(ctx, "stream_chunk: more data than content-length");
                 return true;
             }
-            BodyFraming::Length(_) | BodyFraming::UntilClose => {
-                s.left -= len64.min(s.left);
-                let _ = etf::write_iodata(data, &mut self.out);
-                s.in_out += len64;
-                ex.bytes_out += len64;
-            }
-            BodyFraming::Chunked => {
-                let before = self.out.len();
-                response::write_chunk_size(&mut self.out, len);
-                let _ = etf::write_iodata(data, &mut self.out);
-                self.out.extend_from_slice(b"\r\n");
-                s.in_out += len64;
-                ex.bytes_out += (self.out.len() - before) as u64;
+            _ => s.left -= len64.min(s.left),
+        }
+        if framing != BodyFraming::NoBody {
+            let mut size_line = Vec::new();
+            let tail: &[u8] = if framing == BodyFraming::Chunked {
+                response::write_chunk_size(&mut size_line, len);
+                b"\r\n"
+            } else {
+                b""
+            };
+            let direct = match *data {
+                Term::Binary(bytes) => self.send_piece(ctx, &size_line, bytes, tail),
+                _ => {
+                    self.out.extend_from_slice(&size_line);
+                    let _ = etf::write_iodata(data, &mut self.out);
+                    self.out.extend_from_slice(tail);
+                    0
+                }
+            };
+            if let Some(ex) = self.ex.as_mut() {
+                ex.bytes_out += (size_line.len() + len + tail.len()) as u64;
+                if let Resp::Streaming(s) = &mut ex.resp {
+                    s.in_out += len64 - direct;
+                    s.uncredited += direct;
+                }
             }
         }
         self.timer = Timer::Off;
