@@ -106,18 +106,5 @@ report(#ferry_ctx{listener = Listener, id = Id}, Req, What) ->
                   #{method := M, path := P} -> #{method => M, path => P};
                   _ -> #{}
               end,
-    logger:error(maps:merge(What, Request#{what => handler_failed,
-                                           listener => Listener, id => Id}),
-                 #{domain => [ferry], report_cb => fun format_report/1}).
-
-format_report(#{what := handler_failed, listener := Listener, id := Id} = R) ->
-    Where = io_lib:format("ferry listener ~p, request ~p ~ts ~ts",
-                          [Listener, Id, maps:get(method, R, <<>>), maps:get(path, R, <<>>)]),
-    case R of
-        #{bad_frame := Frame} ->
-            {"~ts: request frame not understood: ~0tP", [Where, Frame, 30]};
-        #{bad_return := Result} ->
-            {"~ts: handler returned something that is not an answer: ~0tp", [Where, Result]};
-        #{class := Class, reason := Reason, stacktrace := Stack} ->
-            {"~ts: handler crashed: ~tp:~0tp~n~tp", [Where, Class, Reason, Stack]}
-    end.
+    ferry_log:report(error, maps:merge(What, Request#{what => handler_failed,
+                                                      listener => Listener, id => Id})).

@@ -1,8 +1,9 @@
 %% @doc Owner of one Rust port process (one shard of a listener).
 %%
-%% On the request path it does the least it can: decode the frame, spawn a
-%% handler process (ferry_handler) for a request, remember Id -> Pid, and
-%% forward body, credit and close events to that process. Handlers write
+%% On the request path it does the least it can: read the id of a request
+%% frame, spawn a handler process (ferry_handler) that decodes the rest,
+%% remember Id -> Pid; and forward body, credit and close events to that
+%% process. Handlers write
 %% their answers to the port themselves. The Id <-> Pid maps live in the
 %% process dictionary (as in Ranch's connection supervisor): the cheapest
 %% place for a table touched twice per request.
@@ -395,33 +396,8 @@ port_exit(Why, #state{restarts = Restarts} = S) ->
     S#state{port = undefined, os_pid = undefined, phase = backoff, stats_waiters = [],
             failures = Failures + 1, restarts = Restarts + 1}.
 
-%% Port life-cycle reports: structured, so tools (and tests) can read them.
 report(Level, Report, #state{listener = Listener, shard = Shard}) ->
-    logger:log(Level, Report#{listener => Listener, shard => Shard},
-               #{domain => [ferry], report_cb => fun format_report/1}).
-
-format_report(#{what := port_down, listener := L, reason := Why, os_pid := OsPid,
-                restart := N, delay_ms := Delay}) ->
-    {"ferry listener ~p: port (os pid ~p) went down: ~0tp; restart ~p in ~p ms",
-     [L, OsPid, Why, N, Delay]};
-format_report(#{what := protocol_error, listener := L, id := Id, message := Message}) ->
-    {"ferry listener ~p: the port refused a command for request ~p: ~ts", [L, Id, Message]};
-format_report(#{what := listen_error, listener := L, kind := Kind, message := Message}) ->
-    {"ferry listener ~p: the port could not listen: ~p ~ts", [L, Kind, Message]};
-format_report(#{what := unexpected_frame, listener := L, frame := Frame}) ->
-    {"ferry listener ~p: unexpected frame from the port: ~0tP", [L, Frame, 20]};
-format_report(#{what := port_log, listener := L, message := Message}) ->
-    {"ferry listener ~p (port): ~ts", [L, Message]};
-format_report(#{what := port_drained, listener := L, exit := Why}) ->
-    {"ferry listener ~p: port drained, ~0tp", [L, Why]};
-format_report(#{what := request_timeout, listener := L, id := Id}) ->
-    {"ferry listener ~p: handler of request ~p overran request_timeout; answered 503, killed",
-     [L, Id]};
-format_report(#{what := handler_exit, listener := L, id := Id, reason := Reason}) ->
-    {"ferry listener ~p: handler of request ~p exited without answering: ~0tp; answered 500",
-     [L, Id, Reason]};
-format_report(#{what := port_restarted, listener := L, os_pid := OsPid, restarts := N}) ->
-    {"ferry listener ~p: port restarted (os pid ~p) after ~p restart(s)", [L, OsPid, N]}.
+    ferry_log:report(Level, Report#{listener => Listener, shard => Shard}).
 
 backoff(Failures, #state{opts = #{restart_backoff := {Min, Max}}}) ->
     min(Max, Min bsl min(Failures, 20)).
