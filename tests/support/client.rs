@@ -339,6 +339,31 @@ impl Client {
         self.try_response(false)
     }
 
+    /// Everything buffered or readable without waiting, after a pause of
+    /// `settle` for the server to write; the connection stays as it is.
+    pub fn drain_available(&mut self, settle: Duration) -> Vec<u8> {
+        std::thread::sleep(settle);
+        self.stream.set_nonblocking(true).expect("nonblocking");
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.eof = true;
+                    break;
+                }
+            }
+        }
+        self.stream.set_nonblocking(false).expect("blocking");
+        std::mem::take(&mut self.buf)
+    }
+
     /// Bytes buffered but not consumed by a parse.
     pub fn leftover(&self) -> &[u8] {
         &self.buf

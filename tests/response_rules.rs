@@ -1,0 +1,149 @@
+//! What Rust refuses in the BEAM's responses (docs/PROTOCOL.md "Responses"):
+//! header injection through names, values and trailers, bodies that do not
+//! match their content-length, commands out of order.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+
+#[test]
+fn header_names_that_are_not_tokens_are_refused() {
+    for name in ["x bad", "x-a: injected", "", "x\u{7f}"] {
+        let mut ferry = Ferry::start(&[]);
+        let mut client = ferry.client();
+        client.send(get("/"));
+        let req = ferry.expect_request();
+        ferry.respond(req.id, 200, &[(name, "v")], "body");
+        ferry.expect_for("protocol_error", req.id);
+        let resp = client.response();
+        assert_eq!(resp.status, 500, "name {name:?}");
+        assert!(resp.header("x-a").is_none());
+    }
+}
+
+#[test]
+fn trailer_injection_is_refused_and_the_body_left_incomplete() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/t"));
+    let req = ferry.expect_request();
+    ferry.stream_start(req.id, 200, &[]);
+    ferry.stream_chunk(req.id, "data");
+    ferry.stream_end(req.id, &[("x-sum", "1\r\nx-injected: yes")]);
+    ferry.expect_for("protocol_error", req.id);
+    let head = client.head();
+    assert_eq!(head.status, 200);
+    // The head is out: PROTOCOL.md says the connection is closed. Read what
+    // comes until then (or until the server goes quiet).
+    let rest = client.drain_available(Duration::from_millis(200));
+    let rest = String::from_utf8_lossy(&rest).into_owned();
+    assert!(!rest.contains("x-injected"), "injected trailer written: {rest:?}");
+    assert!(client.closed_within(Duration::from_millis(1500)), "invalid trailers after the head: the connection should close; got {rest:?} and an open connection");
+}
+
+#[test]
+fn stream_longer_than_its_content_length_is_cut() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/long"));
+    let req = ferry.expect_request();
+    ferry.stream_start(req.id, 200, &[("content-length", "4")]);
+    ferry.stream_chunk(req.id, "abcdefgh");
+    ferry.stream_end(req.id, &[]);
+    ferry.expect_for("protocol_error", req.id);
+    // Whatever the client got, nothing beyond the 4 announced bytes may follow
+    // on this connection (it would be read as the next response).
+    if let Some(head) = client.try_head() {
+        assert_eq!(head.status, 200);
+        let rest = client.read_to_eof();
+        assert!(rest.len() <= 4, "{} bytes after a 4-byte content-length", rest.len());
+    }
+}
+
+#[test]
+fn stream_shorter_than_its_content_length_closes() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/short"));
+    let req = ferry.expect_request();
+    ferry.stream_start(req.id, 200, &[("content-length", "10")]);
+    ferry.stream_chunk(req.id, "abc");
+    ferry.stream_end(req.id, &[]);
+    ferry.expect_for("protocol_error", req.id);
+    let head = client.head();
+    assert_eq!(head.header("content-length"), Some("10"));
+    let rest = client.read_to_eof();
+    assert_eq!(rest, b"abc", "the connection must close after the short body");
+}
+
+#[test]
+fn stream_chunk_before_stream_start_is_refused() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/order"));
+    let req = ferry.expect_request();
+    ferry.stream_chunk(req.id, "too early");
+    ferry.expect_for("protocol_error", req.id);
+    let resp = client.response();
+    assert_eq!(resp.status, 500, "an invalid response is a 500");
+    assert!(!resp.body_str().contains("too early"));
+}
+
+#[test]
+fn respond_or_stream_start_during_a_stream_never_reach_the_client() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/order"));
+    let req = ferry.expect_request();
+    ferry.stream_start(req.id, 200, &[]);
+    ferry.stream_chunk(req.id, "first ");
+    ferry.respond(req.id, 200, &[], "not now");
+    ferry.stream_start(req.id, 201, &[]);
+    ferry.stream_chunk(req.id, "second");
+    ferry.stream_end(req.id, &[]);
+    let refused = ferry.stat("protocol_errors") + ferry.stat("ignored_commands");
+    assert!(refused >= 2, "respond and stream_start inside a stream: {refused} refused or ignored");
+    let head = client.head();
+    assert_eq!(head.status, 200);
+    let rest = client.drain_available(Duration::from_millis(300));
+    let rest = String::from_utf8_lossy(&rest).into_owned();
+    for stray in ["not now", "HTTP/1.1 201"] {
+        assert!(!rest.contains(stray), "{stray:?} reached the client: {rest:?}");
+    }
+}
+
+#[test]
+fn stream_sent_event_counts_the_chunked_bytes() {
+    let mut ferry = Ferry::start(&[("sent_events", atom("true"))]);
+    let mut client = ferry.client();
+    client.send(get("/counted"));
+    let req = ferry.expect_request();
+    ferry.stream_start(req.id, 200, &[]);
+    ferry.stream_chunk(req.id, "0123456789");
+    ferry.stream_chunk(req.id, "abc");
+    ferry.stream_end(req.id, &[("x-t", "1")]);
+    let head = client.head();
+    assert!(head.header("transfer-encoding").is_some());
+    let mut wire = head.head.clone();
+    let (body, _) = client.chunked_body();
+    assert_eq!(body, b"0123456789abc");
+    // Rebuild the exact bytes: read them again from a second identical response.
+    let sent = ferry.expect_for("sent", req.id);
+    let bytes = sent.el(2).get("bytes").and_then(|b| b.int()).unwrap() as usize;
+    wire.extend_from_slice(b"a\r\n0123456789\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n");
+    assert_eq!(bytes, wire.len(), "sent bytes vs. the chunked response (head {} bytes)", head.head.len());
+}
+
+#[test]
+fn stalled_inline_body_is_408() {
+    let mut ferry = Ferry::start(&[("idle_timeout", int(300))]);
+    let mut client = ferry.client();
+    client.send("POST /stall HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nonly ten b");
+    let resp = client.try_response(false).expect("a 408");
+    assert_eq!(resp.status, 408);
+    client.expect_eof();
+    ferry.refute_within("a request whose body never came", Duration::from_millis(100), |t| {
+        t.tag() == Some("request") && t.el(2).get("body").and_then(|b| b.bin()).is_some()
+    });
+}
