@@ -41,7 +41,10 @@ class Server:
         self.spec, self.port = spec, port
         env = dict(os.environ, **spec.get("env", {}), **(extra_env or {}))
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(spec["argv"](port), cwd=spec.get("cwd"), env=env,
+        # A VM that fails to start writes erl_crash.dump into its cwd: keep
+        # that out of the checkout.
+        cwd = spec.get("cwd") or os.path.dirname(log_path)
+        self.proc = subprocess.Popen(spec["argv"](port), cwd=cwd, env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
