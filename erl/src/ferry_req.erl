@@ -11,8 +11,8 @@
 -include("ferry_ctx.hrl").
 
 %% Pure.
--export([header/2, header/3, parse_qs/1, binding/2, binding/3, path_info/1,
-         encode_headers/1, sse_event/1]).
+-export([header/2, header/3, parse_qs/1, parse_cookies/1, binding/2, binding/3,
+         path_info/1, encode_headers/1, sse_event/1]).
 %% Talk to the port.
 -export([read_body/1, read_body/2, read_full_body/2, body_trailers/1,
          reply/4, stream_reply/3, stream_body/3, stream_trailers/2,
@@ -71,6 +71,17 @@ qs_decode(Bin) ->
         {ok, Decoded} -> Decoded;
         error -> Spaced
     end.
+
+%% @doc The request's cookies (RFC 6265 5.4: `name=value' pairs joined by
+%% "; ", in every `cookie' field), in order. Values are not decoded; a pair
+%% without `=' is skipped, as browsers do.
+-spec parse_cookies(req()) -> [{binary(), binary()}].
+parse_cookies(#{headers := Headers}) ->
+    [{string:trim(Name), string:trim(Value)}
+     || {<<"cookie">>, Field} <- Headers,
+        Pair <- binary:split(Field, <<";">>, [global]),
+        [Name, Value] <- [binary:split(Pair, <<"=">>)],
+        string:trim(Name) =/= <<>>].
 
 -spec binding(binary() | atom(), req()) -> binary() | undefined.
 binding(Name, Req) -> binding(Name, Req, undefined).

@@ -54,3 +54,10 @@ inline_body_test() ->
     ?assertMatch({ok, <<"abc">>, _}, ferry_req:read_body(R)),
     ?assertMatch({ok, <<"abc">>, _}, ferry_req:read_full_body(R, 3)),
     ?assertEqual({error, too_large}, ferry_req:read_full_body(R, 2)).
+
+parse_cookies_test() ->
+    R = #{headers => [{<<"cookie">>, <<"a=1; b=x=y;c=">>}, {<<"host">>, <<"h">>},
+                      {<<"cookie">>, <<"noeq; d = 4 ">>}]},
+    ?assertEqual([{<<"a">>, <<"1">>}, {<<"b">>, <<"x=y">>}, {<<"c">>, <<>>}, {<<"d">>, <<"4">>}],
+                 ferry_req:parse_cookies(R)),
+    ?assertEqual([], ferry_req:parse_cookies(#{headers => []})).
