@@ -144,3 +144,32 @@ fn client_that_never_reads_hits_send_timeout() {
     assert_eq!(reason, "send_timeout");
     let _ = client.read_to_eof(); // the connection is closed: reading ends
 }
+
+/// send_timeout is about a client that reads nothing: one that reads
+/// slowly but steadily keeps its response.
+#[test]
+fn slow_but_steady_reader_is_not_cut_by_send_timeout() {
+    const BODY: usize = 2 << 20;
+    let mut ferry = Ferry::start(&[("send_window", int(65536)), ("send_timeout", int(400))]);
+    let mut client = Client::connect_from(Ipv4Addr::LOCALHOST, ferry.port, Some(8192));
+    client.send(get("/steady"));
+    let req = ferry.expect_request();
+    let id = req.id;
+    ferry.respond(id, 200, &[], pattern(0, BODY));
+    // About 64 KiB every 100 ms: slow, never silent for send_timeout.
+    let reader = thread::spawn(move || {
+        let head = client.head();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("content-length"), Some(BODY.to_string().as_str()));
+        let mut body = Vec::new();
+        while body.len() < BODY {
+            let want = (BODY - body.len()).min(65536);
+            body.extend(client.read_exact_bytes(want));
+            thread::sleep(Duration::from_millis(100));
+        }
+        body
+    });
+    let body = reader.join().expect("reader");
+    assert!(body == pattern(0, BODY), "body corrupted");
+    ferry.refute_within("closed for a steady reader", Duration::from_millis(100), |t| t.tag() == Some("closed"));
+}

@@ -177,3 +177,26 @@ fn client_disconnect_during_streamed_response_is_peer_closed() {
     };
     assert_eq!(reason, "peer_closed");
 }
+
+/// Each deadline guards its own phase only: a slow handler is not an idle
+/// connection, and a keep-alive pause is not a slow head.
+#[test]
+fn idle_and_header_timeouts_do_not_cut_other_phases() {
+    let mut ferry = Ferry::start(&[("idle_timeout", int(200)), ("header_timeout", int(200)), ("handler_timeout", int(10_000))]);
+    let mut client = ferry.client();
+    client.send(get("/slow-handler"));
+    let req = ferry.expect_request();
+    thread::sleep(Duration::from_millis(600));
+    ferry.respond(req.id, 200, &[], "worth the wait");
+    assert_eq!(client.response().body, b"worth the wait");
+
+    let mut ferry = Ferry::start(&[("idle_timeout", int(10_000)), ("header_timeout", int(200))]);
+    let mut client = ferry.client();
+    client.send(get("/first"));
+    ferry.answer_next("1");
+    assert_eq!(client.response().body, b"1");
+    thread::sleep(Duration::from_millis(600));
+    client.send(get("/after-a-pause"));
+    ferry.answer_next("2");
+    assert_eq!(client.response().body, b"2", "a keep-alive pause is not a slow head");
+}
