@@ -390,7 +390,7 @@ impl Conn {
             Timer::Idle | Timer::Linger => self.dead = true,
             // A body being dropped after its response: just close.
             Timer::Body if self.ex.is_none() => self.dead = true,
-            Timer::Header | Timer::Body => self.reject(ctx, 408),
+            Timer::Header | Timer::Body => self.reject(ctx, 408, "the request did not arrive within the time allowed"),
             Timer::Handler => self.handler_timeout(ctx),
             Timer::Send => {
                 self.end_exchange(ctx, ClosedReason::SendTimeout);

@@ -210,7 +210,7 @@ impl Conn {
             Ok(None) => None,
             Err(e) => {
                 ctx.log(LogLevel::Info, &format!("{}: {e}", self.peer));
-                self.reject(ctx, e.status());
+                self.reject(ctx, e.status(), &e.to_string());
                 None
             }
         }
@@ -357,11 +357,11 @@ impl Conn {
 
     /// A malformed or oversized chunked body.
     fn body_error(&mut self, ctx: &mut Ctx<'_>, e: ChunkedError) {
-        let (status, reason) = match e {
-            ChunkedError::TooLarge => (HttpError::PayloadTooLarge.status(), ClosedReason::TooLarge),
+        let (error, reason) = match e {
+            ChunkedError::TooLarge => (HttpError::PayloadTooLarge, ClosedReason::TooLarge),
             ChunkedError::Malformed(why) => {
                 ctx.log(LogLevel::Info, &format!("{}: bad chunked body: {why}", self.peer));
-                (HttpError::BadRequest(why).status(), ClosedReason::BadBody)
+                (HttpError::BadRequest(why), ClosedReason::BadBody)
             }
         };
         let Some(ex) = self.ex.take() else { return };
@@ -370,18 +370,19 @@ impl Conn {
             protocol::closed(ctx.events, ex.id, reason);
         }
         if matches!(ex.resp, Resp::Waiting) {
-            self.reject(ctx, status);
+            self.reject(ctx, error.status(), &error.to_string());
         } else {
-            self.dead = true;
+            // The response has begun: what is queued goes out, then close.
+            self.close_after_write = true;
         }
     }
 
     /// Answers with an error of Ferry's own and closes after it.
-    pub(super) fn reject(&mut self, ctx: &mut Ctx<'_>, status: u16) {
+    pub(super) fn reject(&mut self, ctx: &mut Ctx<'_>, status: u16, detail: &str) {
         if let Some(ex) = self.ex.take() {
             ctx.ids.remove(&ex.id);
         }
-        response::write_error(&mut self.out, status, true, ctx.date);
+        response::write_error(&mut self.out, status, true, ctx.date, detail);
         self.close_after_write = true;
         self.inbuf = Vec::new();
     }

@@ -199,8 +199,9 @@ impl Conn {
             BodyFraming::Chunked => {
                 let before = self.out.len();
                 if let Err(why) = response::write_last_chunk(&mut self.out, trailers) {
-                    ctx.stats.protocol_errors += 1;
-                    protocol::protocol_error(ctx.events, Some(id), &format!("stream_end: {why}"));
+                    // No last chunk: the client sees the body is cut.
+                    self.invalid_response(ctx, &format!("stream_end: {why}"));
+                    return true;
                 }
                 ex.bytes_out += (self.out.len() - before) as u64;
             }
@@ -225,7 +226,7 @@ impl Conn {
         }
         let Some(ex) = self.ex.as_ref() else { return false };
         if matches!(ex.resp, Resp::Waiting) {
-            self.answer_error(ctx, 500);
+            self.answer_error(ctx, 500, "");
         } else {
             self.cut_response(ctx);
         }
@@ -249,7 +250,7 @@ impl Conn {
         ctx.log(LogLevel::Warning, &format!("request {} got no answer within handler_timeout", ex.id));
         protocol::closed(ctx.events, ex.id, ClosedReason::HandlerTimeout);
         if matches!(ex.resp, Resp::Waiting) {
-            self.answer_error(ctx, 504);
+            self.answer_error(ctx, 504, "the application did not answer in time");
         } else {
             self.cut_response(ctx);
         }
@@ -257,12 +258,12 @@ impl Conn {
 
     /// Ends the exchange with an error status of Ferry's own (500, 504):
     /// the connection stays only if the body was read.
-    fn answer_error(&mut self, ctx: &mut Ctx<'_>, status: u16) {
+    fn answer_error(&mut self, ctx: &mut Ctx<'_>, status: u16, detail: &str) {
         let Some(ex) = self.ex.as_ref() else { return };
         // An unread body is not dropped here: after a failure, close.
         let close = ex.info.must_close || !ex.body_done() || ctx.draining;
         let start = self.out.len();
-        response::write_error(&mut self.out, status, close, ctx.date);
+        response::write_error(&mut self.out, status, close, ctx.date, detail);
         let bytes = (self.out.len() - start) as u64;
         self.finish_response(ctx, status, bytes, close);
     }
@@ -276,7 +277,7 @@ impl Conn {
         protocol::protocol_error(ctx.events, Some(id), why);
         protocol::closed(ctx.events, id, ClosedReason::ProtocolError);
         if matches!(ex.resp, Resp::Waiting) {
-            self.answer_error(ctx, 500);
+            self.answer_error(ctx, 500, "");
         } else {
             self.cut_response(ctx);
         }

@@ -198,19 +198,19 @@ fn write_head_inner(out: &mut Vec<u8>, status: u16, headers: &Term<'_>, req: Req
     Ok(Plan { framing, close, informational: false })
 }
 
-/// A response Ferry makes itself (errors, timeouts): a short text body.
-pub fn write_error(out: &mut Vec<u8>, status: u16, close: bool, date: &[u8]) {
-    let text = reason(status);
+/// A response Ferry makes itself (errors, timeouts): a short text body
+/// saying what went wrong.
+pub fn write_error(out: &mut Vec<u8>, status: u16, close: bool, date: &[u8], detail: &str) {
+    let text = if detail.is_empty() { format!("{}\n", reason(status)) } else { format!("{}: {detail}\n", reason(status)) };
     status_line(out, status);
     header(out, b"date", date);
     header(out, b"content-type", b"text/plain");
-    header(out, b"content-length", (text.len() + 1).to_string().as_bytes());
+    header(out, b"content-length", text.len().to_string().as_bytes());
     if close {
         header(out, b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(text.as_bytes());
-    out.push(b'\n');
 }
 
 /// `100 Continue`, written when the BEAM first asks for the body.
@@ -221,7 +221,7 @@ pub fn write_chunk_size(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(format!("{len:x}\r\n").as_bytes());
 }
 
-/// The last chunk and the trailers.
+/// The last chunk and the trailers; on `Err` nothing is written.
 pub fn write_last_chunk(out: &mut Vec<u8>, trailers: &Term<'_>) -> Result<(), String> {
     let start = out.len();
     out.extend_from_slice(b"0\r\n");
@@ -232,7 +232,6 @@ pub fn write_last_chunk(out: &mut Vec<u8>, trailers: &Term<'_>) -> Result<(), St
     });
     if let Err(e) = r {
         out.truncate(start);
-        out.extend_from_slice(b"0\r\n\r\n");
         return Err(e);
     }
     out.extend_from_slice(b"\r\n");
