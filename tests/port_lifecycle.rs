@@ -299,3 +299,37 @@ fn stats_has_exactly_the_documented_keys_and_counts() {
     again.response();
     assert_eq!(ferry.stat("accepted"), 2, "accepted is a total");
 }
+
+/// The BEAM side of the pipe is gone (stdout closed): nothing can be told,
+/// so ferry exits EXIT_STDOUT (4) instead of serving blind.
+#[test]
+fn closed_stdout_exits_4() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(ferry_bin())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferry");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    stdin.write_all(&frame(&tuple(vec![atom("listen"), config(&[])]))).unwrap();
+    let mut len = [0u8; 4];
+    stdout.read_exact(&mut len).unwrap();
+    let mut ready = vec![0u8; u32::from_be_bytes(len) as usize];
+    stdout.read_exact(&mut ready).unwrap();
+    drop(stdout);
+    for _ in 0..3 {
+        let _ = stdin.write_all(&frame(&atom("stats")));
+    }
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "ferry kept running with its stdout closed");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(4), "exit status {status}");
+}
