@@ -75,6 +75,8 @@ struct OptionSpec {
     kind: Kind,
     default: &'static str,
     meaning: &'static str,
+    /// The status or behaviour the option drives.
+    drives: &'static str,
     set: fn(&mut Config, Value),
 }
 
@@ -88,12 +90,13 @@ enum Value {
 const MS_MAX: u64 = 24 * 3600 * 1000;
 
 macro_rules! int_opt {
-    ($key:literal, $field:ident, $min:expr, $max:expr, $default:literal, $meaning:literal) => {
+    ($key:literal, $field:ident, $min:expr, $max:expr, $default:literal, $meaning:literal, $drives:literal) => {
         OptionSpec {
             key: $key,
             kind: Kind::Int { min: $min, max: $max },
             default: $default,
             meaning: $meaning,
+            drives: $drives,
             set: |c, v| {
                 if let Value::Int(i) = v {
                     c.$field = i as _;
@@ -111,44 +114,47 @@ const OPTIONS: &[OptionSpec] = &[
         kind: Kind::Ip,
         default: "0.0.0.0",
         meaning: "Address to listen on: a binary (`<<\"::1\">>`) or an `inet:ip_address()` tuple. A bad one: `listen_error` `{bad_option, <<\"ip\">>}`; one not on this host: `eaddrnotavail`.",
+        drives: "`listen_error` `bad_option` / `eaddrnotavail`",
         set: |c, v| {
             if let Value::Ip(ip) = v {
                 c.ip = ip;
             }
         },
     },
-    int_opt!("port", port, 0, 65535, "0", "TCP port; 0 picks a free one, reported in `ready`. Taken: `listen_error` `eaddrinuse`."),
-    int_opt!("backlog", backlog, 1, 65535, "1024", "Length of the kernel's queue of connections not yet accepted."),
+    int_opt!("port", port, 0, 65535, "0", "TCP port; 0 picks a free one, reported in `ready`. Taken: `listen_error` `eaddrinuse`.", "`ready` port; `listen_error` `eaddrinuse`"),
+    int_opt!("backlog", backlog, 1, 65535, "1024", "Length of the kernel's queue of connections not yet accepted.", "accept queue"),
     OptionSpec {
         key: "reuseport",
         kind: Kind::Bool,
         default: "false",
         meaning: "Set SO_REUSEPORT so several ports (shards) can listen on the same address and port.",
+        drives: "shards on one address",
         set: |c, v| {
             if let Value::Bool(b) = v {
                 c.reuseport = b;
             }
         },
     },
-    int_opt!("max_connections", max_connections, 1, 1_000_000, "16384", "Open client connections at most; at the limit Ferry stops accepting (clients wait in the backlog) until one closes."),
-    int_opt!("max_request_line", max_request_line, 16, 1 << 20, "8192", "Longest request line in bytes, without its CRLF: this many passes, one more is **414** and close."),
-    int_opt!("max_header_bytes", max_header_bytes, 64, 16 << 20, "32768", "Most bytes of header fields after the request line (their CRLFs and the final empty line included): more is **431** and close. Also caps the trailers of a chunked body (**400**)."),
-    int_opt!("max_headers", max_headers, 1, 10_000, "100", "Most header fields in a request: one more is **431** and close. Also caps chunked trailers (**400**)."),
-    int_opt!("max_body", max_body, 0, 1 << 62, "1073741824", "Largest request body in bytes: a larger `content-length` is **413** before the request reaches the BEAM; a chunked body growing past it is **413** and `{closed, Id, too_large}`."),
-    int_opt!("inline_body", inline_body, 0, 16 << 20, "65536", "A body of at most this many bytes that has fully arrived rides in `{request, …}` as a binary; a larger one is `body => stream`."),
-    int_opt!("body_window", body_window, 1, 1 << 40, "1048576", "Cap on the outstanding `read_body` grant of a streamed request body: at most this many body bytes are in flight to the BEAM."),
-    int_opt!("send_window", send_window, 1024, 1 << 40, "262144", "Bytes of `stream_chunk` data the BEAM may have outstanding per response; `{stream_credit, Id, N}` returns credit. Overrunning it by more than this again: `protocol_error`, connection closed."),
-    int_opt!("header_timeout", header_timeout, 1, MS_MAX, "10000", "Ms from the first byte of a request head until it must be complete: then **408** and close (slowloris)."),
-    int_opt!("idle_timeout", idle_timeout, 1, MS_MAX, "60000", "Ms an idle keep-alive connection (or a request body that stops arriving) is kept open."),
-    int_opt!("handler_timeout", handler_timeout, 1, MS_MAX, "60000", "Ms from `{request, …}` (or from the last `read_body`) until the BEAM starts a response: then **504** and `{closed, Id, handler_timeout}`. A started stream is not cut by it."),
-    int_opt!("send_timeout", send_timeout, 1, MS_MAX, "30000", "Ms a client may read nothing while a response waits for it: then close and `{closed, Id, send_timeout}`."),
-    int_opt!("max_frame", max_frame, 1024, 1 << 31, "67108864", "Largest frame from the BEAM in bytes (the `listen` frame itself is read with the default). A longer length prefix: stderr line, exit 3."),
-    int_opt!("out_high_water", out_high_water, 4096, 1 << 40, "8388608", "Bytes queued for the BEAM above which Ferry stops reading new requests from clients, until the queue is below half of it."),
+    int_opt!("max_connections", max_connections, 1, 1_000_000, "16384", "Open client connections at most; at the limit Ferry stops accepting (clients wait in the backlog) until one closes.", "stop accepting (no error)"),
+    int_opt!("max_request_line", max_request_line, 16, 1 << 20, "8192", "Longest request line in bytes, without its CRLF: this many passes, one more is **414** and close.", "**414**, close"),
+    int_opt!("max_header_bytes", max_header_bytes, 64, 16 << 20, "32768", "Most bytes of header fields after the request line (their CRLFs and the final empty line included): more is **431** and close. Also caps the trailers of a chunked body (**400**).", "**431**, close; trailers **400**"),
+    int_opt!("max_headers", max_headers, 1, 10_000, "100", "Most header fields in a request: one more is **431** and close. Also caps chunked trailers (**400**).", "**431**, close; trailers **400**"),
+    int_opt!("max_body", max_body, 0, 1 << 62, "1073741824", "Largest request body in bytes: a larger `content-length` is **413** before the request reaches the BEAM; a chunked body growing past it is **413** and `{closed, Id, too_large}`.", "**413**, close; `closed` `too_large`"),
+    int_opt!("inline_body", inline_body, 0, 16 << 20, "65536", "A body of at most this many bytes that has fully arrived rides in `{request, …}` as a binary; a larger one is `body => stream`.", "`body => Binary` or `stream`"),
+    int_opt!("body_window", body_window, 1, 1 << 40, "1048576", "Cap on the outstanding `read_body` grant of a streamed request body: at most this many body bytes are in flight to the BEAM.", "`read_body` grant cap"),
+    int_opt!("send_window", send_window, 1024, 1 << 40, "262144", "Bytes of `stream_chunk` data the BEAM may have outstanding per response; `{stream_credit, Id, N}` returns credit. Overrunning it by more than this again: `protocol_error`, connection closed.", "`stream_credit`; overrun: `protocol_error`, close"),
+    int_opt!("header_timeout", header_timeout, 1, MS_MAX, "10000", "Ms from the first byte of a request head until it must be complete: then **408** and close (slowloris).", "**408**, close"),
+    int_opt!("idle_timeout", idle_timeout, 1, MS_MAX, "60000", "Ms an idle keep-alive connection (or a request body that stops arriving) is kept open.", "close (idle); **408** (inline body stalls)"),
+    int_opt!("handler_timeout", handler_timeout, 1, MS_MAX, "60000", "Ms from `{request, …}` (or from the last `read_body`) until the BEAM starts a response: then **504** and `{closed, Id, handler_timeout}`. A started stream is not cut by it.", "**504**; `closed` `handler_timeout`"),
+    int_opt!("send_timeout", send_timeout, 1, MS_MAX, "30000", "Ms a client may read nothing while a response waits for it: then close and `{closed, Id, send_timeout}`.", "close; `closed` `send_timeout`"),
+    int_opt!("max_frame", max_frame, 1024, 1 << 31, "67108864", "Largest frame from the BEAM in bytes (the `listen` frame itself is read with the default). A longer length prefix: stderr line, exit 3.", "stderr line, exit 3"),
+    int_opt!("out_high_water", out_high_water, 4096, 1 << 40, "8388608", "Bytes queued for the BEAM above which Ferry stops reading new requests from clients, until the queue is below half of it.", "back-pressure on clients"),
     OptionSpec {
         key: "sent_events",
         kind: Kind::Bool,
         default: "false",
         meaning: "Send `{sent, Id, #{status, bytes, duration_us}}` when a response's last byte is written.",
+        drives: "`{sent, …}` events",
         set: |c, v| {
             if let Value::Bool(b) = v {
                 c.sent_events = b;
@@ -160,6 +166,7 @@ const OPTIONS: &[OptionSpec] = &[
         kind: Kind::Level,
         default: "notice",
         meaning: "Least severe `{log, Level, Message}` Ferry sends: `debug`, `info`, `notice`, `warning` or `error`.",
+        drives: "`{log, …}` events",
         set: |c, v| {
             if let Value::Level(l) = v {
                 c.log_level = l;
@@ -276,7 +283,7 @@ pub fn options_markdown() -> String {
     s.push_str("# `listen` options\n\n");
     s.push_str("<!-- Generated by `target/release/ferry --options-markdown` from src/config.rs; do not edit. -->\n\n");
     s.push_str("Keys of the map in `{listen, Config}` (docs/PROTOCOL.md). Every key is optional; an unknown key or a bad value is `{listen_error, {bad_option, <<\"key\">>}}`. Sizes are bytes, times milliseconds.\n\n");
-    s.push_str("| key | type | default | meaning |\n|---|---|---|---|\n");
+    s.push_str("| key | type | default | meaning | drives |\n|---|---|---|---|---|\n");
     for spec in OPTIONS {
         let ty = match spec.kind {
             Kind::Int { min, max } => format!("integer {min}..{max}"),
@@ -284,7 +291,7 @@ pub fn options_markdown() -> String {
             Kind::Ip => "binary or tuple".into(),
             Kind::Level => "atom".into(),
         };
-        let _ = writeln!(s, "| `{}` | {} | `{}` | {} |", spec.key, ty, spec.default, spec.meaning);
+        let _ = writeln!(s, "| `{}` | {} | `{}` | {} | {} |", spec.key, ty, spec.default, spec.meaning, spec.drives);
     }
     s
 }
