@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::io::Write;
+use std::thread;
 use std::time::Duration;
 use support::*;
 
@@ -72,4 +74,43 @@ fn a_beam_that_stops_reading_stops_ferry_reading_requests() {
     for (i, c) in clients.iter_mut().enumerate() {
         assert_eq!(c.response().body_str(), format!("/r{i}"));
     }
+}
+
+/// One request at a time per connection: a client pipelining 64 MB of
+/// requests behind one the BEAM has not answered must wait in the kernel,
+/// not in Ferry's memory.
+#[test]
+fn pipelined_flood_behind_an_unanswered_request_is_not_buffered() {
+    const TOTAL: usize = 64 << 20;
+    let mut ferry = Ferry::start(&[]);
+    let client = ferry.client();
+    let mut stream = client.stream.try_clone().unwrap();
+    let one = get("/flood");
+    let block: Vec<u8> = one.as_bytes().repeat((1 << 20) / one.len());
+    let writer = thread::spawn(move || {
+        let mut sent = 0;
+        while sent < TOTAL {
+            if stream.write_all(&block).is_err() {
+                return sent;
+            }
+            sent += block.len();
+        }
+        sent
+    });
+    let first = ferry.expect_request();
+    let before = ferry.rss_kib();
+    thread::sleep(Duration::from_millis(1000));
+    let during = ferry.rss_kib();
+    println!("pipelined flood behind an unanswered request: ferry VmRSS {before} KiB -> {during} KiB");
+    assert!(during.saturating_sub(before) < 4 << 10, "ferry buffered {} KiB of pipelined requests", during - before);
+    assert!(!writer.is_finished(), "all {TOTAL} bytes of requests were taken in while the first was unanswered");
+    ferry.refute_within("a second request before the first is answered", Duration::from_millis(100), |t| {
+        t.tag() == Some("request")
+    });
+    // Answering one lets exactly the next one through.
+    ferry.respond(first.id, 200, &[], "");
+    let second = ferry.expect_request();
+    assert_eq!(second.path, b"/flood");
+    drop(ferry); // kills ferry: the writer's next write fails
+    let _ = writer.join();
 }

@@ -249,3 +249,18 @@ fn error_responses_are_well_formed_http() {
     assert!(resp.header("date").is_some());
     assert!(resp.header("content-length").is_some(), "error responses are sized");
 }
+
+/// RFC 9112 §6.1: chunked applied twice is not a framing anyone can trust.
+#[test]
+fn chunked_twice_is_refused() {
+    let mut ferry = Ferry::start(&[]);
+    for te in ["chunked, chunked", "chunked\r\ntransfer-encoding: chunked"] {
+        let r = format!("POST / HTTP/1.1\r\nhost: t\r\ntransfer-encoding: {te}\r\n\r\n0\r\n\r\n");
+        let mut client = ferry.client();
+        client.try_send(r.as_bytes());
+        let resp = client.try_response(false).expect("an error status");
+        assert!(resp.status == 400 || resp.status == 501, "{te:?}: {}", resp.status);
+        client.expect_eof();
+    }
+    ferry.refute_within("a request with chunked twice", Duration::from_millis(100), |t| t.tag() == Some("request"));
+}

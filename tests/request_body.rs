@@ -284,3 +284,48 @@ fn no_grant_means_no_reading() {
     let mut client = client;
     assert_eq!(client.response().status, 200);
 }
+
+/// Grants add up, but the outstanding grant is capped at body_window.
+#[test]
+fn outstanding_grant_is_capped_at_body_window() {
+    let mut ferry = Ferry::start(&[("body_window", int(1024)), ("inline_body", int(0))]);
+    let mut client = ferry.client();
+    let body = pattern(0, 10_000);
+    client.send("POST /w HTTP/1.1\r\nhost: t\r\ncontent-length: 10000\r\n\r\n");
+    client.send(&body);
+    let req = ferry.expect_request();
+    ferry.read_body(req.id, 1 << 20);
+    let mut got = Vec::new();
+    while let Some(t) = ferry.next_frame_within(Duration::from_millis(300)) {
+        assert_eq!(t.tag(), Some("body"), "{t}");
+        got.extend_from_slice(t.el(2).bin().unwrap());
+    }
+    assert_eq!(got.len(), 1024, "a 1 MiB grant with body_window 1024 forwarded {} bytes", got.len());
+    let (rest, _) = ferry.read_whole_body(req.id, 1024);
+    got.extend(rest);
+    assert_eq!(got, body);
+    ferry.respond(req.id, 200, &[], "");
+    assert_eq!(client.response().status, 200);
+}
+
+/// A handler may answer without reading a big body: the connection then
+/// closes (the rest is not worth reading), and its bytes are never requests.
+#[test]
+fn big_unread_body_closes_after_the_response() {
+    const SIZE: usize = 3 << 20;
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    let mut stream = client.stream.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        let _ = stream.write_all(format!("POST /big HTTP/1.1\r\nhost: t\r\ncontent-length: {SIZE}\r\n\r\n").as_bytes());
+        let _ = stream.write_all(&get("/smuggled").as_bytes().repeat(SIZE / get("/smuggled").len() + 1)[..SIZE]);
+    });
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 413, &[], "too big for me");
+    let resp = client.response();
+    assert_eq!(resp.status, 413);
+    assert!(resp.closes(), "more than the 1 MiB Ferry drops: connection: close expected");
+    let _ = client.read_to_eof();
+    let _ = writer.join();
+    ferry.refute_within("a smuggled request", Duration::from_millis(200), |t| t.tag() == Some("request"));
+}
