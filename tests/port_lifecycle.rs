@@ -333,3 +333,35 @@ fn closed_stdout_exits_4() {
     };
     assert_eq!(status.code(), Some(4), "exit status {status}");
 }
+
+#[test]
+fn drain_lets_a_stream_finish_and_serves_no_pipelined_request() {
+    let mut ferry = Ferry::start(&[]);
+    let mut streaming = ferry.client();
+    streaming.send(get("/stream"));
+    let s = ferry.expect_request();
+    ferry.stream_start(s.id, 200, &[]);
+    ferry.stream_chunk(s.id, "before drain, ");
+
+    let mut pipelined = ferry.client();
+    pipelined.send(format!("{}{}", get("/first"), get("/second")));
+    let first = ferry.expect_request();
+    assert_eq!(first.path, b"/first");
+
+    ferry.send(&tuple(vec![atom("drain"), int(10_000)]));
+    ferry.stream_chunk(s.id, "after drain");
+    ferry.stream_end(s.id, &[]);
+    let resp = streaming.response();
+    assert_eq!(resp.body, b"before drain, after drain");
+
+    ferry.respond(first.id, 200, &[], "first");
+    let resp = pipelined.response();
+    assert_eq!(resp.body, b"first");
+    assert!(resp.closes(), "in flight during drain: connection: close");
+    pipelined.expect_eof();
+    ferry.expect_tag("drained");
+    ferry.assert_exit(EXIT_OK, WAIT);
+    ferry.refute_within("the pipelined request after drain", Duration::from_millis(50), |t| {
+        t.tag() == Some("request")
+    });
+}
