@@ -81,6 +81,15 @@ shards_share_address(_Config) ->
     ?assertEqual(lists:duplicate(60, 200), Results),
     #{shards := 3, requests := Requests} = ferry:info(sharded),
     ?assert(Requests >= 60),
+    %% Shard 3's Rust process dies: it comes back on the shared port.
+    [Shard3] = [P || {{sharded, 3}, P} <- ets:tab2list(ferry_listeners)],
+    ferry_test_lib:os_kill(ferry_port:os_pid(Shard3)),
+    ferry_test_lib:wait_until(fun() -> maps:get(restarts, ferry:info(sharded)) =:= 1 andalso
+                                           is_integer(ferry_port:os_pid(Shard3)) end, 10000),
+    ?assertEqual(Port, ferry:port_number(sharded)),
+    After = [element(1, ferry_test_lib:raw(Port, <<"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n">>))
+             || _ <- lists:seq(1, 30)],
+    ?assertEqual(lists:duplicate(30, 200), After),
     ?assertEqual(ok, ferry:stop_listener(sharded)),
     ?assertEqual({error, econnrefused},
                  gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 1000)).
