@@ -5,6 +5,7 @@
 mod support;
 
 use std::io::Write;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 use support::*;
@@ -113,4 +114,49 @@ fn pipelined_flood_behind_an_unanswered_request_is_not_buffered() {
     assert_eq!(second.path, b"/flood");
     drop(ferry); // kills ferry: the writer's next write fails
     let _ = writer.join();
+}
+
+/// Out of file descriptors (EMFILE) is like max_connections: Ferry stops
+/// accepting, keeps serving, and takes the waiting clients once one closes.
+#[test]
+fn out_of_file_descriptors_waits_instead_of_failing() {
+    const CLIENTS: usize = 80;
+    let mut sh = Command::new("sh");
+    sh.args(["-c", "ulimit -n 64 && exec \"$0\"", &ferry_bin()]);
+    let mut ferry = Ferry::start_command(sh, &[("max_connections", int(10_000))]);
+    let mut clients: Vec<Client> = (0..CLIENTS)
+        .map(|i| {
+            let mut c = ferry.client();
+            c.send(get(&format!("/fd{i}")));
+            c
+        })
+        .collect();
+    // Serve what gets in until nothing more arrives.
+    let mut served = Vec::new();
+    while let Some(t) = ferry.next_frame_within(Duration::from_millis(500)) {
+        assert_eq!(t.tag(), Some("request"), "{t}");
+        let req = Request::from_term(t);
+        let i: usize = req.path_str()[3..].parse().unwrap();
+        ferry.respond(req.id, 200, &[], format!("{i}"));
+        served.push(i);
+    }
+    println!("with 64 file descriptors ferry took {} of {CLIENTS} clients at first", served.len());
+    assert!(!served.is_empty() && served.len() < CLIENTS, "{} served: the fd limit was not reached", served.len());
+    assert!(ferry.is_running(), "ferry died at EMFILE; stderr: {}", ferry.stderr());
+    for &i in &served {
+        assert_eq!(clients[i].response().body_str(), i.to_string());
+    }
+    // Closing the served connections frees descriptors for the waiting ones.
+    let waiting: Vec<usize> = (0..CLIENTS).filter(|i| !served.contains(i)).collect();
+    for &i in &served {
+        let _ = clients[i].stream.shutdown(std::net::Shutdown::Both);
+    }
+    for _ in &waiting {
+        let req = ferry.expect_request();
+        let i: usize = req.path_str()[3..].parse().unwrap();
+        ferry.respond(req.id, 200, &[], format!("{i}"));
+    }
+    for &i in &waiting {
+        assert_eq!(clients[i].response().body_str(), i.to_string());
+    }
 }

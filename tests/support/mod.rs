@@ -81,7 +81,13 @@ pub fn config(opts: &[(&str, Term)]) -> Term {
 impl Ferry {
     /// Spawns the binary without sending anything.
     pub fn spawn() -> Ferry {
-        let mut child = Command::new(ferry_bin())
+        Ferry::spawn_command(Command::new(ferry_bin()))
+    }
+
+    /// Spawns `command` (which must end up exec'ing ferry, e.g. through a
+    /// shell that lowers a limit first) without sending anything.
+    pub fn spawn_command(mut command: Command) -> Ferry {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -139,7 +145,12 @@ impl Ferry {
 
     /// Spawns, sends `{listen, config(opts)}` and waits for `ready`.
     pub fn start(opts: &[(&str, Term)]) -> Ferry {
-        let mut ferry = Ferry::spawn();
+        Ferry::start_command(Command::new(ferry_bin()), opts)
+    }
+
+    /// `start` through `command` (see `spawn_command`).
+    pub fn start_command(command: Command, opts: &[(&str, Term)]) -> Ferry {
+        let mut ferry = Ferry::spawn_command(command);
         let answer = ferry.listen(config(opts));
         assert_eq!(answer.tag(), Some("ready"), "listen answered {answer}, stderr: {}", ferry.stderr());
         let info = answer.el(1);
