@@ -98,8 +98,11 @@ fn stdin_eof_exits_zero_within_one_second() {
     let closed_at = Instant::now();
     ferry.assert_exit(EXIT_OK, Duration::from_secs(1));
     println!("exited {:?} after stdin EOF", closed_at.elapsed());
-    // Nothing keeps the port: the client's connection is gone too.
+    // Nothing keeps the port: the client's connection is gone too, and the
+    // address can be bound again at once (a restarted port gets it).
     client.expect_eof();
+    let rebound = Ferry::start(&[("port", int(ferry.port as i64))]);
+    assert_eq!(rebound.port, ferry.port);
 }
 
 #[test]
