@@ -30,3 +30,29 @@ fn error_kind(e: &io::Error) -> &'static str {
         _ => "io",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn cfg(port: u16, reuseport: bool) -> Config {
+        Config { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), port, reuseport, ..Config::default() }
+    }
+
+    #[test]
+    fn a_taken_port_is_eaddrinuse_unless_both_reuse_it() {
+        let first = bind(&cfg(0, true)).unwrap();
+        let port = first.local_addr().unwrap().port();
+        assert!(bind(&cfg(port, true)).is_ok(), "reuseport shards share the port");
+        let err = bind(&cfg(port, false)).map(|_| ()).unwrap_err();
+        assert_eq!(err.0, "eaddrinuse");
+        assert!(err.1.contains(&port.to_string()));
+    }
+
+    #[test]
+    fn an_address_not_on_this_host_is_eaddrnotavail() {
+        let c = Config { ip: "192.0.2.1".parse().unwrap(), ..Config::default() };
+        assert_eq!(bind(&c).map(|_| ()).unwrap_err().0, "eaddrnotavail");
+    }
+}

@@ -343,6 +343,23 @@ mod tests {
     }
 
     #[test]
+    fn error_responses_are_sized_and_say_why() {
+        let mut out = Vec::new();
+        write_error(&mut out, 400, true, DATE, "missing host header");
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        assert!(head.contains("connection: close"));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert_eq!(body, "Bad Request: missing host header\n");
+        let mut out = Vec::new();
+        write_error(&mut out, 504, false, DATE, "");
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("connection:"));
+        assert!(text.ends_with("\r\n\r\nGateway Timeout\n"));
+    }
+
+    #[test]
     fn chunks_and_trailers() {
         let mut out = Vec::new();
         write_chunk_size(&mut out, 26);
