@@ -532,10 +532,7 @@ mod tests {
         for _ in 0..depth {
             frame.extend_from_slice(&[LIST_EXT, 0, 0, 0, 1]);
         }
-        frame.push(NIL_EXT);
-        for _ in 0..depth {
-            frame.push(NIL_EXT);
-        }
+        frame.resize(frame.len() + depth + 1, NIL_EXT);
         assert_eq!(decode(&frame), Err(DecodeError::TooDeep));
     }
 

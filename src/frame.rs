@@ -321,11 +321,11 @@ mod tests {
         assert!(!is_batch(&[131, 106]));
         assert!(!is_batch(&[]));
         let got: Vec<_> = Batch(&batch).collect();
-        assert_eq!(got, vec![Ok(&payloads[0][..]), Ok(&payloads[1][..]), Ok(&payloads[2][..])]);
+        assert_eq!(got, vec![Ok(payloads[0]), Ok(payloads[1]), Ok(payloads[2])]);
         let mut cut = batch.clone();
         cut.truncate(batch.len() - 6);
         let got: Vec<_> = Batch(&cut).collect();
-        assert_eq!(got, vec![Ok(&payloads[0][..]), Err(())]);
+        assert_eq!(got, vec![Ok(payloads[0]), Err(())]);
         assert_eq!(Batch(&[0xff, 0xff, 0xff, 0xff, 1]).collect::<Vec<_>>(), vec![Err(())]);
     }
 

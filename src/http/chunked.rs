@@ -203,8 +203,10 @@ pub fn is_token(b: u8) -> bool {
 mod tests {
     use super::*;
 
-    /// Feeds `pieces` one after another; returns body, trailers.
-    fn feed(pieces: &[&[u8]], max_data: usize) -> Result<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>, usize), ChunkedError> {
+    type Trailers = Vec<(Vec<u8>, Vec<u8>)>;
+
+    /// Feeds `pieces` one after another; returns body, trailers, bytes left over.
+    fn feed(pieces: &[&[u8]], max_data: usize) -> Result<(Vec<u8>, Trailers, usize), ChunkedError> {
         let mut d = ChunkedDecoder::new(1 << 20, 256, 4);
         let mut body = Vec::new();
         let mut left_over = 0;

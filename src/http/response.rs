@@ -314,7 +314,8 @@ mod tests {
 
     #[test]
     fn refuses_injection_bad_status_and_wrong_length() {
-        let bad: &[(u16, &[(&[u8], &[u8])])] = &[
+        type Case<'a> = (u16, &'a [(&'a [u8], &'a [u8])]);
+        let bad: &[Case] = &[
             (200, &[(b"x", b"a\r\nset-cookie: evil")]),
             (200, &[(b"x\r\ny", b"a")]),
             (200, &[(b"x", b"a\0")]),
