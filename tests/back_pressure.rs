@@ -16,9 +16,7 @@ fn at_max_connections_new_clients_wait_until_one_closes() {
     let mut a = ferry.client();
     let mut b = ferry.client();
     for c in [&mut a, &mut b] {
-        c.send(get("/held"));
-        ferry.answer_next("held");
-        assert_eq!(c.response().body, b"held");
+        ferry.round_trip(c, "/held");
     }
     // The kernel completes the handshake (backlog), but Ferry does not accept.
     let mut waiting = ferry.client();

@@ -13,10 +13,7 @@ use support::*;
 fn still_serves(ferry: &mut Ferry) {
     assert!(ferry.is_running(), "ferry died; stderr: {}", ferry.stderr());
     let mut client = ferry.client();
-    client.send(get("/alive"));
-    let req = ferry.expect_request();
-    ferry.respond(req.id, 200, &[], "alive");
-    assert_eq!(client.response().body, b"alive");
+    ferry.round_trip(&mut client, "/alive");
 }
 
 /// The next frame is `{protocol_error, Id | undefined, Message}`; returns it.

@@ -78,9 +78,7 @@ fn ten_thousand_idle_keep_alive_connections_cost_under_2_kib_each() {
 
     // They are really open and usable: the first and the last still answer.
     for i in [0, CONNS - 1] {
-        clients[i].send(get("/still-there"));
-        ferry.answer_next("yes");
-        assert_eq!(clients[i].response().body, b"yes");
+        ferry.round_trip(&mut clients[i], "/still-there");
     }
     let peers: std::collections::HashSet<_> = clients.iter().map(|c| c.stream.local_addr().unwrap().ip()).collect();
     assert_eq!(peers.len(), SOURCES);

@@ -18,9 +18,7 @@ fn ready_reports_port_pid_protocol_version_and_windows() {
     // And the port really listens.
     let mut ferry = Ferry::start(&[]);
     let mut client = ferry.client();
-    client.send(get("/"));
-    ferry.answer_next("up");
-    assert_eq!(client.response().body, b"up");
+    ferry.round_trip(&mut client, "/");
 }
 
 #[test]
@@ -66,9 +64,8 @@ fn reuseport_shards_share_one_port() {
     }
     drop(first);
     let mut client = second.client();
-    client.send(get("/survivor"));
-    second.answer_next("still here");
-    assert_eq!(client.response().body, b"still here", "a dead shard leaves the other serving");
+    // a dead shard leaves the other serving
+    second.round_trip(&mut client, "/survivor");
 }
 
 #[test]
@@ -212,9 +209,7 @@ fn address_not_on_this_host_is_eaddrnotavail() {
 fn drain_finishes_in_flight_closes_idle_then_exits_0() {
     let mut ferry = Ferry::start(&[]);
     let mut idle = ferry.client();
-    idle.send(get("/idle"));
-    ferry.answer_next("done");
-    assert_eq!(idle.response().body, b"done");
+    ferry.round_trip(&mut idle, "/idle");
 
     let mut busy = ferry.client();
     busy.send(get("/busy"));

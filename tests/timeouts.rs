@@ -36,9 +36,7 @@ fn slowloris_gets_408_and_close() {
 fn idle_keep_alive_connection_is_closed() {
     let mut ferry = Ferry::start(&[("idle_timeout", int(300))]);
     let mut client = ferry.client();
-    client.send(get("/"));
-    ferry.answer_next("x");
-    assert_eq!(client.response().body, b"x");
+    ferry.round_trip(&mut client, "/");
     assert!(client.closed_within(WAIT), "idle connection still open after {WAIT:?}");
     let deadline = Instant::now() + WAIT;
     while ferry.stat("connections") != 0 {
@@ -125,9 +123,7 @@ fn client_disconnect_while_handler_runs_is_peer_closed() {
     ferry.respond(req.id, 200, &[], "nobody listens");
     assert_eq!(ferry.stat("ignored_commands"), before + 1);
     let mut other = ferry.client();
-    other.send(get("/still-serving"));
-    ferry.answer_next("yes");
-    assert_eq!(other.response().body, b"yes");
+    ferry.round_trip(&mut other, "/still-serving");
 }
 
 #[test]
@@ -192,11 +188,8 @@ fn idle_and_header_timeouts_do_not_cut_other_phases() {
 
     let mut ferry = Ferry::start(&[("idle_timeout", int(10_000)), ("header_timeout", int(200))]);
     let mut client = ferry.client();
-    client.send(get("/first"));
-    ferry.answer_next("1");
-    assert_eq!(client.response().body, b"1");
+    ferry.round_trip(&mut client, "/first");
     thread::sleep(Duration::from_millis(600));
-    client.send(get("/after-a-pause"));
-    ferry.answer_next("2");
-    assert_eq!(client.response().body, b"2", "a keep-alive pause is not a slow head");
+    // a keep-alive pause is not a slow head
+    ferry.round_trip(&mut client, "/after-a-pause");
 }

@@ -391,6 +391,19 @@ impl Ferry {
         Client::connect(self.port)
     }
 
+    /// A GET of `path` on `client`, answered 200 with the path as body:
+    /// the connection (and the process) still serve. Returns the response.
+    pub fn round_trip(&mut self, client: &mut Client, path: &str) -> Response {
+        client.send(get(path));
+        let req = self.expect_request();
+        assert_eq!(req.path_str(), path, "the request that arrived");
+        self.respond(req.id, 200, &[], path);
+        let resp = client.response();
+        assert_eq!(resp.status, 200, "{:?}", String::from_utf8_lossy(&resp.head));
+        assert_eq!(resp.body_str(), path, "the response that came back");
+        resp
+    }
+
     /// The common round trip: the next request gets a 200 with `body`.
     pub fn answer_next(&mut self, body: &str) -> Request {
         let req = self.expect_request();
