@@ -86,7 +86,13 @@ def log(msg):
 def main():
     s = settings()
     wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6").split(",")}
-    results_dir = os.path.join(servers.ROOT, "bench", "results")
+    # Only a full run of everything replaces the committed bench/results/;
+    # smoke runs and subsets write to target/bench/results/.
+    partial = s.quick or any(k in os.environ for k in (
+        "BENCH_SERVERS", "BENCH_SCENARIOS", "BENCH_ROUNDS", "BENCH_DURATION",
+        "BENCH_IDLE", "BENCH_TRANSFER", "BENCH_VM_FLAGS", "BENCH_FERRY_SHARDS"))
+    results_dir = os.path.join(servers.ROOT, *(("target", "bench", "results") if partial
+                                               else ("bench", "results")))
     os.makedirs(results_dir, exist_ok=True)
     run = Run(s, results_dir)
     chosen = servers.selected()

@@ -159,7 +159,12 @@ def machine():
                'io:format("~s", [erlang:system_info(otp_release)]), halt().'])
     elixir = cmd(["elixir", "--version"]).splitlines()[-1:] or ["?"]
     return (f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, OTP {otp}, "
-            f"{elixir[0]}, {cmd(['rustc', '--version'])}, {cmd(['wrk', '-v']).splitlines()[0]}")
+            f"{elixir[0]}, {cmd(['rustc', '--version'])}, wrk {wrk_version()}")
+
+
+def wrk_version():
+    words = (cmd(["wrk", "-v"]).split() or ["?", "?"])[:2]
+    return words[1].split("/")[-1] if len(words) > 1 else "?"
 
 
 def chart(res, results_dir):
