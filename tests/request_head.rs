@@ -89,3 +89,35 @@ fn leading_empty_lines_before_a_request_are_ignored() {
     ferry.respond(req.id, 200, &[], "");
     assert_eq!(client.response().status, 200);
 }
+
+/// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+/// framing: the server may answer it but must close the connection after.
+#[test]
+fn http10_with_transfer_encoding_is_not_kept_alive() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(format!(
+        "POST /te HTTP/1.0\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n{}",
+        "GET /next HTTP/1.0\r\nconnection: keep-alive\r\n\r\n"
+    ));
+    let resp = match ferry.next_frame_within(Duration::from_millis(500)) {
+        Some(t) => {
+            assert_eq!(t.tag(), Some("request"), "{t}");
+            let req = Request::from_term(t);
+            if req.body.is_none() {
+                ferry.read_whole_body(req.id, 1024);
+            }
+            ferry.respond(req.id, 200, &[], "answered once");
+            client.response()
+        }
+        None => client.try_response(false).expect("an answer or a 400"),
+    };
+    assert!(resp.status == 200 || resp.status == 400, "status {}", resp.status);
+    if let Some(t) = ferry.next_frame_within(Duration::from_millis(300)) {
+        panic!("after faulty HTTP/1.0 framing the connection was kept and served: {t}; response head {:?}", String::from_utf8_lossy(&resp.head));
+    }
+    client.expect_eof();
+    ferry.refute_within("a request after faulty 1.0 framing", Duration::from_millis(100), |t| {
+        t.tag() == Some("request")
+    });
+}
