@@ -121,3 +121,32 @@ fn http10_with_transfer_encoding_is_not_kept_alive() {
         t.tag() == Some("request")
     });
 }
+
+/// RFC 9112 §2.2, §5.2: bare CR, NUL and obsolete line folding in a header
+/// value are refused with 400 (or folded to spaces); never handed on raw.
+#[test]
+fn bare_cr_nul_and_folding_never_reach_the_beam_raw() {
+    let mut ferry = Ferry::start(&[]);
+    for (head, raw) in [
+        ("GET / HTTP/1.1\r\nhost: t\r\nx-a: one\rtwo\r\n\r\n", &b"one\rtwo"[..]),
+        ("GET / HTTP/1.1\r\nhost: t\r\nx-a: one\0two\r\n\r\n", b"one\0two"),
+        ("GET / HTTP/1.1\r\nhost: t\r\nx-a: one\r\n two\r\n\r\n", b"one\r\n two"),
+    ] {
+        let mut client = ferry.client();
+        client.send(head);
+        match ferry.next_frame_within(Duration::from_millis(300)) {
+            Some(t) => {
+                let req = Request::from_term(t);
+                let value = req.header("x-a").unwrap_or(b"").to_vec();
+                assert!(value != raw && !value.contains(&b'\r') && !value.contains(&0), "{head:?} passed on as {value:?}");
+                ferry.respond(req.id, 200, &[], "");
+                assert_eq!(client.response().status, 200);
+            }
+            None => {
+                let resp = client.try_response(false).expect("a 400");
+                assert_eq!(resp.status, 400, "{head:?}");
+                client.expect_eof();
+            }
+        }
+    }
+}
