@@ -12,6 +12,9 @@ use crate::protocol::{self, ClosedReason, RequestBody, RequestEvent};
 use std::io::{self, Read};
 use std::time::Instant;
 
+/// Raw bytes of a chunked body read beyond the grant, for its framing.
+const FRAMING_PEEK: usize = 256;
+
 impl Conn {
     /// Bytes worth reading from the socket now (0: leave them in the kernel).
     fn read_limit(&self, ctx: &Ctx<'_>, scratch: usize) -> usize {
@@ -34,7 +37,9 @@ impl Conn {
             BodyIn::Length(left) if !ex.dispatched => left,
             BodyIn::Length(left) => left.min(room),
             BodyIn::Chunked(_) if !ex.dispatched => scratch as u64,
-            BodyIn::Chunked(_) => room,
+            // A little more than the grant, so the last chunk and trailers
+            // (which need no grant) are seen once the data is all sent.
+            BodyIn::Chunked(_) => room.max(FRAMING_PEEK.saturating_sub(self.inbuf.len()) as u64),
         };
         n.min(scratch as u64) as usize
     }
