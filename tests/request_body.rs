@@ -139,6 +139,9 @@ fn expect_100_continue_refused_without_reading() {
     let resp = client.response();
     assert_eq!(resp.status, 417, "a final status without any 100 Continue first");
     assert_eq!(resp.body, b"no");
+    // The client may still send the body or not: PROTOCOL.md closes.
+    assert!(resp.closes(), "client still waiting for 100 Continue: connection: close");
+    client.expect_eof();
 }
 
 /// 200 MB chunked upload through `read_body` grants; the binary's RSS stays
@@ -328,4 +331,26 @@ fn big_unread_body_closes_after_the_response() {
     let _ = client.read_to_eof();
     let _ = writer.join();
     ferry.refute_within("a smuggled request", Duration::from_millis(200), |t| t.tag() == Some("request"));
+}
+
+/// An unread rest of at most 1 MiB is read and dropped after the response,
+/// and the connection is kept (PROTOCOL.md "Responses").
+#[test]
+fn small_unread_body_is_dropped_and_the_connection_kept() {
+    for chunked in [false, true] {
+        let mut ferry = Ferry::start(&[("inline_body", int(0))]);
+        let mut client = ferry.client();
+        let body = get("/smuggled").repeat(1000); // about 27 KB of request look-alikes
+        if chunked {
+            client.send(format!("POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len()));
+        } else {
+            client.send(format!("POST /c HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n{body}", body.len()));
+        }
+        let req = ferry.expect_request();
+        ferry.respond(req.id, 200, &[], "answered unread");
+        let resp = client.response();
+        assert_eq!(resp.body, b"answered unread");
+        assert!(!resp.closes(), "chunked={chunked}: a small unread rest keeps the connection");
+        ferry.round_trip(&mut client, "/next");
+    }
 }
