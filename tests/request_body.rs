@@ -354,3 +354,38 @@ fn small_unread_body_is_dropped_and_the_connection_kept() {
         ferry.round_trip(&mut client, "/next");
     }
 }
+
+/// `body_end` needs no grant: granting exactly the body's size is enough.
+#[test]
+fn body_end_needs_no_grant_of_its_own() {
+    for chunked in [false, true] {
+        let mut ferry = Ferry::start(&[("inline_body", int(0))]);
+        let mut client = ferry.client();
+        let body = pattern(0, 100);
+        let mut request = if chunked {
+            b"POST /e HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n64\r\n".to_vec()
+        } else {
+            b"POST /e HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\n".to_vec()
+        };
+        request.extend_from_slice(&body);
+        if chunked {
+            request.extend_from_slice(b"\r\n0\r\n\r\n");
+        }
+        client.send(&request);
+        let req = ferry.expect_request();
+        ferry.read_body(req.id, 100);
+        let mut got = Vec::new();
+        loop {
+            let t = ferry.expect(&format!("body_end after exactly 100 granted (chunked={chunked})"), |t| {
+                matches!(t.tag(), Some("body") | Some("body_end")) && t.el(1).int() == Some(req.id)
+            });
+            if t.tag() == Some("body_end") {
+                break;
+            }
+            got.extend_from_slice(t.el(2).bin().unwrap());
+        }
+        assert_eq!(got, body);
+        ferry.respond(req.id, 200, &[], "");
+        assert_eq!(client.response().status, 200);
+    }
+}
