@@ -74,6 +74,20 @@ fn with_header_count(n: usize) -> Vec<u8> {
     r.into_bytes()
 }
 
+/// Past 64 fields Ferry parses again with a heap array: the boundary holds there too.
+#[test]
+fn header_count_boundary_at_the_default_and_past_the_stack_array() {
+    let mut ferry = Ferry::start(&[]);
+    let req = expect_accepted(&mut ferry, &with_header_count(100));
+    assert_eq!(req.headers.len(), 100, "default max_headers is 100 (docs/OPTIONS.md)");
+    expect_rejected_before_beam(&mut ferry, &with_header_count(101), 431);
+    let mut ferry = Ferry::start(&[("max_headers", int(300))]);
+    let req = expect_accepted(&mut ferry, &with_header_count(300));
+    assert_eq!(req.headers.len(), 300);
+    assert_eq!(req.headers[299].0, b"x-h299", "order kept past the stack array");
+    expect_rejected_before_beam(&mut ferry, &with_header_count(301), 431);
+}
+
 #[test]
 fn header_count_at_the_limit_passes_one_more_is_431() {
     let mut ferry = Ferry::start(&[("max_headers", int(20))]);

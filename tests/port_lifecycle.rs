@@ -83,6 +83,16 @@ fn log_frames_are_well_formed() {
         assert!(log.el(2).bin().is_some(), "message not a binary: {log}");
     }
     assert!(!ferry.logs.is_empty(), "log_level => debug and a malformed request, yet no log frame");
+
+    // log_level => error: the same event logs nothing less severe.
+    let mut quiet = Ferry::start(&[("log_level", atom("error"))]);
+    let mut client = quiet.client();
+    client.send("BROKEN\r\n\r\n");
+    let _ = client.read_to_eof();
+    quiet.stats();
+    for log in &quiet.logs {
+        assert_eq!(log.el(1).atom(), Some("error"), "below log_level: {log}");
+    }
 }
 
 #[test]
