@@ -218,7 +218,9 @@ fn framing(method: &[u8], minor: u8, headers: &[Header<'_>], limits: &Limits) ->
         (false, Some(0)) | (false, None) => BodyKind::None,
         (false, Some(n)) => BodyKind::Length(n),
     };
-    let keep_alive = !close && (minor == 1 || keep_alive_token);
+    // RFC 9112 §6.1: transfer-encoding on HTTP/1.0 is faulty framing: answer,
+    // then close.
+    let keep_alive = !close && (minor == 1 || keep_alive_token) && !(minor == 0 && te_seen);
     Ok(Framing {
         body,
         keep_alive,
@@ -391,6 +393,9 @@ mod tests {
         assert!(c.expect_continue);
         assert!(!f(b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n").expect_continue);
         assert!(f(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n").is_head);
+        let te10 = f(b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(te10.body, BodyKind::Chunked);
+        assert!(!te10.keep_alive);
     }
 
     #[test]
