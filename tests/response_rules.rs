@@ -147,3 +147,51 @@ fn stalled_inline_body_is_408() {
         t.tag() == Some("request") && t.el(2).get("body").and_then(|b| b.bin()).is_some()
     });
 }
+
+/// A HEAD response announces the length a GET would have: content-length
+/// with an empty body is right there, not a disagreement.
+#[test]
+fn head_response_may_announce_a_length_without_a_body() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("HEAD /big HTTP/1.1\r\nhost: t\r\n\r\n");
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 200, &[("content-length", "1000")], "");
+    let resp = client.head_response();
+    assert_eq!(resp.status, 200, "{:?}", String::from_utf8_lossy(&resp.head));
+    assert_eq!(resp.header("content-length"), Some("1000"));
+    ferry.round_trip(&mut client, "/after-head");
+    // The same for 304 Not Modified on a GET.
+    client.send(get("/cached"));
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 304, &[("content-length", "1000"), ("etag", "\"x\"")], "");
+    let resp = client.response();
+    assert_eq!(resp.status, 304, "{:?}", String::from_utf8_lossy(&resp.head));
+    ferry.round_trip(&mut client, "/after-304");
+}
+
+#[test]
+fn handler_connection_close_is_honoured() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/bye"));
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 200, &[("connection", "close")], "bye");
+    let resp = client.response();
+    assert_eq!(resp.body, b"bye");
+    assert_eq!(resp.headers_named("connection"), vec!["close"], "one connection header");
+    client.expect_eof();
+}
+
+#[test]
+fn handler_transfer_encoding_is_replaced_by_rusts_framing() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(get("/te"));
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 200, &[("transfer-encoding", "chunked")], "abc");
+    let resp = client.response();
+    assert_eq!(resp.body, b"abc");
+    assert!(resp.headers_named("transfer-encoding").len() <= 1, "{:?}", String::from_utf8_lossy(&resp.head));
+    ferry.round_trip(&mut client, "/after");
+}
