@@ -132,3 +132,30 @@ fn unread_body_is_never_parsed_as_a_request() {
         t.tag() == Some("request") && t.el(2).get("path").and_then(|p| p.bin()) == Some(b"/smuggled")
     });
 }
+
+/// A pipelined request behind a streamed response waits for the stream's end.
+#[test]
+fn pipelined_request_behind_a_stream_is_answered_after_it() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(format!("{}{}", get("/stream"), get("/after")));
+    let s = ferry.expect_request();
+    assert_eq!(s.path, b"/stream");
+    ferry.stream_start(s.id, 200, &[]);
+    ferry.stream_chunk(s.id, "one ");
+    // If Ferry hands /after over already, answer it before the stream ends.
+    let early = ferry.next_frame_within(Duration::from_millis(200)).map(Request::from_term);
+    if let Some(a) = &early {
+        assert_eq!(a.path, b"/after");
+        ferry.respond(a.id, 200, &[], "after");
+    }
+    ferry.stream_chunk(s.id, "two");
+    ferry.stream_end(s.id, &[]);
+    if early.is_none() {
+        let a = ferry.expect_request();
+        assert_eq!(a.path, b"/after");
+        ferry.respond(a.id, 200, &[], "after");
+    }
+    assert_eq!(client.response().body, b"one two");
+    assert_eq!(client.response().body, b"after");
+}
