@@ -234,6 +234,24 @@ impl Ferry {
         }
     }
 
+    /// Selective receive that may come back empty: the first frame for which
+    /// `pred` holds within `wait`, others kept for later.
+    pub fn receive_within(&mut self, wait: Duration, pred: impl Fn(&Term) -> bool) -> Option<Term> {
+        if let Some(pos) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(pos);
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.frames.recv_timeout(left) {
+                Ok(t) if pred(&t) => return Some(t),
+                Ok(t) if t.tag() == Some("log") => self.logs.push(t),
+                Ok(t) => self.backlog.push_back(t),
+                Err(_) => return None,
+            }
+        }
+    }
+
     pub fn expect(&mut self, what: &str, pred: impl Fn(&Term) -> bool) -> Term {
         self.expect_within(what, WAIT, pred)
     }
