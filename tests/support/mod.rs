@@ -19,7 +19,7 @@ pub use eetf::Term;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -212,25 +212,14 @@ impl Ferry {
     /// Selective receive: the first frame for which `pred` holds; others are
     /// kept, in order, for later receives. Panics after `wait`.
     pub fn expect_within(&mut self, what: &str, wait: Duration, pred: impl Fn(&Term) -> bool) -> Term {
-        if let Some(pos) = self.backlog.iter().position(&pred) {
-            return self.backlog.remove(pos).unwrap();
-        }
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.frames.recv_timeout(left) {
-                Ok(t) if pred(&t) => return t,
-                Ok(t) if t.tag() == Some("log") => self.logs.push(t),
-                Ok(t) => self.backlog.push_back(t),
-                Err(e) => {
-                    let why = if e == RecvTimeoutError::Timeout { "timed out" } else { "stdout closed" };
-                    panic!(
-                        "waiting for {what}: {why}; unconsumed frames: [{}]; stderr: {}",
-                        self.backlog.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
-                        self.stderr()
-                    );
-                }
-            }
+        match self.receive_within(wait, pred) {
+            Some(t) => t,
+            None => panic!(
+                "waiting for {what}: nothing within {wait:?}{}; unconsumed frames: [{}]; stderr: {}",
+                if self.is_running() { "" } else { " (ferry exited)" },
+                self.backlog.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
+                self.stderr()
+            ),
         }
     }
 
