@@ -97,7 +97,7 @@ def main():
     run = Run(s, results_dir)
     chosen = servers.selected()
     res = {"settings": asdict(s), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-           "servers": [{k: sp[k] for k in ("name", "label")} for sp in chosen],
+           "servers": [{k: sp.get(k, sp["label"]) for k in ("name", "label", "short")} for sp in chosen],
            "hello": {sp["name"]: {"50": [], "1000": []} for sp in chosen},
            "idle": {}, "upload": {}, "download": {}, "restart": None}
     t_start = time.monotonic()

@@ -181,7 +181,8 @@ and bytes/conn of 3."""
             cpu = [x["cpu_us_per_req"] for x in res["hello"][n]["50"] if "cpu_us_per_req" in x] or [0]
             cols += [med(cpu), min(cpu), max(cpu)]
             idle = res["idle"].get(n, {}).get("bytes_per_conn", 0)
-            label = sp["label"].replace(" (", "\\n(").replace('"', "")
+            short = sp.get("short", sp["label"])  # raw files of older runs have no "short"
+            label = (short if "\\n" in short else short.replace(" (", "\\n(")).replace('"', "")
             f.write(f'"{label}" ' + " ".join(f"{c:.3f}" for c in cols) + f" {idle:.0f}\n")
     png = os.path.join(results_dir, "bench.png")
     script = f"""

@@ -44,10 +44,10 @@ def ferry_elixir(port):
 
 
 SERVERS = [
-    {"name": "ferry_erl", "label": "Ferry (Erlang handler)", "reference": True,
+    {"name": "ferry_erl", "label": "Ferry (Erlang handler)", "short": "Ferry\\n(Erlang)", "reference": True,
      "argv": erl("bench_ferry", FERRY_SHARDS, FERRY_BIN, paths=(FERRY_EBIN,)),
      "scenarios": {1, 2, 3, 4, 5}},
-    {"name": "ferry_ex", "label": "Ferry (Elixir Ferry.Router)",
+    {"name": "ferry_ex", "label": "Ferry (Elixir Ferry.Router)", "short": "Ferry\\n(Elixir)",
      "argv": ferry_elixir, "cwd": os.path.join(ROOT, "elixir_client"),
      "env": {"MIX_ENV": "prod", "ELIXIR_ERL_OPTIONS": " ".join(VM_FLAGS)},
      "scenarios": {1, 2, 3}},
