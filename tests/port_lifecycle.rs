@@ -339,7 +339,7 @@ fn closed_stdout_exits_4() {
         assert!(Instant::now() < deadline, "ferry kept running with its stdout closed");
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert_eq!(status.code(), Some(4), "exit status {status}");
+    assert_eq!(status.code(), Some(EXIT_STDOUT), "exit status {status}");
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_LISTEN: i32 = 2;
 pub const EXIT_BAD_FRAME: i32 = 3;
+pub const EXIT_STDOUT: i32 = 4;
 
 /// The binary under test: `FERRY_BIN` (what `make test` sets) or cargo's build.
 pub fn ferry_bin() -> String {
