@@ -80,6 +80,9 @@ def rows(res):
             row("   of which Rust process(es)",
                 lambda n: spread([f["cpu_us_per_req_rust"] for f in h[n][conns]
                                   if f.get("cpu_us_per_req_rust")], lambda x: f"{x:.1f}"))
+            row("   wrk's own CPU µs/request",
+                lambda n: spread([f["client_cpu_us_per_req"] for f in h[n][conns]
+                                  if "client_cpu_us_per_req" in f], lambda x: f"{x:.1f}"))
     idle = res["idle"]
     row(f"3. idle, {s['idle_connections']} conns: bytes/conn",
         lambda n: f"{idle[n]['bytes_per_conn']:.0f}" if n in idle else DASH)

@@ -3,6 +3,7 @@ run's settings (main.Settings) and returns a dict of figures (or raises)."""
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -33,11 +34,18 @@ def parse_wrk(out):
 def wrk(port, connections, seconds, threads=2):
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
            "--timeout", "5s", f"http://127.0.0.1:{port}/"]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        return parse_wrk(out)
+        fig = parse_wrk(out)
     except (AttributeError, KeyError) as e:
         raise RuntimeError(f"cannot read wrk output ({e}):\n{out}")
+    # wrk shares the CPUs with the server: what it costs per request differs
+    # by server (how responses arrive), so it is part of the picture.
+    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+    fig["client_cpu_us_per_req"] = cpu * 1e6 / max(fig["requests"], 1)
+    return fig
 
 
 def hello(server, s, connections):
