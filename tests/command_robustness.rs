@@ -161,7 +161,7 @@ fn bad_arguments_for_a_live_request_are_protocol_errors_for_that_id() {
         assert!(t.el(1).int() == Some(live) || t.el(1).atom() == Some("undefined"), "{t}");
         // An invalid response may end the request with a 500 (errors table);
         // then the next case gets a fresh request.
-        if let Some(resp) = client.response_within(Duration::from_millis(100)) {
+        if let Some(resp) = client.response_within(Duration::from_millis(100), false) {
             assert_eq!(resp.status, 500, "an invalid command produced {:?}", String::from_utf8_lossy(&resp.head));
             id = None;
             if resp.closes() {

@@ -308,8 +308,9 @@ impl Client {
     }
 
     /// A response if one starts arriving within `wait`; None if the
-    /// connection stays silent (or closes without a byte).
-    pub fn response_within(&mut self, wait: Duration) -> Option<Response> {
+    /// connection stays silent (or closes without a byte). `head_request`:
+    /// the response is to a HEAD, so it has no body.
+    pub fn response_within(&mut self, wait: Duration, head_request: bool) -> Option<Response> {
         if self.buf.is_empty() && !self.eof {
             self.stream.set_read_timeout(Some(wait)).expect("read timeout");
             let mut chunk = [0u8; 65536];
@@ -336,7 +337,7 @@ impl Client {
                 return None;
             }
         }
-        self.try_response(false)
+        self.try_response(head_request)
     }
 
     /// Everything buffered or readable without waiting, after a pause of
@@ -362,6 +363,11 @@ impl Client {
         }
         self.stream.set_nonblocking(false).expect("blocking");
         std::mem::take(&mut self.buf)
+    }
+
+    /// Whether a read has already seen the server close (EOF or reset).
+    pub fn saw_eof(&self) -> bool {
+        self.eof
     }
 
     /// Bytes buffered but not consumed by a parse.
