@@ -303,38 +303,36 @@ fn put_peer(b: &mut Vec<u8>, peer: SocketAddr) {
     etf::put_int(b, peer.port() as i64);
 }
 
-pub fn body(out: &mut Outbox, id: u64, chunk: &[u8]) {
+/// Starts a frame holding `{Tag, Id, _}`, the shape of every per-request
+/// event but `request`; the caller writes the third element and ends the frame.
+fn begin_id_event<'a>(out: &'a mut Outbox, tag: &str, id: u64) -> &'a mut Vec<u8> {
     let b = out.begin_frame();
     etf::put_tuple(b, 3);
-    etf::put_atom(b, "body");
+    etf::put_atom(b, tag);
     etf::put_uint(b, id);
+    b
+}
+
+pub fn body(out: &mut Outbox, id: u64, chunk: &[u8]) {
+    let b = begin_id_event(out, "body", id);
     etf::put_binary(b, chunk);
     out.end_frame();
 }
 
 pub fn body_end(out: &mut Outbox, id: u64, trailers: &[(Vec<u8>, Vec<u8>)]) {
-    let b = out.begin_frame();
-    etf::put_tuple(b, 3);
-    etf::put_atom(b, "body_end");
-    etf::put_uint(b, id);
+    let b = begin_id_event(out, "body_end", id);
     put_headers(b, trailers.iter().map(|(n, v)| (&n[..], &v[..])), trailers.len());
     out.end_frame();
 }
 
 pub fn closed(out: &mut Outbox, id: u64, reason: ClosedReason) {
-    let b = out.begin_frame();
-    etf::put_tuple(b, 3);
-    etf::put_atom(b, "closed");
-    etf::put_uint(b, id);
+    let b = begin_id_event(out, "closed", id);
     etf::put_atom(b, reason.atom());
     out.end_frame();
 }
 
 pub fn sent(out: &mut Outbox, id: u64, status: u16, bytes: u64, duration_us: u64) {
-    let b = out.begin_frame();
-    etf::put_tuple(b, 3);
-    etf::put_atom(b, "sent");
-    etf::put_uint(b, id);
+    let b = begin_id_event(out, "sent", id);
     etf::put_map(b, 3);
     etf::put_atom(b, "status");
     etf::put_int(b, status as i64);
@@ -346,10 +344,7 @@ pub fn sent(out: &mut Outbox, id: u64, status: u16, bytes: u64, duration_us: u64
 }
 
 pub fn stream_credit(out: &mut Outbox, id: u64, bytes: u64) {
-    let b = out.begin_frame();
-    etf::put_tuple(b, 3);
-    etf::put_atom(b, "stream_credit");
-    etf::put_uint(b, id);
+    let b = begin_id_event(out, "stream_credit", id);
     etf::put_uint(b, bytes);
     out.end_frame();
 }
