@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make bench`: Ferry side by side with mochiweb, yaws, inets httpd and a
-# BEAM-less tiny_http server. Installs what is missing, builds release
-# binaries and the bench servers, then runs bench/harness/main.py, which
+# `make bench`: Ferry side by side with mochiweb, yaws, inets httpd, a
+# BEAM-less tiny_http server and the floor (a bare mio loop doing no work).
+# Installs what is missing, builds release binaries and the bench servers,
+# then runs bench/harness/main.py, which
 # prints the table and writes bench/results/results.md and bench.png.
 #
 #   BENCH_QUICK=1 bash bench/run.sh        smoke run, about 2 minutes
@@ -29,7 +30,7 @@ fi
 
 echo "bench: building release binaries"
 cargo build --release --locked
-cargo build --release --locked --example tiny_http_baseline
+cargo build --release --locked --example tiny_http_baseline --example floor
 mkdir -p erl/priv && cp target/release/ferry erl/priv/ferry
 (cd erl && rebar3 compile) || echo "bench: WARNING: erl/ does not build; Ferry rows will fail"
 (cd elixir_client && MIX_ENV=prod mix compile) \

@@ -108,7 +108,7 @@ def proc_kind(pid):
         return "gone"
     if comm.startswith("beam"):
         return "vm"
-    if comm in ("ferry", "tiny_http_basel"):
+    if comm in ("ferry", "tiny_http_basel", "floor"):
         return "rust"
     return "other"
 

@@ -130,6 +130,18 @@ def targets(res):
     return out
 
 
+def context(res):
+    """What bounds the req/s target on this machine: the floor server (no
+    work per request at all) against mochiweb, in the same rounds."""
+    fl, mo = ratios(res, "floor", "50"), ratios(res, "mochiweb", "50")
+    per_round = [f / m for f, m in zip(fl, mo) if m]
+    if not per_round:
+        return []
+    return [f"The floor server (one epoll loop answering a fixed response, no parser, no BEAM) "
+            f"reached {spread(per_round, lambda x: f'{x:.2f}')}× mochiweb's req/s in the same rounds, "
+            f"{spread(fl, lambda x: f'{x:.2f}')}× Ferry's; a server that does any work per request stays below it."]
+
+
 def text_table(table):
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
@@ -220,6 +232,7 @@ def write(res, results_dir):
     table = rows(res)
     tg = targets(res)
     tg_text = "\n".join(f"  [{'x' if ok else ' '}] {what}: {fig}" for what, fig, ok in tg)
+    ctx = context(res)
     png = chart(res, results_dir)
     s = res["settings"]
     how = (f"{s['rounds']} round(s) of {s['duration']} s per wrk run (after {s['warmup']} s warm-up), "
@@ -229,7 +242,8 @@ def write(res, results_dir):
           f"Machine: {machine()}.", "",
           md_table(table), "",
           "## Targets of issue 5 (Ferry, Erlang handler)", "",
-          *[f"- [{'x' if ok else ' '}] {what}: **{fig}**" for what, fig, ok in tg], ""]
+          *[f"- [{'x' if ok else ' '}] {what}: **{fig}**" for what, fig, ok in tg], "",
+          *[line + "\n" for line in ctx]]
     if res["errors"]:
         md += ["## Failures", "", *[f"- {e}" for e in res["errors"]], ""]
     if png:
@@ -237,5 +251,6 @@ def write(res, results_dir):
     md += ["How to read this: bench/README.md.", ""]
     with open(os.path.join(results_dir, "results.md"), "w") as f:
         f.write("\n".join(md))
-    return text_table(table) + "\n\nTargets (issue 5):\n" + tg_text + (
+    return text_table(table) + "\n\nTargets (issue 5):\n" + tg_text + "".join(
+        "\n  " + line for line in ctx) + (
         "\n\nFailures:\n" + "\n".join(res["errors"]) if res["errors"] else "")

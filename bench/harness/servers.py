@@ -11,6 +11,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BENCH_EBIN = os.path.join(ROOT, "target", "bench", "ebin")
 FERRY_BIN = os.path.join(ROOT, "target", "release", "ferry")
 TINY_HTTP_BIN = os.path.join(ROOT, "target", "release", "examples", "tiny_http_baseline")
+FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "floor")
 FERRY_EBIN = os.path.join(ROOT, "erl", "_build", "default", "lib", "ferry", "ebin")
 YAWS_EBIN = "/usr/lib/yaws/ebin"
 RUN_DIR = os.path.join(ROOT, "target", "bench", "run")
@@ -19,13 +20,19 @@ RUN_DIR = os.path.join(ROOT, "target", "bench", "run")
 # No busy-waiting schedulers: on 2 CPUs they take the time wrk and, for Ferry,
 # the Rust port process need (msacc: 37% of scheduler time in busy wait at
 # OTP defaults); an A/B gave mochiweb and Ferry alike about +10%.
-DEFAULT_VM_FLAGS = "+sbwt none +sbwtdcpu none +sbwtdio none"
+# +swt very_high: a scheduler wakes a sleeping one less eagerly; on 2 CPUs
+# each such wake-up is a futex round trip that wrk also waits for. A/B at
+# 50 conns: Ferry +10%, mochiweb +4%, yaws +17%, inets +15%.
+DEFAULT_VM_FLAGS = "+swt very_high +sbwt none +sbwtdcpu none +sbwtdio none"
 # BENCH_VM_EXTRA is added to them (profile.py: perf map, BEAM probes).
 VM_FLAGS = (os.environ.get("BENCH_VM_FLAGS", DEFAULT_VM_FLAGS).split()
             + os.environ.get("BENCH_VM_EXTRA", "").split())
 
 # Ferry's shards (port processes on one SO_REUSEPORT address) for scenarios 1-5.
-FERRY_SHARDS = os.environ.get("BENCH_FERRY_SHARDS", "2")
+# Ferry's own default, 1: on 2 CPUs that wrk shares, a second Rust process
+# costs more than it gives (alternated A/B, 50 conns: 1 shard 71-85k req/s
+# at 7 us of Rust CPU per request, 2 shards 66-74k at 9 us).
+FERRY_SHARDS = os.environ.get("BENCH_FERRY_SHARDS", "1")
 
 
 def erl(module, *args, paths=()):
@@ -60,6 +67,8 @@ SERVERS = [
      "argv": erl("bench_inets", os.path.join(RUN_DIR, "inets")), "scenarios": {1, 2, 3}},
     {"name": "tiny_http", "label": "tiny_http (Rust, no BEAM)",
      "argv": lambda port: [TINY_HTTP_BIN, str(port)], "scenarios": {1, 2, 3, 4, 5}},
+    {"name": "floor", "label": "floor (bare mio loop, no HTTP, no BEAM)", "short": "floor\\n(no work)",
+     "argv": lambda port: [FLOOR_BIN, str(port)], "scenarios": {1, 2}},
 ]
 
 # Scenario 6 kills the only port process, so it runs on a one-shard listener.
