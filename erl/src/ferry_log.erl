@@ -5,7 +5,7 @@
 %% Rust process's own lines keep the level it gave them.
 -module(ferry_log).
 
--export([report/2, format/1]).
+-export([report/2, format/1, port_exit/1]).
 
 -spec report(logger:level(), #{what := atom(), listener := atom(), atom() => term()}) -> ok.
 report(Level, Report) ->
@@ -32,12 +32,12 @@ format(#{what := request_timeout, listener := L, id := Id}) ->
      [L, Id]};
 format(#{what := port_down, listener := L, reason := Why, os_pid := OsPid,
          restart := N, delay_ms := Delay}) ->
-    {"ferry listener ~p: port (os pid ~p) went down: ~0tp; restart ~p in ~p ms",
-     [L, OsPid, Why, N, Delay]};
+    {"ferry listener ~p: port (os pid ~p) went down: ~ts; restart ~p in ~p ms",
+     [L, OsPid, port_exit(Why), N, Delay]};
 format(#{what := port_restarted, listener := L, os_pid := OsPid, restarts := N}) ->
     {"ferry listener ~p: port restarted (os pid ~p) after ~p restart(s)", [L, OsPid, N]};
 format(#{what := port_drained, listener := L, exit := Why}) ->
-    {"ferry listener ~p: port drained, ~0tp", [L, Why]};
+    {"ferry listener ~p: port drained, ~ts", [L, port_exit(Why)]};
 format(#{what := port_log, listener := L, message := Message}) ->
     {"ferry listener ~p (port): ~ts", [L, Message]};
 format(#{what := protocol_error, listener := L, id := Id, message := Message}) ->
@@ -48,3 +48,40 @@ format(#{what := unexpected_frame, listener := L, frame := Frame}) ->
     {"ferry listener ~p: unexpected frame from the port: ~0tP", [L, Frame, 20]};
 format(Report) ->
     {"ferry: ~0tp", [Report]}.
+
+%% @doc Why a port went down, for people: an exit status with the name and
+%% meaning of its code (docs/PROTOCOL.md "Exit codes", src/exit.rs), or the
+%% signal that killed the process.
+-spec port_exit(term()) -> unicode:chardata().
+port_exit({exit_status, Status}) when Status > 128 ->
+    io_lib:format("exit status ~b: killed by signal ~b~ts", [Status, Status - 128,
+                                                             signal_name(Status - 128)]);
+port_exit({exit_status, Status}) ->
+    case exit_code(Status) of
+        {Name, Meaning} -> io_lib:format("exit status ~b (~ts: ~ts)", [Status, Name, Meaning]);
+        unknown -> io_lib:format("exit status ~b (not a code of ferry's)", [Status])
+    end;
+port_exit({port_closed, epipe}) ->
+    %% A write found the pipe closed: the process had exited, and the port
+    %% closed before its exit status came (the spawn driver then drops it).
+    "its stdin closed under a write (epipe): the Rust process exited and its exit status "
+    "was lost; its line on the VM's stderr says why";
+port_exit(Why) ->
+    io_lib:format("~0tp", [Why]).
+
+exit_code(0) -> {"EXIT_OK", "stdin closed, or drain finished"};
+exit_code(2) -> {"EXIT_LISTEN", "could not listen, listen_error sent"};
+exit_code(3) -> {"EXIT_BAD_FRAME", "a frame over max_frame, or a first command that is not listen"};
+exit_code(4) -> {"EXIT_STDOUT", "its stdout closed or failed"};
+exit_code(64) -> {"EXIT_USAGE", "unknown command-line argument"};
+exit_code(70) -> {"EXIT_PANIC", "a bug, a panic: its message is on the VM's stderr"};
+exit_code(_) -> unknown.
+
+signal_name(1) -> " (SIGHUP)";
+signal_name(2) -> " (SIGINT)";
+signal_name(6) -> " (SIGABRT)";
+signal_name(9) -> " (SIGKILL)";
+signal_name(11) -> " (SIGSEGV)";
+signal_name(13) -> " (SIGPIPE)";
+signal_name(15) -> " (SIGTERM)";
+signal_name(_) -> "".

@@ -25,6 +25,8 @@
 -define(STABLE_MS, 5000).
 %% How often deadlines are checked; a deadline is late by at most this.
 -define(SWEEP_MS, 100).
+%% How long a port closed by a failed write waits for its exit status.
+-define(EXIT_STATUS_WAIT_MS, 100).
 -define(REGISTRY, ferry_listeners).
 
 -record(state, {listener :: atom(),
@@ -170,7 +172,7 @@ handle_info(sweep, S) ->
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
     {noreply, port_exit({exit_status, Status}, S)};
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = S) ->
-    {noreply, port_exit({port_closed, Reason}, S)};
+    {noreply, port_exit(closed_why(Port, Reason), S)};
 handle_info(reopen, #state{phase = backoff} = S) ->
     {noreply, reopen(S)};
 handle_info({start_timeout, Port}, #state{port = Port, phase = starting} = S) ->
@@ -377,6 +379,18 @@ window(Key, Info, Listen) ->
         _ -> min(maps:get(Key, Listen, infinity), ferry_opts:req_default(Key))
     end.
 
+%% A port closed by a failed write (epipe: the Rust process exited first)
+%% may still have its exit status on the way; it says why the process
+%% exited (EXIT_BAD_FRAME, a panic...), so it is worth a short wait. The
+%% spawn driver drops a status that comes after the port closed, so often
+%% there is none.
+closed_why(_Port, normal) ->
+    {port_closed, normal};
+closed_why(Port, Reason) ->
+    receive {Port, {exit_status, Status}} -> {exit_status, Status}
+    after ?EXIT_STATUS_WAIT_MS -> {port_closed, Reason}
+    end.
+
 port_exit(Why, #state{phase = draining} = S) ->
     report(case Why of {exit_status, 0} -> notice; _ -> warning end,
            #{what => port_drained, exit => Why, os_pid => S#state.os_pid}, S),
@@ -442,7 +456,7 @@ drain_loop(#state{port = Port} = S, Deadline) ->
         {Port, {exit_status, Status}} ->
             drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);
         {'EXIT', Port, Reason} ->
-            drain_loop(port_exit({port_closed, Reason}, S#state{phase = draining}), Deadline)
+            drain_loop(port_exit(closed_why(Port, Reason), S#state{phase = draining}), Deadline)
     after max(0, Deadline - now_ms()) ->
             catch erlang:port_close(Port),
             ok

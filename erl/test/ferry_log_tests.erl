@@ -23,3 +23,29 @@ formats_test_() ->
                                 {Format, Args} = ferry_log:format(R),
                                 unicode:characters_to_list(io_lib:format(Format, Args))
                             end) || R <- Reports].
+
+line(Report) ->
+    {Format, Args} = ferry_log:format(Report),
+    unicode:characters_to_list(io_lib:format(Format, Args)).
+
+has(Text, Part) -> string:find(Text, Part) =/= nomatch.
+
+%% A port's exit names its code (docs/PROTOCOL.md "Exit codes") or the
+%% signal that killed it.
+port_exit_names_the_code_test_() ->
+    Down = fun(Why) -> line(#{what => port_down, listener => l, reason => Why, os_pid => 1,
+                              restart => 1, delay_ms => 10})
+           end,
+    [?_assert(has(Down({exit_status, 3}), "exit status 3 (EXIT_BAD_FRAME: a frame over max_frame")),
+     ?_assert(has(Down({exit_status, 0}), "EXIT_OK")),
+     ?_assert(has(Down({exit_status, 2}), "EXIT_LISTEN")),
+     ?_assert(has(Down({exit_status, 4}), "EXIT_STDOUT")),
+     ?_assert(has(Down({exit_status, 64}), "EXIT_USAGE")),
+     ?_assert(has(Down({exit_status, 70}), "EXIT_PANIC")),
+     ?_assert(has(Down({exit_status, 137}), "killed by signal 9 (SIGKILL)")),
+     ?_assert(has(Down({exit_status, 143}), "killed by signal 15 (SIGTERM)")),
+     ?_assert(has(Down({exit_status, 5}), "exit status 5 (not a code of ferry's)")),
+     ?_assert(has(Down({port_closed, epipe}), "epipe")),
+     ?_assert(has(Down(start_timeout), "start_timeout")),
+     ?_assert(has(line(#{what => port_drained, listener => l, exit => {exit_status, 0}}),
+                  "EXIT_OK"))].
