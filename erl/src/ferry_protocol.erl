@@ -7,7 +7,7 @@
 %% exist as soon as this module is loaded.
 -module(ferry_protocol).
 
--export([decode/1, request_id/1, atoms/0]).
+-export([decode/1, request_id/1, atoms/0, body_frame_cost/0]).
 -export([listen/1, respond/4, stream_start/3, stream_chunk/2, stream_end/2,
          abort/1, read_body/2, drain/1, stats/0, batch/1]).
 
@@ -37,6 +37,14 @@ atoms() ->
      %% log levels
      debug, info, notice, warning, error,
      true, false].
+
+%% @doc What each `{body, Id, Chunk}' costs the `read_body' grant on top of
+%% its size (docs/PROTOCOL.md, "Streamed request bodies"): Rust takes
+%% `byte_size(Chunk) + body_frame_cost()' off the grant and the reader gives
+%% the same back. So the grant bounds messages as well as bytes: a body
+%% sent as 1-byte chunks puts at most `body_window / 513' in flight.
+-spec body_frame_cost() -> pos_integer().
+body_frame_cost() -> 512.
 
 %% @doc Decodes one frame. A frame that is not a term, or names an atom that
 %% does not exist, gives `{error, Frame}' for the caller to log.

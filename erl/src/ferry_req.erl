@@ -144,7 +144,9 @@ data_lines(Data) ->
 %% The first call grants the port `length' bytes, or the listener's
 %% `body_window' if larger, ahead and every chunk received is granted again,
 %% so the pipe stays full while the handler works and at most that many
-%% bytes wait in this process's mailbox.
+%% bytes wait in this process's mailbox. Each chunk costs the grant its size
+%% plus `ferry_protocol:body_frame_cost()', so a body sent in tiny chunks
+%% cannot fill the mailbox with tiny messages either.
 %% `timeout' is how long to wait for the next bytes.
 -spec read_body(req()) -> {ok | more, binary(), req()}.
 read_body(Req) -> read_body(Req, #{}).
@@ -171,24 +173,28 @@ read_body(#{body := stream, ?FERRY_CTX := Ctx} = Req, Opts) ->
             %% what Rust lets be in flight: it never has less than three
             %% quarters in flight, with a quarter of the grant commands.
             put(?BODY, {reading, 0, max(1, min(Ahead, Ctx#ferry_ctx.body_window) div 4)}),
-            collect_body(Ctx, Length, Timeout, [], 0, Req);
+            collect_body(Ctx, Length, Timeout, <<>>, Req);
         {reading, _, _} ->
-            collect_body(Ctx, Length, Timeout, [], 0, Req)
+            collect_body(Ctx, Length, Timeout, <<>>, Req)
     end.
 
-collect_body(#ferry_ctx{id = Id} = Ctx, Length, Timeout, Acc, Size, Req) ->
+%% Chunks are appended to one binary as they come (in place, the runtime's
+%% append optimisation), not kept as a list: a body sent in 1-byte chunks
+%% would make such a list some 40 times the size of its data.
+collect_body(#ferry_ctx{id = Id} = Ctx, Length, Timeout, Acc, Req) ->
     receive
         {body, Id, Chunk} ->
-            regrant(Ctx, byte_size(Chunk)),
-            NewSize = Size + byte_size(Chunk),
-            case NewSize >= Length of
-                true -> {more, iolist_to_binary([Acc, Chunk]), Req};
-                false -> collect_body(Ctx, Length, Timeout, [Acc, Chunk], NewSize, Req)
+            %% What the frame cost the grant, given back: data and overhead.
+            regrant(Ctx, byte_size(Chunk) + ferry_protocol:body_frame_cost()),
+            Data = <<Acc/binary, Chunk/binary>>,
+            case byte_size(Data) >= Length of
+                true -> {more, Data, Req};
+                false -> collect_body(Ctx, Length, Timeout, Data, Req)
             end;
         {body_end, Id, Trailers} ->
             put(?BODY, done),
             put(?TRAILERS, Trailers),
-            {ok, iolist_to_binary(Acc), Req};
+            {ok, Acc, Req};
         {closed, Id, Reason} ->
             exit({ferry, closed, Reason})
     after Timeout ->
