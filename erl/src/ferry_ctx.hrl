@@ -11,4 +11,11 @@
                     %% Bytes of request body the port lets be in flight to
                     %% this handler: what read_body grants ahead at least.
                     body_window :: pos_integer(),
+                    %% The largest frame the port accepts: a longer one
+                    %% would make it exit (EXIT_BAD_FRAME), so none is sent.
+                    max_frame :: pos_integer(),
+                    %% The largest body sent whole, in one `respond'
+                    %% (send_window, or half max_frame if less); a larger
+                    %% one goes as a stream in pieces of half this.
+                    whole_max :: pos_integer(),
                     listener :: atom()}).

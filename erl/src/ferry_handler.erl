@@ -49,14 +49,20 @@ run(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} = R
             respond(Ctx, 400, [], <<"Bad Request\n">>)
     end.
 
+%% finish/3 is inside the try too: sending a large returned body waits for
+%% credit and may find the client gone, and a response that cannot be sent
+%% is reported like one the handler sent through ferry_req.
 call(Handler, Req, Ctx) ->
-    try invoke(Handler, Req) of
-        Result -> finish(Result, Req, Ctx)
+    try finish(invoke(Handler, Req), Req, Ctx)
     catch
         exit:{ferry, closed, _} ->
             ok;
+        error:{ferry, bad_response, Why} ->
+            report(Ctx, Req, #{handler => Handler, bad_response => Why}),
+            fail(Ctx);
         Class:Reason:Stack ->
-            report(Ctx, Req, #{class => Class, reason => Reason, stacktrace => Stack}),
+            report(Ctx, Req, #{handler => Handler, class => Class, reason => Reason,
+                               stacktrace => Stack}),
             fail(Ctx)
     end.
 
@@ -67,7 +73,7 @@ finish({Status, Headers, Body} = Result, Req, Ctx) when is_integer(Status) ->
     case ferry_req:response_state() of
         none ->
             try {ferry_req:encode_headers(Headers), iolist_size(Body)} of
-                {Encoded, _} -> respond(Ctx, Status, Encoded, Body)
+                {Encoded, Size} -> ferry_req:respond(Ctx, Req, Status, Encoded, Body, Size)
             catch error:_ -> garbage(Ctx, Req, Result)
             end;
         _ ->

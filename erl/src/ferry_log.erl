@@ -14,11 +14,22 @@ report(Level, Report) ->
 %% @doc The report_cb: one readable line per report.
 -spec format(map()) -> {io:format(), [term()]}.
 format(#{what := handler_failed, listener := Listener, id := Id} = R) ->
-    Where = io_lib:format("ferry listener ~p, request ~p ~ts ~ts",
-                          [Listener, Id, maps:get(method, R, <<>>), maps:get(path, R, <<>>)]),
+    Handler = case R of
+                  #{handler := H} -> io_lib:format(" (handler ~0tp)", [H]);
+                  _ -> ""
+              end,
+    Where = io_lib:format("ferry listener ~p, request ~p ~ts ~ts~ts",
+                          [Listener, Id, maps:get(method, R, <<>>), maps:get(path, R, <<>>),
+                           Handler]),
     case R of
         #{bad_frame := Frame} ->
             {"~ts: request frame not understood: ~0tP", [Where, Frame, 30]};
+        #{bad_response := {frame_too_large, Bytes, Max}} ->
+            {"~ts: response refused, answered 500: its frame of ~b bytes is over the port's "
+             "max_frame (~b bytes), which would make the port exit", [Where, Bytes, Max]};
+        #{bad_response := {content_length, Values, Size}} ->
+            {"~ts: response refused, answered 500: content-length ~0tp does not announce "
+             "its body of ~b bytes", [Where, Values, Size]};
         #{bad_return := Result} ->
             {"~ts: handler returned something that is not an answer: ~0tp", [Where, Result]};
         #{class := Class, reason := Reason, stacktrace := Stack} ->

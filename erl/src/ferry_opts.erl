@@ -40,15 +40,18 @@ defaults() ->
       start_timeout => 5000}.
 
 %% @doc Defaults of the `ferry_req' helpers' per-call options.
--spec req_default(read_length | read_timeout | send_timeout | send_window | body_window) ->
-          pos_integer().
+-spec req_default(read_length | read_timeout | send_timeout | send_window | body_window
+                  | max_frame) -> pos_integer().
 req_default(read_length) -> 1048576;   % bytes a read_body call returns at most
 req_default(read_timeout) -> 60000;    % ms a read_body call waits for body bytes
 req_default(send_timeout) -> 60000;    % ms a stream_body call waits for credit
 %% The windows assumed when the port does not say its own in `ready'
 %% (always safe: no larger than any window Rust allows).
 req_default(send_window) -> 65536;
-req_default(body_window) -> 65536.
+req_default(body_window) -> 65536;
+%% The largest frame assumed when `ready' does not say it and the listener
+%% does not set it: Rust's default (src/config.rs DEFAULT_MAX_FRAME).
+req_default(max_frame) -> 67108864.
 
 %% @doc The keys of the Rust port's `listen' config (docs/OPTIONS.md); a
 %% test keeps this list equal to what `ferry --options-markdown' prints.

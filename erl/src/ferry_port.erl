@@ -362,9 +362,13 @@ listen_error(Kind, Message) ->
 ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = Port} = S) ->
     S#state.shard =:= 1 andalso
         ets:insert(?REGISTRY, {{S#state.listener, bound}, parent(), Bound}),
+    SendWindow = window(send_window, Info, Listen),
+    MaxFrame = max_frame(Info, Listen),
     Ctx = #ferry_ctx{port = Port, owner = self(), listener = S#state.listener,
-                     send_window = window(send_window, Info, Listen),
-                     body_window = window(body_window, Info, Listen)},
+                     send_window = SendWindow,
+                     body_window = window(body_window, Info, Listen),
+                     max_frame = MaxFrame,
+                     whole_max = max(1, min(SendWindow, MaxFrame div 2))},
     S#state{phase = serving, os_pid = OsPid, listen = Listen#{port => Bound}, ctx = Ctx,
             started_at = now_ms()}.
 
@@ -377,6 +381,14 @@ window(Key, Info, Listen) ->
     case maps:get(Key, Info, undefined) of
         W when is_integer(W), W > 0 -> W;
         _ -> min(maps:get(Key, Listen, infinity), ferry_opts:req_default(Key))
+    end.
+
+%% From a port whose `ready' does not say it: the listener's own max_frame,
+%% which Rust applies, or Rust's default.
+max_frame(Info, Listen) ->
+    case maps:get(max_frame, Info, undefined) of
+        M when is_integer(M), M > 0 -> M;
+        _ -> maps:get(max_frame, Listen, ferry_opts:req_default(max_frame))
     end.
 
 %% A port closed by a failed write (epipe: the Rust process exited first)

@@ -7,7 +7,7 @@
 %% exist as soon as this module is loaded.
 -module(ferry_protocol).
 
--export([decode/1, request_id/1, atoms/0, body_frame_cost/0]).
+-export([decode/1, request_id/1, atoms/0, body_frame_cost/0, length_headers/3]).
 -export([listen/1, respond/4, stream_start/3, stream_chunk/2, stream_end/2,
          abort/1, read_body/2, drain/1, stats/0, batch/1]).
 
@@ -22,7 +22,7 @@ atoms() ->
      ready, listen_error, request, body, body_end, closed, sent, stream_credit,
      stats, log, protocol_error, drained,
      %% ready map
-     port, os_pid, protocol, version, send_window, body_window,
+     port, os_pid, protocol, version, send_window, body_window, max_frame,
      %% listen_error kinds
      bad_option, bad_config, eaddrinuse, eacces, eaddrnotavail, io,
      %% request map
@@ -87,6 +87,34 @@ respond(Id, Status, Headers, Body) ->
              <<109, Size:32>>, Body]
     end.
 
+%% @doc The headers of a complete body of `Size' bytes sent as a stream
+%% (`stream_start' then chunks): with the `content-length' Rust would have
+%% added to a `respond'. The handler's own must be one field of digits equal
+%% to `Size' (the rule Rust applies to `respond'); none is added to a 204
+%% or 304 (RFC 9110 8.6).
+-spec length_headers(headers(), 100..599, non_neg_integer()) ->
+          {ok, headers()} | {error, {content_length, [binary()], non_neg_integer()}}.
+length_headers(Headers, Status, Size) ->
+    case [V || {N, V} <- Headers, is_content_length(N)] of
+        [] when Status =:= 204; Status =:= 304 ->
+            {ok, Headers};
+        [] ->
+            {ok, Headers ++ [{<<"content-length">>, integer_to_binary(Size)}]};
+        [Value] = Values ->
+            case is_digits(Value) andalso binary_to_integer(Value) =:= Size of
+                true -> {ok, Headers};
+                false -> {error, {content_length, Values, Size}}
+            end;
+        Values ->
+            {error, {content_length, Values, Size}}
+    end.
+
+is_content_length(Name) ->
+    byte_size(Name) =:= 14 andalso string:lowercase(Name) =:= <<"content-length">>.
+
+is_digits(<<>>) -> false;
+is_digits(Bin) -> lists:all(fun(C) -> C >= $0 andalso C =< $9 end, binary_to_list(Bin)).
+
 -spec stream_start(id(), 100..599, headers()) -> binary().
 stream_start(Id, Status, Headers) -> term_to_binary({stream_start, Id, Status, Headers}).
 
@@ -94,7 +122,8 @@ stream_start(Id, Status, Headers) -> term_to_binary({stream_start, Id, Status, H
 stream_chunk(Id, Data) ->
     case iolist_size(Data) of
         Small when Small < ?COPY_BELOW ->
-            term_to_binary({stream_chunk, Id, Data});
+            %% A binary, not a list: Rust writes a binary to the socket as is.
+            term_to_binary({stream_chunk, Id, iolist_to_binary(Data)});
         Size ->
             [<<131, 104, 3, 119, 12, "stream_chunk">>, ext(Id), <<109, Size:32>>, Data]
     end.

@@ -17,6 +17,8 @@
 -export([read_body/1, read_body/2, read_full_body/2, body_trailers/1,
          reply/4, stream_reply/3, stream_body/3, stream_trailers/2,
          sse_start/1, send_event/2, response_state/0]).
+%% For ferry_handler.
+-export([respond/6]).
 
 -type req() :: #{method := binary(), path := binary(), query := binary(),
                  version := {1, 0} | {1, 1}, headers := [{binary(), binary()}],
@@ -237,67 +239,117 @@ body_trailers(_Req) ->
     end.
 
 %% @doc Answers in one go. The handler then returns `{done, Req}'.
+%% A body larger than the send window goes out as a stream under credit
+%% (see respond/6): this call then blocks while the client reads.
 -spec reply(100..599, headers(), iodata(), req()) -> req().
-reply(Status, Headers, Body, #{?FERRY_CTX := #ferry_ctx{port = Port, id = Id}} = Req) ->
+reply(Status, Headers, Body, #{?FERRY_CTX := Ctx} = Req) ->
     not_replied_yet(),
+    respond(Ctx, Req, Status, encode_headers(Headers), Body, iolist_size(Body)),
     put(?RESP, done),
-    send(Port, ferry_protocol:respond(Id, Status, encode_headers(Headers), Body)),
     Req.
+
+%% @private The one way a complete response goes out: reply/4 and the
+%% `{Status, Headers, Body}' a handler returns (ferry_handler). `Size' is
+%% `iolist_size(Body)'. A body up to the send window goes whole in one
+%% `respond'. A larger one goes as a stream with its `content-length'
+%% (docs/PROTOCOL.md "Responses"), so Rust never holds more than a window
+%% of it for a slow client and no frame is over max_frame; a HEAD (or a 204
+%% or 304) response has no body on the wire, so only its head is sent.
+%% Raises `{ferry, bad_response, Why}' for a response that cannot be sent
+%% (a frame over max_frame; a content-length that disagrees with the body).
+-spec respond(#ferry_ctx{}, req(), 200..599, ferry_protocol:headers(), iodata(),
+              non_neg_integer()) -> ok.
+respond(#ferry_ctx{whole_max = Max, id = Id} = Ctx, _Req, Status, Headers, Body, Size)
+  when Size =< Max ->
+    send_frame(Ctx, ferry_protocol:respond(Id, Status, Headers, Body));
+respond(Ctx, #{method := Method}, Status, Headers0, Body, Size) ->
+    Headers = case ferry_protocol:length_headers(Headers0, Status, Size) of
+                  {ok, WithLength} -> WithLength;
+                  {error, Why} -> error({ferry, bad_response, Why})
+              end,
+    start_stream(Ctx, Status, Headers),
+    case Method =:= <<"HEAD">> orelse Status =:= 204 orelse Status =:= 304 of
+        true -> end_stream(Ctx, []);
+        false -> send_body(Ctx, Body, fin, ferry_opts:req_default(send_timeout))
+    end.
 
 %% @doc Starts a streamed response. From now on the request deadline
 %% (`request_timeout') no longer applies: a stream may live long (SSE).
 -spec stream_reply(100..599, headers(), req()) -> req().
 stream_reply(Status, Headers, #{?FERRY_CTX := Ctx} = Req) ->
-    #ferry_ctx{port = Port, id = Id, owner = Owner} = Ctx,
     not_replied_yet(),
-    Owner ! {ferry_streaming, Id, self()},
-    put(?RESP, {streaming, 0}),
-    send(Port, ferry_protocol:stream_start(Id, Status, encode_headers(Headers))),
+    start_stream(Ctx, Status, encode_headers(Headers)),
     Req.
+
+start_stream(#ferry_ctx{id = Id, owner = Owner} = Ctx, Status, Headers) ->
+    send_frame(Ctx, ferry_protocol:stream_start(Id, Status, Headers)),
+    Owner ! {ferry_streaming, Id, self()},
+    put(?RESP, {streaming, 0}).
 
 %% @doc Sends part of a streamed response; `fin' ends it. Blocks while the
 %% port holds `send_window' bytes the client has not taken yet, and exits
 %% with `{ferry, timeout, stream_body}' if no credit comes in time.
 -spec stream_body(iodata(), fin | nofin, req()) -> req().
-stream_body(Data, IsFin, Req) ->
-    stream_body(Data, IsFin, Req, ferry_opts:req_default(send_timeout)).
+stream_body(Data, IsFin, #{?FERRY_CTX := Ctx} = Req) ->
+    {streaming, _} = streaming(),
+    send_body(Ctx, Data, IsFin, ferry_opts:req_default(send_timeout)),
+    Req.
 
-stream_body(Data, IsFin, #{?FERRY_CTX := #ferry_ctx{id = Id} = Ctx} = Req, Timeout) ->
-    {streaming, Outstanding} = streaming(),
+send_body(#ferry_ctx{id = Id} = Ctx, Data, IsFin, Timeout) ->
+    {streaming, Outstanding} = get(?RESP),
     %% With `fin', the last piece and the end go in one port_command.
     Last = case IsFin of
                nofin -> [];
                fin -> [ferry_protocol:stream_end(Id, [])]
            end,
-    Left = send_chunks(Ctx, iolist_to_binary(Data), Outstanding, Timeout, Last),
+    %% An iovec, not one binary: a large body made of large binaries is
+    %% sent as slices of them, never copied whole.
+    Left = send_chunks(Ctx, erlang:iolist_to_iovec(Data), Outstanding, Timeout, Last),
     case IsFin of
         nofin -> put(?RESP, {streaming, Left});
         fin -> put(?RESP, done)
     end,
-    Req.
+    ok.
 
 %% Pieces of half a window, so one piece travels while Rust returns credit
 %% for the other. `Last' frames ride with the last piece.
-send_chunks(#ferry_ctx{port = Port}, <<>>, Outstanding, _Timeout, Last) ->
+send_chunks(#ferry_ctx{port = Port}, [], Outstanding, _Timeout, Last) ->
     Last =:= [] orelse send_batch(Port, Last),
     Outstanding;
-send_chunks(#ferry_ctx{send_window = Window, port = Port, id = Id} = Ctx, Data, Outstanding,
+send_chunks(#ferry_ctx{whole_max = Max, port = Port, id = Id} = Ctx, Iovec, Outstanding,
             Timeout, Last) ->
-    Piece = max(1, Window div 2),
-    {Chunk, Rest} = case Data of
-                        <<C:Piece/binary, R/binary>> -> {C, R};
-                        _ -> {Data, <<>>}
-                    end,
-    Waited = wait_credit(Ctx, Outstanding, byte_size(Chunk), Timeout),
+    {Chunk, Size, Rest} = take(Iovec, max(1, Max div 2)),
+    Waited = wait_credit(Ctx, Outstanding, Size, Timeout),
     Frame = ferry_protocol:stream_chunk(Id, Chunk),
     case Rest of
-        <<>> ->
+        [] ->
             send_batch(Port, [Frame | Last]),
-            Waited + byte_size(Chunk);
+            Waited + Size;
         _ ->
             send(Port, Frame),
-            send_chunks(Ctx, Rest, Waited + byte_size(Chunk), Timeout, Last)
+            send_chunks(Ctx, Rest, Waited + Size, Timeout, Last)
     end.
+
+%% The first (at most) N bytes of an iovec, as iodata, their size, and the
+%% rest of the iovec.
+take(Iovec, N) ->
+    take(Iovec, N, [], 0).
+
+take([], _N, Acc, Size) ->
+    {iodata(Acc), Size, []};
+take([Bin | Rest], N, Acc, Size) when Size + byte_size(Bin) =< N ->
+    case Size + byte_size(Bin) of
+        N -> {iodata([Bin | Acc]), N, Rest};
+        More -> take(Rest, N, [Bin | Acc], More)
+    end;
+take([Bin | Rest], N, Acc, Size) ->
+    Room = N - Size,
+    <<Head:Room/binary, Tail/binary>> = Bin,
+    {iodata([Head | Acc]), N, [Tail | Rest]}.
+
+%% Binaries taken, last first, as iodata: one binary as itself.
+iodata([Bin]) -> Bin;
+iodata(Reversed) -> lists:reverse(Reversed).
 
 wait_credit(#ferry_ctx{send_window = Window}, Outstanding, Size, _Timeout)
   when Outstanding + Size =< Window ->
@@ -319,9 +371,9 @@ stream_trailers(Trailers, #{?FERRY_CTX := Ctx} = Req) ->
     end_stream(Ctx, encode_headers(Trailers)),
     Req.
 
-end_stream(#ferry_ctx{port = Port, id = Id}, Trailers) ->
-    put(?RESP, done),
-    send(Port, ferry_protocol:stream_end(Id, Trailers)).
+end_stream(#ferry_ctx{id = Id} = Ctx, Trailers) ->
+    send_frame(Ctx, ferry_protocol:stream_end(Id, Trailers)),
+    put(?RESP, done).
 
 %% @doc Starts a text/event-stream response (server-sent events).
 -spec sse_start(req()) -> req().
@@ -361,6 +413,15 @@ send_batch(Port, [Frame]) ->
     send(Port, Frame);
 send_batch(Port, Frames) ->
     send(Port, ferry_protocol:batch(Frames)).
+
+%% A frame whose size the caller does not bound (headers, trailers, a whole
+%% body): over max_frame the port would exit, and take every connection of
+%% the listener with it, so it is refused here.
+send_frame(#ferry_ctx{port = Port, max_frame = Max}, Frame) ->
+    case iolist_size(Frame) of
+        Size when Size =< Max -> send(Port, Frame);
+        Size -> error({ferry, bad_response, {frame_too_large, Size, Max}})
+    end.
 
 %% The port is gone (its Rust process died): this request is lost with it,
 %% and ferry_port is already cleaning up.

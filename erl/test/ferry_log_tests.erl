@@ -8,6 +8,10 @@ formats_test_() ->
                   method => <<"GET">>, path => <<"/p">>},
                L#{what => handler_failed, bad_return => oops},
                L#{what => handler_failed, bad_frame => {error, <<1>>}},
+               L#{what => handler_failed, handler => fun(_) -> x end,
+                  bad_response => {frame_too_large, 2000000, 1048576}},
+               L#{what => handler_failed, handler => my_h,
+                  bad_response => {content_length, [<<"5">>], 70000}},
                L#{what => handler_exit, reason => killed},
                L#{what => request_timeout, pid => self()},
                #{what => port_down, listener => l, reason => {exit_status, 137}, os_pid => 1,
@@ -49,3 +53,13 @@ port_exit_names_the_code_test_() ->
      ?_assert(has(Down(start_timeout), "start_timeout")),
      ?_assert(has(line(#{what => port_drained, listener => l, exit => {exit_status, 0}}),
                   "EXIT_OK"))].
+
+%% A refused response says why, with the handler and the sizes.
+bad_response_test() ->
+    Line = line(#{what => handler_failed, listener => l, id => 3, method => <<"GET">>,
+                  path => <<"/p">>, handler => my_h,
+                  bad_response => {frame_too_large, 2000000, 1048576}}),
+    ?assert(has(Line, "my_h")),
+    ?assert(has(Line, "/p")),
+    ?assert(has(Line, "2000000")),
+    ?assert(has(Line, "max_frame (1048576")).

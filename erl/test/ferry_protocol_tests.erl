@@ -57,3 +57,18 @@ batch_test() ->
     ?assertNotEqual(131, binary:first(Batch)),
     ?assertEqual({stream_chunk, 1, <<"abc">>}, binary_to_term(FA)),
     ?assertEqual({stream_end, 1, []}, binary_to_term(FB)).
+
+%% A body sent as a stream keeps the content-length of a whole one.
+length_headers_test() ->
+    H = [{<<"x">>, <<"1">>}],
+    ?assertEqual({ok, H ++ [{<<"content-length">>, <<"70000">>}]},
+                 ferry_protocol:length_headers(H, 200, 70000)),
+    Own = [{<<"Content-Length">>, <<"70000">>}],
+    ?assertEqual({ok, Own}, ferry_protocol:length_headers(Own, 200, 70000)),
+    ?assertEqual({ok, []}, ferry_protocol:length_headers([], 204, 70000)),
+    ?assertEqual({ok, []}, ferry_protocol:length_headers([], 304, 70000)),
+    [?assertEqual({error, {content_length, Values, 70000}},
+                  ferry_protocol:length_headers([{<<"content-length">>, V} || V <- Values],
+                                                200, 70000))
+     || Values <- [[<<"69999">>], [<<"+70000">>], [<<" 70000">>], [<<"70000 ">>], [<<>>],
+                   [<<"7e4">>], [<<"70000">>, <<"70000">>]]].
