@@ -69,7 +69,7 @@ call(Handler, Req, Ctx) ->
 invoke(Fun, Req) when is_function(Fun, 1) -> Fun(Req);
 invoke(Module, Req) -> Module:handle(Req).
 
-finish({Status, Headers, Body} = Result, Req, Ctx) when is_integer(Status) ->
+finish({Status, Headers, Body} = Result, Req, Ctx) when is_integer(Status), Status >= 200 ->
     case ferry_req:response_state() of
         none ->
             try {ferry_req:encode_headers(Headers), iolist_size(Body)} of
@@ -79,6 +79,11 @@ finish({Status, Headers, Body} = Result, Req, Ctx) when is_integer(Status) ->
         _ ->
             garbage(Ctx, Req, Result)
     end;
+finish({Status, _, _} = Result, Req, Ctx) when is_integer(Status), Status >= 100 ->
+    %% Rust would send the 1xx head and wait for a final answer that never
+    %% comes (then 504); ferry_req:reply/4 is the way to send a 1xx.
+    report(Ctx, Req, #{bad_return => Result, why => informational}),
+    fail(Ctx);
 finish({done, _} = Result, Req, #ferry_ctx{port = Port, id = Id} = Ctx) ->
     case ferry_req:response_state() of
         done -> ok;

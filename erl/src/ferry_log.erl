@@ -30,6 +30,9 @@ format(#{what := handler_failed, listener := Listener, id := Id} = R) ->
         #{bad_response := {content_length, Values, Size}} ->
             {"~ts: response refused, answered 500: content-length ~0tp does not announce "
              "its body of ~b bytes", [Where, Values, Size]};
+        #{bad_return := {Status, _, _}, why := informational} ->
+            {"~ts: handler returned ~p, an informational status, which is not a final "
+             "answer (send a 1xx with ferry_req:reply/4); answered 500", [Where, Status]};
         #{bad_return := Result} ->
             {"~ts: handler returned something that is not an answer: ~0tp", [Where, Result]};
         #{class := Class, reason := Reason, stacktrace := Stack} ->

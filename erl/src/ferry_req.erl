@@ -241,7 +241,17 @@ body_trailers(_Req) ->
 %% @doc Answers in one go. The handler then returns `{done, Req}'.
 %% A body larger than the send window goes out as a stream under credit
 %% (see respond/6): this call then blocks while the client reads.
+%% A 1xx status (103 Early Hints) sends an informational head only (its
+%% body is ignored; nothing to an HTTP/1.0 client, RFC 9110 15.2): the
+%% handler answers again with the final response.
 -spec reply(100..599, headers(), iodata(), req()) -> req().
+reply(Status, Headers, _Body, #{?FERRY_CTX := Ctx, version := Version} = Req)
+  when is_integer(Status), Status < 200 ->
+    not_replied_yet(),
+    Version =:= {1, 0} orelse
+        send_frame(Ctx, ferry_protocol:respond(Ctx#ferry_ctx.id, Status, encode_headers(Headers),
+                                               <<>>)),
+    Req;
 reply(Status, Headers, Body, #{?FERRY_CTX := Ctx} = Req) ->
     not_replied_yet(),
     respond(Ctx, Req, Status, encode_headers(Headers), Body, iolist_size(Body)),

@@ -12,6 +12,7 @@ formats_test_() ->
                   bad_response => {frame_too_large, 2000000, 1048576}},
                L#{what => handler_failed, handler => my_h,
                   bad_response => {content_length, [<<"5">>], 70000}},
+               L#{what => handler_failed, bad_return => {103, [], <<>>}, why => informational},
                L#{what => handler_exit, reason => killed},
                L#{what => request_timeout, pid => self()},
                #{what => port_down, listener => l, reason => {exit_status, 137}, os_pid => 1,

@@ -147,11 +147,27 @@ defmodule Ferry.Conn do
 
   @doc """
   Sends a whole response: `status`, the headers set so far, and `body`
-  (iodata). Returns the conn in state `:sent`; a route returns it.
+  (iodata). Returns the conn in state `:sent`; a route returns it. A body
+  larger than the send window is streamed to the client under flow
+  control, so this call returns once the client has taken most of it.
 
       send_resp(conn, 201, "created")
+
+  A 1xx status (103 Early Hints) sends an informational response with the
+  headers set so far (`body` is ignored; nothing goes to an HTTP/1.0
+  client) and leaves the conn `:unset`, for the final response:
+
+      conn
+      |> put_resp_header("link", "</app.css>; rel=preload")
+      |> send_resp(103, "")
+      |> send_resp(200, page)
   """
   @spec send_resp(t(), 100..599, iodata()) :: t()
+  def send_resp(%Conn{state: :unset} = conn, status, body)
+      when is_integer(status) and status < 200 do
+    %{conn | req: :ferry_req.reply(status, conn.resp_headers, body, conn.req)}
+  end
+
   def send_resp(%Conn{state: :unset} = conn, status, body) when is_integer(status) do
     req = :ferry_req.reply(status, conn.resp_headers, body, conn.req)
     %{conn | req: req, state: :sent}

@@ -46,6 +46,15 @@ defmodule Ferry.ServerTest do
     match "/anything", do: "any #{conn.method}"
     get "/crash", do: raise("crash on purpose")
 
+    get "/hints" do
+      conn
+      |> put_resp_header("link", "</app.css>; rel=preload")
+      |> send_resp(103, "")
+      |> send_resp(200, "final")
+    end
+
+    get "/only_hints", do: {103, ""}
+
     get "/sse/forever" do
       send(Ferry.ServerTest.Waiter, {:sse_route, self()})
       conn = sse_start(conn)
@@ -139,6 +148,21 @@ defmodule Ferry.ServerTest do
 
     refute log =~ "failed"
     refute log =~ "crashed"
+  end
+
+  test "send_resp with 103 sends early hints, then the final response", %{port: port} do
+    {hints, rest} =
+      raw(port, "GET /hints HTTP/1.1\r\nhost: x\r\n\r\n", &String.ends_with?(&1, "final"))
+
+    assert hints =~ ~r"^HTTP/1.1 103 "
+    assert hints =~ "link: </app.css>; rel=preload"
+    assert rest =~ ~r"^HTTP/1.1 200 "
+    assert String.ends_with?(rest, "\r\n\r\nfinal")
+  end
+
+  test "a route answering only a 1xx is a logged 500, at once", %{port: port} do
+    log = capture_log(fn -> assert {500, _, _} = request(:get, port, "/only_hints") end)
+    assert log =~ "informational status"
   end
 
   test "a route that raises is a 500 and the server keeps serving", %{port: port} do
