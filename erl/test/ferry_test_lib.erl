@@ -7,7 +7,7 @@
 -export([http/3, http/5, connect/1, send_request/2, raw/2, recv_response/1,
          recv_response/2, recv_head/2, recv_chunk/2]).
 -export([capture_logs/0, stop_capture/0, await_log/2, log/2]).
--export([pid_path/1, path_pid/1]).
+-export([pid_path/1, path_pid/1, port_owner/1]).
 -export([wait_until/2, process_count_settles/2, os_alive/1, os_kill/1, binary_path/0]).
 
 %%% Suite set-up
@@ -194,6 +194,12 @@ await_log(Pred, Timeout) ->
 pid_path(Pid) -> string:trim(pid_to_list(Pid), both, "<>").
 
 path_pid(Segment) -> list_to_pid("<" ++ binary_to_list(Segment) ++ ">").
+
+%% @doc The process that owns shard 1's port (ferry_port): whose mailbox
+%% every event of the port goes through.
+port_owner(Name) ->
+    [{_, Pid}] = ets:lookup(ferry_listeners, {Name, 1}),
+    Pid.
 
 %%% Waiting
 
