@@ -157,6 +157,52 @@ fn unsupported_http_version_is_505() {
     }
 }
 
+/// Only a well-formed `HTTP/x.y` is a version Ferry may not support (505);
+/// a request line that is not `method SP target SP version` is a 400, even
+/// when its last word looks like a version (RFC 9112 §3).
+#[test]
+fn malformed_request_lines_are_400_not_505() {
+    let mut ferry = Ferry::start(&[]);
+    for line in [
+        "GET /hel lo HTTP/1.1",
+        "GET /a b c HTTP/2.0",
+        "GET / x HTTP/1.1",
+        "GET / HTTP/2",
+        "GET / HTTP/1.10",
+        "GET / http/1.1",
+    ] {
+        expect_rejected_before_beam(&mut ferry, format!("{line}\r\nhost: t\r\n\r\n").as_bytes(), 400);
+    }
+}
+
+/// RFC 9112 §2.2 lets a server accept a bare LF as a line end; Ferry does
+/// not, in heads as in chunked framing: one rule, CRLF only.
+#[test]
+fn bare_lf_in_a_head_is_400() {
+    let mut ferry = Ferry::start(&[]);
+    for head in [
+        &b"GET / HTTP/1.1\nhost: t\n\n"[..],
+        b"GET / HTTP/1.1\r\nhost: t\n\r\n",
+        b"GET / HTTP/1.1\r\nhost: t\r\n\n",
+        b"GET / HTTP/1.1\nhost: t\r\n\r\n",
+        b"\nGET / HTTP/1.1\r\nhost: t\r\n\r\n",
+        b"GET / HTTP/1.0\n\n",
+    ] {
+        expect_rejected_before_beam(&mut ferry, head, 400);
+    }
+    expect_accepted(&mut ferry, b"\r\nGET / HTTP/1.1\r\nhost: t\r\n\r\n");
+}
+
+/// A fragment is the client's business, never sent (RFC 9110 §4.2.5): a
+/// target carrying one is a 400.
+#[test]
+fn fragment_in_the_target_is_400() {
+    let mut ferry = Ferry::start(&[]);
+    for target in ["/p#frag", "/p?q=1#f", "#", "http://h/p#f"] {
+        expect_rejected_before_beam(&mut ferry, format!("GET {target} HTTP/1.1\r\nhost: t\r\n\r\n").as_bytes(), 400);
+    }
+}
+
 #[test]
 fn content_length_with_transfer_encoding_is_400_and_nothing_is_smuggled() {
     let mut ferry = Ferry::start(&[]);

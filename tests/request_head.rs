@@ -150,3 +150,44 @@ fn bare_cr_nul_and_folding_never_reach_the_beam_raw() {
         }
     }
 }
+
+/// RFC 9112 §3.2.2: the authority of an absolute-form target replaces the
+/// Host field; the BEAM sees one `host`, the target's.
+#[test]
+fn absolute_form_authority_overrides_host() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("GET http://example.com:81/p?q HTTP/1.1\r\nx-before: 1\r\nHost: other.example\r\nx-after: 2\r\n\r\n");
+    let req = ferry.expect_request();
+    assert_eq!((req.path_str().as_str(), &req.query[..]), ("/p", &b"q"[..]));
+    let hosts: Vec<_> = req.headers.iter().filter(|(k, _)| k == b"host").map(|(_, v)| v.clone()).collect();
+    assert_eq!(hosts, vec![b"example.com:81".to_vec()], "one host field, the target's authority");
+    assert_eq!(req.headers.len(), 3, "no field added or lost: {:?}", req.headers);
+    assert_eq!(req.headers[1].0, b"host", "the host field keeps its place");
+    ferry.respond(req.id, 200, &[], "");
+    assert_eq!(client.response().status, 200);
+
+    // HTTP/1.0 needs no host field; the target's authority still names the host.
+    let mut client = ferry.client();
+    client.send("GET HTTPS://Example.org/ HTTP/1.0\r\n\r\n");
+    let req = ferry.expect_request();
+    assert_eq!(req.header("host"), Some(&b"Example.org"[..]));
+    assert_eq!(req.path, b"/");
+    ferry.respond(req.id, 200, &[], "");
+    assert_eq!(client.response().status, 200);
+}
+
+/// An absolute-form target that names no host, carries user info
+/// (RFC 9110 §4.2.4) or another scheme than http(s) is a 400.
+#[test]
+fn bad_absolute_form_targets_are_400() {
+    let mut ferry = Ferry::start(&[]);
+    for target in ["http:///p", "http://user@h/p", "http://", "ftp://h/p"] {
+        let mut client = ferry.client();
+        client.send(format!("GET {target} HTTP/1.1\r\nhost: t\r\n\r\n"));
+        let resp = client.try_response(false).unwrap_or_else(|| panic!("no answer to {target}"));
+        assert_eq!(resp.status, 400, "{target}");
+        client.expect_eof();
+    }
+    ferry.refute_within("a request with a bad absolute-form target", Duration::from_millis(100), |t| t.tag() == Some("request"));
+}

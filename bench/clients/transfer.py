@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""One large transfer against a bench server, for scenarios 4 and 5.
+"""One large transfer against a bench server, for scenarios 4, 5 and 7.
 
-  transfer.py upload   HOST PORT BYTES   POST /upload with a content-length body
-  transfer.py download HOST PORT BYTES   GET /download?bytes=BYTES
+  transfer.py upload   HOST PORT BYTES         POST /upload with a content-length body
+  transfer.py download HOST PORT BYTES         GET /download?bytes=BYTES
+  transfer.py chunked  HOST PORT BYTES CHUNK   POST /upload, chunked, in chunks of CHUNK bytes
 
-Sends or receives in 1 MiB pieces (zeros, never held whole in memory) and
-prints one JSON line: bytes moved, seconds, status, and whether the server's
+Sends or receives in 1 MiB pieces (zeros, never held whole in memory; a
+chunked upload's pieces are 1 MiB of data with their framing) and prints one
+JSON line: bytes moved, seconds, status, and whether the server's
 count (upload) or the received length (download) matched BYTES. Exit 1 on a
 mismatch, so a broken transfer cannot pass for a fast one.
 """
@@ -71,6 +73,29 @@ def upload(sock, nbytes):
     return status, counted.strip() == str(nbytes).encode()
 
 
+def chunked_piece(chunk, nbytes):
+    """nbytes of zeros as chunks of `chunk` bytes (the last one shorter)."""
+    full, rest = divmod(nbytes, chunk)
+    one = b"%x\r\n%s\r\n" % (chunk, bytes(chunk))
+    return one * full + (b"%x\r\n%s\r\n" % (rest, bytes(rest)) if rest else b"")
+
+
+def chunked_upload(sock, nbytes, chunk):
+    """The body as chunks of `chunk` bytes, 1 MiB of data per send."""
+    sock.sendall(b"POST /upload HTTP/1.1\r\nhost: bench\r\ncontent-type: application/octet-stream\r\n"
+                 b"transfer-encoding: chunked\r\n\r\n")
+    per_piece = max(chunk, PIECE // chunk * chunk)
+    piece = chunked_piece(chunk, per_piece)
+    left = nbytes
+    while left >= per_piece:
+        sock.sendall(piece)
+        left -= per_piece
+    sock.sendall(chunked_piece(chunk, left) + b"0\r\n\r\n")
+    status, headers, rest = read_head(sock, b"")
+    counted = read_body(sock, headers, rest)
+    return status, counted.strip() == str(nbytes).encode()
+
+
 def download(sock, nbytes):
     sock.sendall(b"GET /download?bytes=%d HTTP/1.1\r\nhost: bench\r\n\r\n" % nbytes)
     status, headers, rest = read_head(sock, b"")
@@ -92,7 +117,10 @@ def main():
     mode, host, port, nbytes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     sock = socket.create_connection((host, port), timeout=60)
     t0 = time.perf_counter()
-    status, ok = (upload if mode == "upload" else download)(sock, nbytes)
+    if mode == "chunked":
+        status, ok = chunked_upload(sock, nbytes, int(sys.argv[5]))
+    else:
+        status, ok = (upload if mode == "upload" else download)(sock, nbytes)
     seconds = time.perf_counter() - t0
     sock.close()
     print(json.dumps({"mode": mode, "bytes": nbytes, "seconds": seconds,

@@ -3,7 +3,8 @@ between rounds, then writes bench/results/ (see bench/README.md).
 
 Environment: BENCH_QUICK=1 for a smoke run (seconds, one round);
 BENCH_ROUNDS, BENCH_DURATION to override; BENCH_SERVERS=a,b to run a subset;
-BENCH_SCENARIOS=1,2 to run a subset of the scenarios.
+BENCH_SCENARIOS=1,2 to run a subset of the scenarios; BENCH_CHUNKED for the
+bytes of scenario 7's uploads.
 """
 import json
 import os
@@ -29,6 +30,7 @@ class Settings:
     transfer_bytes: int
     transfer_runs: int   # scenarios 4-5: runs per server (median MB/s, max peak)
     big_transfer_bytes: int  # 0 = skip the RSS-independence run on Ferry
+    chunked_bytes: int   # scenario 7: one chunked upload per chunk size
     restarts: int
     restart_pause: float
     start_timeout: int = 60
@@ -48,6 +50,7 @@ def settings():
                     transfer_bytes=env("BENCH_TRANSFER", (gib // 8) if quick else gib),
                     transfer_runs=1 if quick else 3,
                     big_transfer_bytes=0 if quick else 4 * gib,
+                    chunked_bytes=env("BENCH_CHUNKED", 100_000_000),
                     restarts=3 if quick else 10,
                     # ferry_port doubles its restart back-off while a port dies
                     # within 5 s (STABLE_MS) of its start: wait that out, so each
@@ -85,12 +88,12 @@ def log(msg):
 
 def main():
     s = settings()
-    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6").split(",")}
+    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7").split(",")}
     # Only a full run of everything replaces the committed bench/results/;
     # smoke runs and subsets write to target/bench/results/.
     partial = s.quick or any(k in os.environ for k in (
         "BENCH_SERVERS", "BENCH_SCENARIOS", "BENCH_ROUNDS", "BENCH_DURATION",
-        "BENCH_IDLE", "BENCH_TRANSFER", "BENCH_VM_FLAGS", "BENCH_FERRY_SHARDS"))
+        "BENCH_IDLE", "BENCH_TRANSFER", "BENCH_VM_FLAGS", "BENCH_FERRY_SHARDS", "BENCH_CHUNKED"))
     results_dir = os.path.join(servers.ROOT, *(("target", "bench", "results") if partial
                                                else ("bench", "results")))
     os.makedirs(results_dir, exist_ok=True)
@@ -99,7 +102,7 @@ def main():
     res = {"settings": asdict(s), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "servers": [{k: sp.get(k, sp["label"]) for k in ("name", "label", "short")} for sp in chosen],
            "hello": {sp["name"]: {"50": [], "1000": []} for sp in chosen},
-           "idle": {}, "upload": {}, "download": {}, "restart": None}
+           "idle": {}, "upload": {}, "download": {}, "chunked": {}, "restart": None}
     t_start = time.monotonic()
 
     if wanted & {1, 2}:
@@ -148,6 +151,17 @@ def main():
 
         if sc & {4, 5}:
             run.with_server(spec, "scenarios 4-5", transfers)
+        # A server of its own for each chunk size: a stalled upload cannot
+        # spoil the other's figures, and each peak starts from a fresh VM.
+        for label, size in (scenarios.CHUNK_SIZES if 7 in sc else ()):
+            def chunked(server, spec=spec, label=label, size=size):
+                figs = [scenarios.chunked_upload(server, s.chunked_bytes, size)
+                        for _ in range(s.transfer_runs)]
+                res["chunked"].setdefault(spec["name"], {})[label] = {"runs": figs}
+                log(f"{spec['name']:10} chunked upload, {label} chunks: " + ", ".join(
+                    f"{f['mb_s']:.0f} MB/s peak {f['peak_kb']['rust'] // 1024} + "
+                    f"{f['peak_kb']['vm'] // 1024} MiB" for f in figs))
+            run.with_server(spec, f"scenario 7 ({label} chunks)", chunked)
         if 3 in sc:
             run.with_server(spec, "scenario 3", idle)
 

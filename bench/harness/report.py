@@ -8,6 +8,8 @@ import platform
 import statistics
 import subprocess
 
+from scenarios import CHUNK_SIZES
+
 REF = "ferry_erl"
 DASH = "—"
 
@@ -97,6 +99,13 @@ def rows(res):
     rst = res.get("restart")
     row("6. kill -9 to served, ms",
         lambda n: spread(rst["ms"], lambda x: f"{x:.0f}") if rst and n == REF else DASH)
+    chunked = res.get("chunked", {})
+    mb = s.get("chunked_bytes", 0) / 1e6
+    for i, (label, _) in enumerate(CHUNK_SIZES):
+        cells = {n: transfer_cells(chunked.get(n, {}).get(label)) for n in names}
+        first = f"7. chunked upload {mb:g} MB, " if i == 0 else "   "
+        row(f"{first}{label} chunks: MB/s", lambda n: cells[n][0])
+        row("   peak RSS MiB (Rust + VM)", lambda n: cells[n][1])
     return out
 
 

@@ -1,4 +1,4 @@
-"""The six scenarios of issue 5. Each takes a running procs.Server and the
+"""The six scenarios of issue 5, and 7 of issue 9. Each takes a running procs.Server and the
 run's settings (main.Settings) and returns a dict of figures (or raises)."""
 import json
 import os
@@ -126,12 +126,12 @@ def idle(server, s):
 
 # --- 4 and 5: one large streamed upload / download -----------------------------
 
-def transfer(server, mode, nbytes):
+def transfer(server, mode, nbytes, *extra):
     pids = server.tree()
     reset_peak(pids)
     start = memory(pids)
     out = subprocess.run([sys.executable, os.path.join(CLIENTS, "transfer.py"), mode,
-                          "127.0.0.1", str(server.port), str(nbytes)],
+                          "127.0.0.1", str(server.port), str(nbytes), *map(str, extra)],
                          capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"{mode} of {nbytes} bytes failed: {out.stdout}{out.stderr}")
@@ -139,6 +139,18 @@ def transfer(server, mode, nbytes):
     peak = memory(pids, "VmHWM")
     return {"mb_s": nbytes / result["seconds"] / 1e6, "seconds": result["seconds"],
             "bytes": nbytes, "rss_start_kb": start, "peak_kb": peak}
+
+
+# --- 7: one chunked upload, in big chunks and in 1-byte chunks ------------------
+
+# Issue 9: a body sent as 1-byte chunks must not cost the VM a message per
+# chunk. The same upload in 64 KB chunks is the comparison (label, bytes).
+CHUNK_SIZES = (("64 KB", 64 * 1024), ("1-byte", 1))
+
+
+def chunked_upload(server, nbytes, chunk):
+    """transfer()'s figures for a chunked upload of nbytes in chunks of chunk bytes."""
+    return transfer(server, "chunked", nbytes, chunk)
 
 
 # --- 6: kill -9 of the Rust process to the next served request ------------------

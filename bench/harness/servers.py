@@ -1,9 +1,9 @@
 """The servers of the benchmark: how to start each and what it can be asked.
 
 Every server answers GET / with 200 "Hello, world!". `scenarios` says which
-of the scenarios 1-6 it takes part in: 1-3 need only that route; 4 and 5
+of the scenarios 1-7 it takes part in: 1-3 need only that route; 4 and 5
 need POST /upload and GET /download?bytes=N; 6 (restart after kill -9) only
-means something for Ferry. Every BEAM server runs with the same VM flags.
+means something for Ferry; 7 (chunked uploads, issue 9) runs on Ferry. Every BEAM server runs with the same VM flags.
 """
 import os
 
@@ -53,7 +53,7 @@ def ferry_elixir(port):
 SERVERS = [
     {"name": "ferry_erl", "label": "Ferry (Erlang handler)", "short": "Ferry\\n(Erlang)", "reference": True,
      "argv": erl("bench_ferry", FERRY_SHARDS, FERRY_BIN, paths=(FERRY_EBIN,)),
-     "scenarios": {1, 2, 3, 4, 5}},
+     "scenarios": {1, 2, 3, 4, 5, 7}},
     {"name": "ferry_ex", "label": "Ferry (Elixir Ferry.Router)", "short": "Ferry\\n(Elixir)",
      "argv": ferry_elixir, "cwd": os.path.join(ROOT, "elixir_client"),
      "env": {"MIX_ENV": "prod", "ELIXIR_ERL_OPTIONS": " ".join(VM_FLAGS)},

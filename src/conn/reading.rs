@@ -14,6 +14,11 @@ use std::time::Instant;
 
 /// Raw bytes of a chunked body read beyond the grant, for its framing.
 const FRAMING_PEEK: usize = 256;
+/// Grant a `{body, Id, Chunk}` frame costs beyond its bytes (PROTOCOL.md
+/// "Streamed request bodies"): the grant then bounds the frames in flight
+/// to the BEAM, not only the bytes, so a body sent as 1-byte chunks cannot
+/// flood it with messages. The BEAM gives the same back per frame it took.
+pub(super) const BODY_FRAME_COST: u64 = 512;
 
 impl Conn {
     /// Bytes worth reading from the socket now (0: leave them in the kernel).
@@ -100,8 +105,16 @@ impl Conn {
         }
     }
 
-    /// Uses what it can of `input`; returns how many bytes.
+    /// Uses what it can of `input`; returns how many bytes. All the body
+    /// bytes it decodes leave in one `body` frame (or 64 KiB ones), however
+    /// many chunks carried them.
     fn feed(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> usize {
+        let used = self.take_input(ctx, input);
+        self.after_body_progress(ctx);
+        used
+    }
+
+    fn take_input(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> usize {
         let mut at = 0;
         loop {
             if self.dead || self.close_after_write {
@@ -125,10 +138,6 @@ impl Conn {
                 }
                 continue;
             };
-            if ex.dispatched {
-                self.send_pending(ctx);
-            }
-            let Some(ex) = self.ex.as_mut() else { continue };
             let used = match &mut ex.body {
                 BodyIn::Done => return at,
                 BodyIn::Length(left) => {
@@ -163,7 +172,7 @@ impl Conn {
                 }
             };
             at += used;
-            self.after_body_progress(ctx);
+            self.dispatch_when_due(ctx);
             if used == 0 {
                 return at;
             }
@@ -294,25 +303,20 @@ impl Conn {
         Box::new(ChunkedDecoder::new(cfg.max_body, cfg.max_header_bytes, cfg.max_headers))
     }
 
-    /// Body bytes decoded: collected, or sent under the grant.
+    /// Body bytes decoded: collected, or sent under the grant. Chunked data
+    /// is collected too, to leave in one frame with the rest of its read.
     fn take_body(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) {
         let Some(ex) = self.ex.as_mut() else { return };
         if data.is_empty() {
             return;
         }
-        if !ex.dispatched || !ex.pending.is_empty() {
+        self.timer = Timer::Off;
+        if !ex.dispatched || !ex.pending.is_empty() || matches!(ex.body, BodyIn::Chunked(_)) {
             ex.pending.extend_from_slice(data);
-            if !ex.dispatched {
-                // Progress: the body deadline starts again.
-                self.timer = Timer::Off;
-            }
             return;
         }
-        for piece in data.chunks(MAX_BODY_CHUNK) {
-            protocol::body(ctx.events, ex.id, piece);
-        }
-        ex.grant = ex.grant.saturating_sub(data.len() as u64);
-        self.timer = Timer::Off;
+        let sent = send_body(ctx, ex.id, &mut ex.grant, data);
+        ex.pending.extend_from_slice(&data[sent..]);
     }
 
     /// Sends collected body bytes the grant covers.
@@ -321,34 +325,40 @@ impl Conn {
         if ex.pending.is_empty() || ex.grant == 0 {
             return;
         }
-        let n = (ex.grant.min(ex.pending.len() as u64)) as usize;
-        for piece in ex.pending[..n].chunks(MAX_BODY_CHUNK) {
-            protocol::body(ctx.events, ex.id, piece);
-        }
-        ex.pending.drain(..n);
-        if ex.pending.is_empty() {
+        let sent = send_body(ctx, ex.id, &mut ex.grant, &ex.pending);
+        ex.pending.drain(..sent);
+        if ex.body_done() && ex.pending.is_empty() {
             ex.pending = Vec::new();
         }
-        ex.grant -= n as u64;
     }
 
-    /// Dispatches a collected request, or ends a streamed body, when due.
-    pub(super) fn after_body_progress(&mut self, ctx: &mut Ctx<'_>) {
+    /// Dispatches a request whose inline body is collected, or that turns
+    /// out to need `body => stream`.
+    fn dispatch_when_due(&mut self, ctx: &mut Ctx<'_>) {
         let Some(ex) = self.ex.as_mut() else { return };
-        if !ex.dispatched {
-            if ex.body_done() {
-                protocol::request_from_prefix(ctx.events, &ex.prefix, RequestBody::Inline(&ex.pending));
-                ex.pending = Vec::new();
-            } else if ex.pending.len() > ctx.cfg.inline_body {
-                protocol::request_from_prefix(ctx.events, &ex.prefix, RequestBody::Stream);
-            } else {
-                return;
-            }
-            ex.prefix = Vec::new();
-            ex.dispatched = true;
-            ex.body_end_sent = ex.body_done();
-            ctx.stats.requests += 1;
-            self.timer = Timer::Off;
+        if ex.dispatched {
+            return;
+        }
+        if ex.body_done() {
+            protocol::request_from_prefix(ctx.events, &ex.prefix, RequestBody::Inline(&ex.pending));
+            ex.pending = Vec::new();
+        } else if ex.pending.len() > ctx.cfg.inline_body {
+            protocol::request_from_prefix(ctx.events, &ex.prefix, RequestBody::Stream);
+        } else {
+            return;
+        }
+        ex.prefix = Vec::new();
+        ex.dispatched = true;
+        ex.body_end_sent = ex.body_done();
+        ctx.stats.requests += 1;
+        self.timer = Timer::Off;
+    }
+
+    /// Dispatches a collected request, or sends what the grant allows of a
+    /// streamed body and ends it, when due.
+    pub(super) fn after_body_progress(&mut self, ctx: &mut Ctx<'_>) {
+        self.dispatch_when_due(ctx);
+        if !self.ex.as_ref().is_some_and(|ex| ex.dispatched) {
             return;
         }
         self.send_pending(ctx);
@@ -391,4 +401,18 @@ impl Conn {
         self.close_after_write = true;
         self.inbuf = Vec::new();
     }
+}
+
+/// Sends `data` as `body` frames while the grant is positive, each of at
+/// most the grant's bytes and `MAX_BODY_CHUNK`, each taking its size plus
+/// `BODY_FRAME_COST` off the grant. Returns the bytes sent.
+fn send_body(ctx: &mut Ctx<'_>, id: u64, grant: &mut u64, data: &[u8]) -> usize {
+    let mut sent = 0;
+    while sent < data.len() && *grant > 0 {
+        let n = (data.len() - sent).min(MAX_BODY_CHUNK).min(usize::try_from(*grant).unwrap_or(usize::MAX));
+        protocol::body(ctx.events, id, &data[sent..sent + n]);
+        *grant = grant.saturating_sub(n as u64 + BODY_FRAME_COST);
+        sent += n;
+    }
+    sent
 }

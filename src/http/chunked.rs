@@ -9,6 +9,14 @@ use std::ops::Range;
 pub const MAX_EXTENSION_BYTES: usize = 4096;
 /// Hex digits of a chunk size (16 fill a u64).
 const MAX_SIZE_DIGITS: u8 = 16;
+/// Framing a chunk may carry for free: bytes of its size line (digits,
+/// extension, CRLF) up to this plus twice its size. 1-byte chunks
+/// (`1\r\nX\r\n`) stay within it; long extensions on small chunks do not.
+const FREE_LINE_BYTES: u64 = 16;
+/// Framing beyond the free allowance, summed over the body (never below
+/// 0), that makes it malformed: the rule of Go's net/http (CVE-2023-39326),
+/// so a client cannot make Ferry read far more framing than data.
+pub const MAX_FRAMING_EXCESS: u64 = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkedError {
@@ -47,6 +55,10 @@ pub struct ChunkedDecoder {
     size: u64,
     digits: u8,
     extension_bytes: usize,
+    /// Bytes of the current chunk-size line so far.
+    line_bytes: u64,
+    /// Framing beyond the free allowance so far (see `MAX_FRAMING_EXCESS`).
+    excess: u64,
     /// Body bytes announced so far, checked against `max_body`.
     total: u64,
     max_body: u64,
@@ -64,6 +76,8 @@ impl ChunkedDecoder {
             size: 0,
             digits: 0,
             extension_bytes: 0,
+            line_bytes: 0,
+            excess: 0,
             total: 0,
             max_body,
             line: Vec::new(),
@@ -90,46 +104,9 @@ impl ChunkedDecoder {
                     self.state = if left == n as u64 { State::DataCr } else { State::Data(left - n as u64) };
                     return Ok((at + n, Decoded::Data(at..at + n)));
                 }
-                State::Size => match hex_value(b) {
-                    Some(d) => {
-                        self.digits += 1;
-                        if self.digits > MAX_SIZE_DIGITS {
-                            return Err(ChunkedError::Malformed("chunk size too long"));
-                        }
-                        self.size = (self.size << 4) | d as u64;
-                    }
-                    None if self.digits == 0 => return Err(ChunkedError::Malformed("chunk size expected")),
-                    None if b == b'\r' => self.state = State::SizeLf,
-                    None if b == b';' || b == b' ' || b == b'\t' => self.state = State::Extension,
-                    None => return Err(ChunkedError::Malformed("bad character in chunk size")),
-                },
-                State::Extension => match b {
-                    b'\r' => self.state = State::SizeLf,
-                    b'\n' => return Err(ChunkedError::Malformed("bare LF after chunk size")),
-                    _ => {
-                        self.extension_bytes += 1;
-                        if self.extension_bytes > MAX_EXTENSION_BYTES {
-                            return Err(ChunkedError::Malformed("chunk extension too long"));
-                        }
-                    }
-                },
-                State::SizeLf => {
-                    if b != b'\n' {
-                        return Err(ChunkedError::Malformed("CR without LF after chunk size"));
-                    }
-                    let size = self.size;
-                    self.size = 0;
-                    self.digits = 0;
-                    self.extension_bytes = 0;
-                    if size == 0 {
-                        self.state = State::Trailer;
-                    } else {
-                        self.total = self.total.checked_add(size).ok_or(ChunkedError::TooLarge)?;
-                        if self.total > self.max_body {
-                            return Err(ChunkedError::TooLarge);
-                        }
-                        self.state = State::Data(size);
-                    }
+                State::Size | State::Extension | State::SizeLf => {
+                    self.line_bytes += 1;
+                    self.size_line_byte(b)?;
                 }
                 State::DataCr if b == b'\r' => self.state = State::DataLf,
                 State::DataLf if b == b'\n' => self.state = State::Size,
@@ -162,6 +139,60 @@ impl ChunkedDecoder {
             at += 1;
         }
         Ok((at, if self.state == State::Done { Decoded::Done } else { Decoded::NeedMore }))
+    }
+
+    /// One byte of a chunk-size line (`size [; extension] CRLF`).
+    fn size_line_byte(&mut self, b: u8) -> Result<(), ChunkedError> {
+        match self.state {
+            State::Size => match hex_value(b) {
+                Some(d) => {
+                    self.digits += 1;
+                    if self.digits > MAX_SIZE_DIGITS {
+                        return Err(ChunkedError::Malformed("chunk size too long"));
+                    }
+                    self.size = (self.size << 4) | d as u64;
+                }
+                None if self.digits == 0 => return Err(ChunkedError::Malformed("chunk size expected")),
+                None if b == b'\r' => self.state = State::SizeLf,
+                None if b == b';' || b == b' ' || b == b'\t' => self.state = State::Extension,
+                None => return Err(ChunkedError::Malformed("bad character in chunk size")),
+            },
+            State::Extension => match b {
+                b'\r' => self.state = State::SizeLf,
+                b'\n' => return Err(ChunkedError::Malformed("bare LF after chunk size")),
+                _ => {
+                    self.extension_bytes += 1;
+                    if self.extension_bytes > MAX_EXTENSION_BYTES {
+                        return Err(ChunkedError::Malformed("chunk extension too long"));
+                    }
+                }
+            },
+            // State::SizeLf: the line ends.
+            _ => {
+                if b != b'\n' {
+                    return Err(ChunkedError::Malformed("CR without LF after chunk size"));
+                }
+                let size = self.size;
+                self.size = 0;
+                self.digits = 0;
+                self.extension_bytes = 0;
+                let free = FREE_LINE_BYTES.saturating_add(size.saturating_mul(2));
+                self.excess = (self.excess + std::mem::take(&mut self.line_bytes)).saturating_sub(free);
+                if self.excess > MAX_FRAMING_EXCESS {
+                    return Err(ChunkedError::Malformed("chunk framing outweighs its data"));
+                }
+                if size == 0 {
+                    self.state = State::Trailer;
+                } else {
+                    self.total = self.total.checked_add(size).ok_or(ChunkedError::TooLarge)?;
+                    if self.total > self.max_body {
+                        return Err(ChunkedError::TooLarge);
+                    }
+                    self.state = State::Data(size);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn finish_trailer_line(&mut self) -> Result<(), ChunkedError> {
@@ -283,6 +314,35 @@ mod tests {
         assert!(feed(&[&long_ext], 10).is_err());
         let long_trailer = [b"0\r\nX: ".as_slice(), &[b'v'; 300], b"\r\n\r\n"].concat();
         assert!(feed(&[&long_trailer], 10).is_err());
+    }
+
+    /// `n` chunks of one byte whose size lines carry `ext` extension bytes.
+    fn small_chunks(n: usize, ext: usize) -> Vec<u8> {
+        let mut body = [b"1;".as_slice(), &vec![b'e'; ext], b"\r\nX\r\n"].concat().repeat(n);
+        body.extend_from_slice(b"0\r\n\r\n");
+        body
+    }
+
+    const TOO_MUCH_FRAMING: ChunkedError = ChunkedError::Malformed("chunk framing outweighs its data");
+
+    #[test]
+    fn one_byte_chunks_are_not_excess_framing() {
+        let (body, _, _) = feed(&[&small_chunks(100_000, 0)], usize::MAX).unwrap();
+        assert_eq!(body.len(), 100_000);
+    }
+
+    #[test]
+    fn framing_excess_on_both_sides_of_the_limit() {
+        // "1;" + 30 bytes + CRLF is a 34-byte line; 16 + 2 are free: 16 over each.
+        let at_limit = (MAX_FRAMING_EXCESS / 16) as usize;
+        assert_eq!(feed(&[&small_chunks(at_limit, 30)], usize::MAX).map(|r| r.0.len()), Ok(at_limit));
+        assert_eq!(feed(&[&small_chunks(at_limit + 1, 30)], usize::MAX), Err(TOO_MUCH_FRAMING));
+        // Data pays for framing as it comes, but no credit is saved up.
+        let big_first = [format!("1000\r\n{}\r\n", "x".repeat(0x1000)).into_bytes(), small_chunks(at_limit + 1, 30)].concat();
+        assert_eq!(feed(&[&big_first], usize::MAX), Err(TOO_MUCH_FRAMING), "a big chunk first buys nothing later");
+        let pair = [b"1;".as_slice(), &[b'e'; 30], b"\r\nX\r\n8\r\n12345678\r\n"].concat();
+        let mixed = [pair.repeat(at_limit * 2), b"0\r\n\r\n".to_vec()].concat();
+        assert!(feed(&[&mixed], usize::MAX).is_ok(), "data in between pays the excess off");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Request heads: httparse plus the limits and framing rules httparse leaves
 //! to its user (RFC 7230 §3.1.1 line length, §3.2 header limits, §3.3.3
-//! message body length, §5.4 Host).
+//! message body length, §5.4 Host; RFC 9112 §2.2 CRLF only, §3.2.2
+//! absolute-form).
 
 use super::HttpError;
 use httparse::{Header, Status, EMPTY_HEADER};
@@ -49,11 +50,13 @@ pub enum BodyKind {
 /// `Ok(None)`: incomplete, read more. `Err`: answer with its status, close.
 pub fn parse<R>(buf: &[u8], limits: &Limits, f: impl FnOnce(&Head<'_, '_>) -> R) -> Result<Option<R>, HttpError> {
     let line_end = check_request_line(buf, limits.max_request_line)?;
-    let mut stack = [EMPTY_HEADER; STACK_HEADERS];
+    // One slot more than the fields allowed: room for the `host` an
+    // absolute-form target gives a request that has none.
+    let mut stack = [EMPTY_HEADER; STACK_HEADERS + 1];
     let n = limits.max_headers.min(STACK_HEADERS);
-    match parse_with(buf, &mut stack[..n], limits, line_end) {
+    match parse_with(buf, &mut stack[..n + 1], limits, line_end) {
         Err(HttpError::TooManyHeaders) if limits.max_headers > STACK_HEADERS => {
-            let mut heap = vec![EMPTY_HEADER; limits.max_headers];
+            let mut heap = vec![EMPTY_HEADER; limits.max_headers + 1];
             Ok(parse_with(buf, &mut heap, limits, line_end)?.map(|h| f(&h)))
         }
         other => Ok(other?.map(|h| f(&h))),
@@ -94,7 +97,7 @@ fn parse_with<'h, 'b>(
     limits: &Limits,
     line_end: Option<usize>,
 ) -> Result<Option<Head<'h, 'b>>, HttpError> {
-    let mut req = httparse::Request::new(headers);
+    let mut req = httparse::Request::new(&mut *headers);
     let status = req.parse(buf);
     let header_bytes = |end: usize| line_end.map_or(0, |l| end.saturating_sub(l + 1));
     let len = match status {
@@ -120,47 +123,110 @@ fn parse_with<'h, 'b>(
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(HttpError::BadRequest("incomplete request line"));
     };
-    let headers: &'h [Header<'b>] = req.headers;
-    let (path, query) = split_target(target.as_bytes())?;
-    let framing = framing(method.as_bytes(), minor, headers, limits)?;
-    Ok(Some(Head { method: method.as_bytes(), path, query, minor_version: minor, headers, len, framing }))
+    let count = req.headers.len();
+    if count > limits.max_headers {
+        return Err(HttpError::TooManyHeaders);
+    }
+    if has_bare_lf(&buf[..len]) {
+        return Err(HttpError::BadRequest("bare LF in the head: lines end with CRLF (RFC 9112 2.2)"));
+    }
+    let target = split_target(target.as_bytes())?;
+    let framing = framing(method.as_bytes(), minor, &headers[..count], limits)?;
+    let count = match target.authority {
+        Some(authority) => set_host(headers, count, authority),
+        None => count,
+    };
+    let headers: &'h [Header<'b>] = &headers[..count];
+    Ok(Some(Head { method: method.as_bytes(), path: target.path, query: target.query, minor_version: minor, headers, len, framing }))
 }
 
-/// `HTTP/2.0` is a version we do not speak (505); `FOO` is not a version (400).
+/// RFC 9112 §3.2.2: the target's authority replaces the value of the Host
+/// field (checked to be single by `framing`), or is added as one (HTTP/1.0
+/// needs none) in the spare slot `parse` leaves. Returns the field count.
+fn set_host<'b>(headers: &mut [Header<'b>], count: usize, authority: &'b [u8]) -> usize {
+    if let Some(h) = headers[..count].iter_mut().find(|h| h.name.eq_ignore_ascii_case("host")) {
+        h.value = authority;
+        return count;
+    }
+    match headers.get_mut(count) {
+        Some(slot) => {
+            *slot = Header { name: "host", value: authority };
+            count + 1
+        }
+        None => count,
+    }
+}
+
+/// A LF without its CR. httparse accepts it as a line end; a recipient that
+/// does while another on the path does not is one way to smuggle requests.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
+/// httparse stopped at the version. Only a line of `method SP target SP
+/// HTTP/x.y` names a version we do not speak (505); anything else, a space
+/// inside the target included, is a malformed request line (400).
 fn version_error(buf: &[u8], line_end: Option<usize>) -> HttpError {
-    let line = &buf[..line_end.unwrap_or(buf.len())];
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let line = &buf[start..line_end.unwrap_or(buf.len()).max(start)];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    let mut words = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) = (words.next(), words.next(), words.next(), words.next()) else {
+        return HttpError::BadRequest("malformed request line");
+    };
     match version {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if !method.is_empty() && !target.is_empty() && major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
             HttpError::VersionNotSupported
         }
-        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => HttpError::VersionNotSupported,
         _ => HttpError::BadRequest("malformed HTTP version"),
     }
 }
 
-/// Splits a request target into raw path and query (RFC 7230 §5.3).
-fn split_target(target: &[u8]) -> Result<(&[u8], &[u8]), HttpError> {
+/// A request target split (RFC 9112 §3.2): raw path and query, and the
+/// authority of an absolute-form target.
+struct Target<'b> {
+    path: &'b [u8],
+    query: &'b [u8],
+    authority: Option<&'b [u8]>,
+}
+
+fn split_target(target: &[u8]) -> Result<Target<'_>, HttpError> {
+    if target.contains(&b'#') {
+        // RFC 9110 §4.2.5: a fragment is never sent.
+        return Err(HttpError::BadRequest("fragment in the request target"));
+    }
+    let mut authority = None;
     let origin = if target.first() == Some(&b'/') || target == b"*" {
         target
     } else if let Some(at) = find(target, b"://") {
+        let scheme = &target[..at];
+        if !scheme.eq_ignore_ascii_case(b"http") && !scheme.eq_ignore_ascii_case(b"https") {
+            return Err(HttpError::BadRequest("absolute-form target of a scheme other than http(s)"));
+        }
         let after = &target[at + 3..];
-        match after.iter().position(|&b| b == b'/' || b == b'?') {
-            Some(p) if after[p] == b'/' => &after[p..],
-            Some(p) => {
-                return Ok((b"/", &after[p + 1..]));
-            }
+        let end = after.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(after.len());
+        let host = &after[..end];
+        // RFC 9110 §4.2.1: an http URI names a host; §4.2.4: no userinfo.
+        if host.is_empty() || host.contains(&b'@') {
+            return Err(HttpError::BadRequest("absolute-form target without a host, or with user info"));
+        }
+        authority = Some(host);
+        match after.get(end) {
+            Some(b'/') => &after[end..],
+            Some(_) => return Ok(Target { path: b"/", query: &after[end + 1..], authority }),
             None => b"/",
         }
     } else {
         // authority-form (CONNECT host:port): passed through as the path.
         target
     };
-    Ok(match origin.iter().position(|&b| b == b'?') {
+    let (path, query) = match origin.iter().position(|&b| b == b'?') {
         Some(q) => (&origin[..q], &origin[q + 1..]),
-        None => (origin, b""),
-    })
+        None => (origin, &b""[..]),
+    };
+    Ok(Target { path, query, authority })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -363,6 +429,18 @@ mod tests {
             (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
             (b"GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505),
             (b"GET / FOO/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET / HTTP/2\r\nHost: h\r\n\r\n", 400),
+            (b"GET /hel lo HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET /a b HTTP/2.0\r\nHost: h\r\n\r\n", 400),
+            (b"\r\nGET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+            (b"GET /p#f HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\nHost: h\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: h\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: h\r\n\n", 400),
+            (b"\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            (b"GET http:/// HTTP/1.1\r\nHost: h\r\n\r\n", 400),
             (b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
             (b"G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400),
@@ -409,6 +487,28 @@ mod tests {
         assert_eq!(pq(b"GET http://h?a HTTP/1.1\r\nHost: h\r\n\r\n"), ("/".into(), "a".into()));
         assert_eq!(pq(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"), ("*".into(), "".into()));
         assert_eq!(pq(b"GET /%20x? HTTP/1.1\r\nHost: h\r\n\r\n"), ("/%20x".into(), "".into()));
+    }
+
+    #[test]
+    fn absolute_form_authority_replaces_or_supplies_host() {
+        let hosts = |req: &[u8]| {
+            let s = run(req, &LIMITS).unwrap().unwrap();
+            s.6.iter().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect::<Vec<_>>()
+        };
+        assert_eq!(hosts(b"GET http://a:1/p HTTP/1.1\r\nX: 1\r\nHost: b\r\n\r\n"), ["X=1", "Host=a:1"]);
+        assert_eq!(hosts(b"GET http://a?q HTTP/1.0\r\nX: 1\r\n\r\n"), ["X=1", "host=a"]);
+        assert_eq!(hosts(b"GET /p HTTP/1.0\r\nX: 1\r\n\r\n"), ["X=1"], "origin-form adds nothing");
+        // max_headers fields already: the spare slot still holds the host.
+        let full = b"GET http://a/ HTTP/1.0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
+        assert_eq!(hosts(full).last().map(String::as_str), Some("host=a"));
+        let many = Limits { max_headers: 100, max_header_bytes: 10_000, ..LIMITS };
+        let mut req = b"GET http://a/ HTTP/1.0\r\n".to_vec();
+        for i in 0..100 {
+            req.extend_from_slice(format!("X{i}: v\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        let s = run(&req, &many).unwrap().unwrap();
+        assert_eq!((s.6.len(), s.6[100].0.as_str()), (101, "host"), "past the stack array too");
     }
 }
 

@@ -28,6 +28,33 @@ use std::time::{Duration, Instant};
 /// How long any single wait may take before the test fails as hung.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// Grant each `{body, Id, Chunk}` costs beyond its bytes (PROTOCOL.md
+/// "Streamed request bodies").
+pub const BODY_FRAME_COST: i64 = 512;
+
+/// The BEAM's account of a `read_body` grant, kept as Rust keeps it.
+#[derive(Debug, Default)]
+pub struct Grant {
+    /// What Rust may still send; the grant cap (body_window) aside.
+    pub outstanding: i64,
+}
+
+impl Grant {
+    /// One `body` frame of `len` bytes arrived: checks the grant allowed it
+    /// (positive, and at least `len`) and takes its cost off, never below 0.
+    pub fn take(&mut self, len: usize) {
+        assert!(self.outstanding > 0, "a body frame of {len} bytes with no grant outstanding");
+        assert!(len as i64 <= self.outstanding, "a body frame of {len} bytes over the grant {}", self.outstanding);
+        self.outstanding = (self.outstanding - len as i64 - BODY_FRAME_COST).max(0);
+    }
+}
+
+/// What `next_body_frame` got.
+pub enum BodyFrame {
+    Data(Vec<u8>),
+    End(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
 /// Exit codes from docs/PROTOCOL.md.
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_LISTEN: i32 = 2;
@@ -309,27 +336,59 @@ impl Ferry {
         self.send(&tuple(vec![atom("read_body"), int(id), int(bytes)]));
     }
 
-    /// Grants `grant` bytes at a time until `body_end`; returns body and trailers.
+    /// Grants `grant` bytes whenever the last grant is used up, until
+    /// `body_end`; returns body and trailers.
     pub fn read_whole_body(&mut self, id: i64, grant: i64) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
         let mut body = Vec::new();
-        let mut outstanding = 0i64;
+        let mut g = Grant::default();
         loop {
-            if outstanding == 0 {
+            if g.outstanding == 0 {
                 self.read_body(id, grant);
-                outstanding = grant;
+                g.outstanding = grant;
             }
-            let t = self.expect(&format!("body or body_end for {id}"), |t| {
-                matches!(t.tag(), Some("body") | Some("body_end")) && t.el(1).int() == Some(id)
-            });
-            if t.tag() == Some("body_end") {
-                return (body, pairs(t.el(2)));
+            match self.next_body_frame(id) {
+                BodyFrame::Data(chunk) => {
+                    g.take(chunk.len());
+                    body.extend_from_slice(&chunk);
+                }
+                BodyFrame::End(trailers) => return (body, trailers),
             }
-            let chunk = t.el(2).bin().unwrap_or_else(|| panic!("body chunk not a binary: {t}"));
-            assert!(!chunk.is_empty(), "empty body chunk: {t}");
-            assert!(chunk.len() as i64 <= outstanding, "body chunk of {} over the grant {outstanding}", chunk.len());
-            outstanding -= chunk.len() as i64;
-            body.extend_from_slice(chunk);
         }
+    }
+
+    /// Reads a body as the real BEAM does: grants `window` once, then gives
+    /// back each frame's size plus `BODY_FRAME_COST` as it takes it.
+    /// Returns body, trailers and the number of `body` frames.
+    pub fn read_body_windowed(&mut self, id: i64, window: i64) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>, usize) {
+        self.read_body(id, window);
+        let mut g = Grant { outstanding: window };
+        let (mut body, mut frames) = (Vec::new(), 0);
+        loop {
+            let chunk = match self.next_body_frame(id) {
+                BodyFrame::Data(chunk) => chunk,
+                BodyFrame::End(trailers) => return (body, trailers, frames),
+            };
+            g.take(chunk.len());
+            frames += 1;
+            body.extend_from_slice(&chunk);
+            let back = chunk.len() as i64 + BODY_FRAME_COST;
+            self.read_body(id, back);
+            g.outstanding = (g.outstanding + back).min(window);
+        }
+    }
+
+    /// The next `{body, Id, Chunk}` or `{body_end, Id, Trailers}` for `id`.
+    pub fn next_body_frame(&mut self, id: i64) -> BodyFrame {
+        let t = self.expect(&format!("body or body_end for {id}"), |t| {
+            matches!(t.tag(), Some("body") | Some("body_end")) && t.el(1).int() == Some(id)
+        });
+        if t.tag() == Some("body_end") {
+            return BodyFrame::End(pairs(t.el(2)));
+        }
+        let chunk = t.el(2).bin().unwrap_or_else(|| panic!("body chunk not a binary: {t}"));
+        assert!(!chunk.is_empty(), "empty body chunk: {t}");
+        assert!(chunk.len() <= 64 << 10, "a body frame over 64 KiB");
+        BodyFrame::Data(chunk.to_vec())
     }
 
     /// `stats` → the map of `{stats, Map}`.
