@@ -160,7 +160,7 @@ impl Ferry {
         assert_eq!(ferry.os_pid, ferry.child.id(), "ready names the wrong os_pid");
         assert_eq!(info.get("protocol").and_then(|p| p.int()), Some(1), "protocol version: {answer}");
         assert!(info.get("version").and_then(|v| v.bin()).is_some(), "version binary: {answer}");
-        for window in ["send_window", "body_window"] {
+        for window in ["send_window", "body_window", "max_frame"] {
             assert!(info.get(window).and_then(|w| w.int()).is_some_and(|w| w > 0), "ready lacks {window}: {answer}");
         }
         assert_ne!(ferry.port, 0, "ready with port 0");
