@@ -150,6 +150,7 @@ pub enum ClosedReason {
     HandlerTimeout,
     TooLarge,
     BadBody,
+    BodyTimeout,
     ProtocolError,
     Shutdown,
 }
@@ -162,6 +163,7 @@ impl ClosedReason {
             ClosedReason::HandlerTimeout => "handler_timeout",
             ClosedReason::TooLarge => "too_large",
             ClosedReason::BadBody => "bad_body",
+            ClosedReason::BodyTimeout => "body_timeout",
             ClosedReason::ProtocolError => "protocol_error",
             ClosedReason::Shutdown => "shutdown",
         }

@@ -454,6 +454,13 @@ fn read_frames(mut out: ChildStdout, tx: Sender<Term>, paused: Arc<AtomicBool>) 
     }
 }
 
+/// The most a socket's send buffer can grow to (tcp_wmem's maximum): what
+/// the kernel may absorb for a client that reads nothing.
+pub fn tcp_wmem_max() -> usize {
+    let v = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").expect("tcp_wmem");
+    v.split_whitespace().nth(2).and_then(|m| m.parse().ok()).expect("tcp_wmem max")
+}
+
 /// VmRSS of a process, in KiB, from /proc/PID/status.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
