@@ -169,11 +169,13 @@ impl ClosedReason {
 
 /// `{ready, Map}`; the windows in effect ride along so the BEAM need not
 /// know Rust's defaults.
-pub fn ready(out: &mut Outbox, port: u16, os_pid: u32, send_window: u64, body_window: u64) {
+pub fn ready(out: &mut Outbox, ip: &str, port: u16, os_pid: u32, send_window: u64, body_window: u64) {
     let b = out.begin_frame();
     etf::put_tuple(b, 2);
     etf::put_atom(b, "ready");
-    etf::put_map(b, 6);
+    etf::put_map(b, 7);
+    etf::put_atom(b, "ip");
+    etf::put_binary(b, ip.as_bytes());
     etf::put_atom(b, "send_window");
     etf::put_uint(b, send_window);
     etf::put_atom(b, "body_window");
@@ -496,7 +498,7 @@ mod tests {
     #[test]
     fn events_round_trip_through_eetf() {
         let mut out = Outbox::default();
-        ready(&mut out, 4000, 123, 262144, 1 << 20);
+        ready(&mut out, "127.0.0.1", 4000, 123, 262144, 1 << 20);
         let headers = [
             httparse::Header { name: "Host", value: b"x" },
             httparse::Header { name: "X-A", value: b"1" },
