@@ -69,7 +69,8 @@ call(Handler, Req, Ctx) ->
 invoke(Fun, Req) when is_function(Fun, 1) -> Fun(Req);
 invoke(Module, Req) -> Module:handle(Req).
 
-finish({Status, Headers, Body} = Result, Req, Ctx) when is_integer(Status), Status >= 200 ->
+finish({Status, Headers, Body} = Result, Req, Ctx)
+  when is_integer(Status), Status >= 200, Status =< 599 ->
     case ferry_req:response_state() of
         none ->
             try {ferry_req:encode_headers(Headers), iolist_size(Body)} of

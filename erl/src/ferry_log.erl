@@ -30,6 +30,12 @@ format(#{what := handler_failed, listener := Listener, id := Id} = R) ->
         #{bad_response := {content_length, Values, Size}} ->
             {"~ts: response refused, answered 500: content-length ~0tp does not announce "
              "its body of ~b bytes", [Where, Values, Size]};
+        #{bad_response := {status, Status}} ->
+            {"~ts: response refused, answered 500: its status ~0tp is not an integer 100..599",
+             [Where, Status]};
+        #{bad_response := {header, Name, Value}} ->
+            {"~ts: response refused, answered 500: header ~0tp => ~0tp is not a token name with "
+             "a value free of CR, LF and NUL (RFC 9110 5.1, 5.5)", [Where, Name, Value]};
         #{bad_return := {Status, _, _}, why := informational} ->
             {"~ts: handler returned ~p, an informational status, which is not a final "
              "answer (send a 1xx with ferry_req:reply/4); answered 500", [Where, Status]};
