@@ -121,7 +121,7 @@ const OPTIONS: &[OptionSpec] = &[
             }
         },
     },
-    int_opt!("port", port, 0, 65535, "0", "TCP port; 0 picks a free one, reported in `ready`. Taken: `listen_error` `eaddrinuse`.", "`ready` port; `listen_error` `eaddrinuse`"),
+    int_opt!("port", port, 0, 65535, "0", "TCP port; 0 picks a free one, reported in `ready`. Taken: `listen_error` `eaddrinuse`. A listener started from Erlang defaults to 8080 instead, from Elixir to 4000.", "`ready` port; `listen_error` `eaddrinuse`"),
     int_opt!("backlog", backlog, 1, 65535, "1024", "Length of the kernel's queue of connections not yet accepted.", "accept queue"),
     OptionSpec {
         key: "reuseport",
