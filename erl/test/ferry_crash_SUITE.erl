@@ -203,7 +203,7 @@ owner_forgets_answered(Config) ->
     ferry_test_lib:wait_until(fun() -> Entries() =:= [] end, 5000).
 
 %% Rust's handler_timeout fires first here: its 504 reaches the client, its
-%% log line reaches logger (domain [ferry]), and the handler is stopped.
+%% log line reaches logger, and the handler is stopped.
 port_timeout_logged(_Config) ->
     Routes = [{<<"GET">>, <<"/wait/:test">>, fun wait_h/1}],
     Port = ferry_test_lib:start(crash_port_timeout, #{routes => Routes, handler_timeout => 200,
