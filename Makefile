@@ -41,4 +41,4 @@ test-elixir:
 
 clean:
 	$(CARGO) clean
-	rm -rf erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry
+	rm -rf _build priv erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry
