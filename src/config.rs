@@ -4,7 +4,10 @@
 
 use crate::etf::Term;
 use std::fmt::Write as _;
+use std::ffi::OsStr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 /// Frames from the BEAM may not exceed this until `listen` sets `max_frame`.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -31,6 +34,8 @@ pub struct Config {
     pub out_high_water: usize,
     pub sent_events: bool,
     pub log_level: LogLevel,
+    /// Where `{body_to_file, Id, tmp, _}` creates its files.
+    pub upload_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,6 +73,8 @@ enum Kind {
     Bool,
     Ip,
     Level,
+    /// A non-empty binary without NUL: a path.
+    Path,
 }
 
 struct OptionSpec {
@@ -85,6 +92,7 @@ enum Value {
     Bool(bool),
     Ip(IpAddr),
     Level(LogLevel),
+    Path(PathBuf),
 }
 
 const MS_MAX: u64 = 24 * 3600 * 1000;
@@ -173,6 +181,18 @@ const OPTIONS: &[OptionSpec] = &[
             }
         },
     },
+    OptionSpec {
+        key: "upload_dir",
+        kind: Kind::Path,
+        default: "/tmp",
+        meaning: "Directory where `{body_to_file, Id, tmp, Opts}` creates its files (`ferry-upload-<random>`, O_EXCL, mode 0600); relative to the port's working directory unless absolute. It is not checked at `listen`: a directory that is missing or not writable fails each such upload with **500** and `{closed, Id, file_error}`.",
+        drives: "**500**, `closed` `file_error`",
+        set: |c, v| {
+            if let Value::Path(p) = v {
+                c.upload_dir = p;
+            }
+        },
+    },
 ];
 
 /// Why a `listen` config was refused: `{listen_error, {Kind, Message}}`.
@@ -207,6 +227,7 @@ impl Default for Config {
             out_high_water: 0,
             sent_events: false,
             log_level: LogLevel::Notice,
+            upload_dir: PathBuf::new(),
         };
         for spec in OPTIONS {
             if let Some(v) = parse_default(spec) {
@@ -223,6 +244,7 @@ fn parse_default(spec: &OptionSpec) -> Option<Value> {
         Kind::Bool => Value::Bool(spec.default == "true"),
         Kind::Ip => Value::Ip(spec.default.parse().ok()?),
         Kind::Level => Value::Level(LogLevel::parse(spec.default.as_bytes())?),
+        Kind::Path => Value::Path(PathBuf::from(spec.default)),
     })
 }
 
@@ -256,6 +278,10 @@ fn read_value(kind: Kind, t: &Term<'_>) -> Option<Value> {
             Term::Atom(a) => LogLevel::parse(a).map(Value::Level),
             _ => None,
         },
+        Kind::Path => t
+            .as_binary()
+            .filter(|b| !b.is_empty() && !b.contains(&0))
+            .map(|b| Value::Path(PathBuf::from(OsStr::from_bytes(b)))),
     }
 }
 
@@ -290,6 +316,7 @@ pub fn options_markdown() -> String {
             Kind::Bool => "boolean".into(),
             Kind::Ip => "binary or tuple".into(),
             Kind::Level => "atom".into(),
+            Kind::Path => "binary".into(),
         };
         let _ = writeln!(s, "| `{}` | {} | `{}` | {} | {} |", spec.key, ty, spec.default, spec.meaning, spec.drives);
     }
@@ -363,7 +390,9 @@ mod tests {
         assert_eq!(c.ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(c.max_body, 5);
         assert_eq!(c.log_level, LogLevel::Debug);
-        let c = parse(&[("ip", bin(b"::1"))]).unwrap();
+        assert_eq!(c.upload_dir, PathBuf::from("/tmp"));
+        let c = parse(&[("ip", bin(b"::1")), ("upload_dir", bin(b"up/loads"))]).unwrap();
+        assert_eq!(c.upload_dir, PathBuf::from("up/loads"));
         assert_eq!(c.ip, IpAddr::V6(Ipv6Addr::LOCALHOST));
     }
 
@@ -378,6 +407,9 @@ mod tests {
         assert_eq!(parse(&[("reuseport", atom("yes"))]).map(|_| ()), bad("reuseport"));
         assert_eq!(parse(&[("max_request_line", int(15))]).map(|_| ()), bad("max_request_line"));
         assert_eq!(parse(&[("log_level", atom("loud"))]).map(|_| ()), bad("log_level"));
+        assert_eq!(parse(&[("upload_dir", bin(b""))]).map(|_| ()), bad("upload_dir"));
+        assert_eq!(parse(&[("upload_dir", bin(b"a\0b"))]).map(|_| ()), bad("upload_dir"));
+        assert_eq!(parse(&[("upload_dir", atom("tmp"))]).map(|_| ()), bad("upload_dir"));
         assert!(matches!(Config::from_term(&etf::Term::Nil), Err(ConfigError::BadConfig(_))));
     }
 
