@@ -8,6 +8,7 @@ mod exit;
 mod frame;
 mod http;
 mod listener;
+mod pipes;
 mod protocol;
 mod server;
 mod stats;

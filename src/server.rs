@@ -46,6 +46,8 @@ pub struct Server {
     paused: bool,
     paused_slots: Vec<usize>,
     dirty: Vec<usize>,
+    /// Connections to drive next turn without an event (`Ctx::again`).
+    again: Vec<usize>,
     drain_deadline: Option<u64>,
     date: HttpDate,
     scratch: Vec<u8>,
@@ -77,6 +79,7 @@ fn set_nonblocking(fd: i32, on: bool) {
 impl Server {
     fn new() -> io::Result<Server> {
         let poll = Poll::new()?;
+        crate::pipes::enlarge_stdio();
         set_nonblocking(0, true);
         let stdin_unpolled = poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).is_err();
         if stdin_unpolled {
@@ -107,6 +110,7 @@ impl Server {
             paused: false,
             paused_slots: Vec::new(),
             dirty: Vec::new(),
+            again: Vec::new(),
             drain_deadline: None,
             date: HttpDate::default(),
             scratch: vec![0; SCRATCH_BYTES],
@@ -120,7 +124,9 @@ impl Server {
     fn run(&mut self) -> ! {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if self.stdin_unpolled {
+            let timeout = if !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.stdin_unpolled {
                 Some(Duration::from_millis(10))
             } else if self.stats.connections > 0 || self.drain_deadline.is_some() || self.accept_blocked {
                 Some(Duration::from_millis(TICK_MS))
@@ -134,6 +140,7 @@ impl Server {
             }
             self.now = self.start.elapsed().as_millis() as u64;
             self.date.refresh();
+            self.dirty.append(&mut self.again);
             for ev in events.iter() {
                 match ev.token() {
                     STDIN => self.on_stdin(),
@@ -178,8 +185,9 @@ impl Server {
 
     /// `with_conn` without the reaping (`reap` uses it).
     fn with_conn_raw<R>(&mut self, slot: usize, f: impl FnOnce(&mut Conn, &mut Ctx<'_>, &mut [u8]) -> R) -> Option<R> {
-        let Server { conns, cfg, events_out, stats, ids, next_id, now, date, paused, paused_slots, drain_deadline, scratch, .. } =
-            self;
+        let Server {
+            conns, cfg, events_out, stats, ids, next_id, now, date, paused, paused_slots, drain_deadline, scratch, again, ..
+        } = self;
         let conn = conns.get_mut(slot)?.as_mut()?;
         let mut ctx = Ctx {
             cfg,
@@ -193,6 +201,7 @@ impl Server {
             paused_slots,
             draining: drain_deadline.is_some(),
             slot,
+            again,
         };
         Some(f(conn, &mut ctx, scratch))
     }
@@ -332,6 +341,10 @@ impl Server {
             Command::StreamChunk { id, data } => self.for_request(id, |c, ctx| c.stream_chunk(ctx, id, &data)),
             Command::StreamEnd { id, trailers } => self.for_request(id, |c, ctx| c.stream_end(ctx, id, &trailers)),
             Command::Abort { id } => self.for_request(id, |c, ctx| c.abort(ctx, id)),
+            Command::SendFile { id, status, headers, file } => {
+                self.for_request(id, |c, ctx| c.send_file(ctx, id, status, &headers, file))
+            }
+            Command::BodyToFile { id, target, opts } => self.for_request(id, |c, ctx| c.body_to_file(ctx, id, target, opts)),
             Command::Drain { timeout_ms } => self.start_drain(timeout_ms),
             Command::Stats => self.send_stats(),
         }

@@ -36,7 +36,7 @@ impl Conn {
             let may_start = self.out_pending() == 0 && !ctx.paused && !ctx.draining;
             return if may_start { scratch } else { 0 };
         };
-        let room = ex.grant.saturating_sub(ex.pending.len() as u64);
+        let room = ex.body_room();
         let n = match ex.body {
             BodyIn::Done => 0,
             BodyIn::Length(left) if !ex.dispatched => left,
@@ -138,10 +138,11 @@ impl Conn {
                 }
                 continue;
             };
+            let room = ex.dispatched.then(|| ex.body_room());
             let used = match &mut ex.body {
                 BodyIn::Done => return at,
                 BodyIn::Length(left) => {
-                    let room = if ex.dispatched { ex.grant.saturating_sub(ex.pending.len() as u64) } else { u64::MAX };
+                    let room = room.unwrap_or(u64::MAX);
                     let n = (*left).min(room).min((input.len() - at) as u64) as usize;
                     *left -= n as u64;
                     if *left == 0 {
@@ -151,7 +152,7 @@ impl Conn {
                     n
                 }
                 BodyIn::Chunked(dec) => {
-                    let room = if ex.dispatched { ex.grant.saturating_sub(ex.pending.len() as u64) as usize } else { MAX_BODY_CHUNK };
+                    let room = room.map_or(MAX_BODY_CHUNK, |r| usize::try_from(r).unwrap_or(usize::MAX));
                     match dec.decode(&input[at..], room) {
                         Ok((used, Decoded::Data(r))) => {
                             let data = &input[at..][r];
@@ -261,6 +262,7 @@ impl Conn {
             started: Instant::now(),
             status: 0,
             bytes_out: 0,
+            to_file: None,
         });
         let inline = ctx.cfg.inline_body as u64;
         let mut used = head.len;
@@ -311,6 +313,10 @@ impl Conn {
             return;
         }
         self.timer = Timer::Off;
+        if ex.to_file.is_some() {
+            self.write_body_file(ctx, data);
+            return;
+        }
         if !ex.dispatched || !ex.pending.is_empty() || matches!(ex.body, BodyIn::Chunked(_)) {
             ex.pending.extend_from_slice(data);
             return;
@@ -364,6 +370,10 @@ impl Conn {
         self.send_pending(ctx);
         let Some(ex) = self.ex.as_mut() else { return };
         if ex.body_done() && ex.pending.is_empty() && !ex.body_end_sent {
+            if ex.to_file.is_some() {
+                self.end_body_file(ctx);
+                return;
+            }
             ex.body_end_sent = true;
             protocol::body_end(ctx.events, ex.id, &ex.trailers);
             ex.trailers = Vec::new();
@@ -371,7 +381,7 @@ impl Conn {
     }
 
     /// A malformed or oversized chunked body.
-    fn body_error(&mut self, ctx: &mut Ctx<'_>, e: ChunkedError) {
+    pub(super) fn body_error(&mut self, ctx: &mut Ctx<'_>, e: ChunkedError) {
         let (error, reason) = match e {
             ChunkedError::TooLarge => (HttpError::PayloadTooLarge, ClosedReason::TooLarge),
             ChunkedError::Malformed(why) => {

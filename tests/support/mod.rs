@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod files;
 pub mod terms;
 
 #[allow(unused_imports)]
