@@ -218,14 +218,22 @@ impl Outbox {
         if self.written == self.buf.len() {
             self.buf.clear();
             self.written = 0;
-            if self.buf.capacity() > 16 * READ_CHUNK {
-                self.buf.shrink_to(READ_CHUNK);
-            }
         } else if self.written > READ_CHUNK && self.written * 2 > self.buf.len() {
             self.buf.drain(..self.written);
             self.written = 0;
         }
         Ok(())
+    }
+
+    /// Returns the memory of a queue grown by a burst, once it is empty.
+    /// Called from the timer sweep, not per flush: an upload's `body`
+    /// frames keep reusing one buffer instead of mapping and unmapping it
+    /// (page faults were a fifth of the port's CPU in an upload).
+    pub fn shrink_if_idle(&mut self) {
+        if self.queued() == 0 && self.buf.capacity() > 16 * READ_CHUNK {
+            self.buf = Vec::with_capacity(READ_CHUNK);
+            self.written = 0;
+        }
     }
 
     /// Writes everything, blocking if it must (only used on the way out).

@@ -22,8 +22,9 @@ const STDIN: Token = Token(0);
 const STDOUT: Token = Token(1);
 const LISTENER: Token = Token(2);
 const FIRST_CONN: usize = 3;
-/// The one read buffer every connection reads into.
-const SCRATCH_BYTES: usize = 64 * 1024;
+/// The one read buffer every connection reads into: a request body (or a
+/// file's bytes on the copy path) moves this much per syscall.
+const SCRATCH_BYTES: usize = 256 * 1024;
 /// Timers are checked this often; deadlines are this precise.
 const TICK_MS: u64 = 100;
 
@@ -442,6 +443,7 @@ impl Server {
 
     fn sweep_timers(&mut self) {
         self.stdin.shrink_if_idle();
+        self.events_out.shrink_if_idle();
         for slot in 0..self.conns.len() {
             let due = self.conns[slot].as_ref().is_some_and(|c| c.deadline <= self.now);
             if due {

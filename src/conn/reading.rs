@@ -19,29 +19,36 @@ const FRAMING_PEEK: usize = 256;
 /// to the BEAM, not only the bytes, so a body sent as 1-byte chunks cannot
 /// flood it with messages. The BEAM gives the same back per frame it took.
 pub(super) const BODY_FRAME_COST: u64 = 512;
+/// Most bytes read at once when they may have to wait in `inbuf`.
+const SMALL_READ: usize = 64 * 1024;
 
 impl Conn {
     /// Bytes worth reading from the socket now (0: leave them in the kernel).
+    /// Only the body of a dispatched request, which leaves at once (in
+    /// `body` frames or to a file), is read a whole scratch buffer at a time;
+    /// anything that may stay in `inbuf` (heads, pipelined requests, bodies
+    /// being collected) is read `SMALL_READ` at a time.
     fn read_limit(&self, ctx: &Ctx<'_>, scratch: usize) -> usize {
+        let small = scratch.min(SMALL_READ);
         if self.lingering {
-            return scratch;
+            return small;
         }
         if self.close_after_write || self.dead {
             return 0;
         }
         let Some(ex) = &self.ex else {
             if self.discard.is_some() {
-                return scratch;
+                return small;
             }
             let may_start = self.out_pending() == 0 && !ctx.paused && !ctx.draining;
-            return if may_start { scratch } else { 0 };
+            return if may_start { small } else { 0 };
         };
         let room = ex.body_room();
         let n = match ex.body {
             BodyIn::Done => 0,
             BodyIn::Length(left) if !ex.dispatched => left,
             BodyIn::Length(left) => left.min(room),
-            BodyIn::Chunked(_) if !ex.dispatched => scratch as u64,
+            BodyIn::Chunked(_) if !ex.dispatched => small as u64,
             // A little more than the grant, so the last chunk and trailers
             // (which need no grant) are seen once the data is all sent.
             BodyIn::Chunked(_) => room.max(FRAMING_PEEK.saturating_sub(self.inbuf.len()) as u64),
@@ -106,7 +113,7 @@ impl Conn {
     }
 
     /// Uses what it can of `input`; returns how many bytes. All the body
-    /// bytes it decodes leave in one `body` frame (or 64 KiB ones), however
+    /// bytes it decodes leave in one `body` frame (or `MAX_BODY_CHUNK` ones), however
     /// many chunks carried them.
     fn feed(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> usize {
         let used = self.take_input(ctx, input);
