@@ -26,6 +26,8 @@ pub struct FrameReader {
     /// End of the bytes read.
     end: usize,
     max_frame: usize,
+    /// Bytes arrived since the last `shrink_if_idle`.
+    used: bool,
 }
 
 pub enum Fill {
@@ -37,7 +39,7 @@ pub enum Fill {
 
 impl FrameReader {
     pub fn new(max_frame: usize) -> Self {
-        FrameReader { buf: Vec::new(), start: 0, end: 0, max_frame }
+        FrameReader { buf: Vec::new(), start: 0, end: 0, max_frame, used: false }
     }
 
     pub fn set_max_frame(&mut self, max_frame: usize) {
@@ -60,6 +62,7 @@ impl FrameReader {
                 Ok(0) => return Ok(Fill::Eof),
                 Ok(n) => {
                     self.end += n;
+                    self.used = true;
                     if n < room {
                         return Ok(Fill::Progress);
                     }
@@ -117,10 +120,14 @@ impl FrameReader {
         self.start = 0;
     }
 
-    /// Returns the memory of a buffer grown for big frames, once it holds
-    /// little. Called from the timer sweep, not per frame, so a stream of
-    /// big frames keeps reusing one buffer.
+    /// Returns the memory of a buffer grown for big frames, once nothing
+    /// arrived for a whole sweep (a stream of big frames, even with gaps
+    /// between reads, keeps reusing one buffer: shrinking it between two
+    /// frames cost a re-allocation, zero-filled, every 100 ms).
     pub fn shrink_if_idle(&mut self) {
+        if std::mem::take(&mut self.used) {
+            return;
+        }
         if self.buf.len() > 4 * READ_CHUNK && self.end - self.start < READ_CHUNK {
             self.compact();
             self.buf.truncate(READ_CHUNK.max(self.end));
@@ -171,11 +178,13 @@ pub struct Outbox {
     frame_start: Option<usize>,
     /// False after a write would have blocked, until the pipe is writable.
     pub writable: bool,
+    /// Frames queued since the last `shrink_if_idle`.
+    used: bool,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
-        Outbox { buf: Vec::with_capacity(READ_CHUNK), written: 0, frame_start: None, writable: true }
+        Outbox { buf: Vec::with_capacity(READ_CHUNK), written: 0, frame_start: None, writable: true, used: false }
     }
 }
 
@@ -185,6 +194,7 @@ impl Outbox {
     pub fn begin_frame(&mut self) -> &mut Vec<u8> {
         debug_assert!(self.frame_start.is_none());
         self.frame_start = Some(self.buf.len());
+        self.used = true;
         self.buf.extend_from_slice(&[0, 0, 0, 0, crate::etf::VERSION]);
         &mut self.buf
     }
@@ -225,11 +235,14 @@ impl Outbox {
         Ok(())
     }
 
-    /// Returns the memory of a queue grown by a burst, once it is empty.
-    /// Called from the timer sweep, not per flush: an upload's `body`
-    /// frames keep reusing one buffer instead of mapping and unmapping it
-    /// (page faults were a fifth of the port's CPU in an upload).
+    /// Returns the memory of a queue grown by a burst, once it is empty
+    /// and no frame came for a whole sweep. Not per flush: an upload's
+    /// `body` frames keep reusing one buffer instead of mapping and
+    /// unmapping it (page faults were a fifth of the port's CPU in an upload).
     pub fn shrink_if_idle(&mut self) {
+        if std::mem::take(&mut self.used) {
+            return;
+        }
         if self.queued() == 0 && self.buf.capacity() > 16 * READ_CHUNK {
             self.buf = Vec::with_capacity(READ_CHUNK);
             self.written = 0;
@@ -335,6 +348,28 @@ mod tests {
         let got: Vec<_> = Batch(&cut).collect();
         assert_eq!(got, vec![Ok(payloads[0]), Err(())]);
         assert_eq!(Batch(&[0xff, 0xff, 0xff, 0xff, 1]).collect::<Vec<_>>(), vec![Err(())]);
+    }
+
+    #[test]
+    fn buffers_shrink_only_after_a_sweep_without_traffic() {
+        let big = vec![7u8; 1 << 20];
+        let mut r = FrameReader::new(2 << 20);
+        let mut src = &framed(&[&big])[..];
+        let _ = r.fill(&mut src).unwrap();
+        assert_eq!(r.next_frame().unwrap().map(|f| f.len()), Some(1 << 20));
+        r.shrink_if_idle();
+        assert!(r.buf.len() > 4 * READ_CHUNK, "shrunk right after a frame");
+        r.shrink_if_idle();
+        assert!(r.buf.len() <= READ_CHUNK);
+
+        let mut o = Outbox::default();
+        o.begin_frame().extend_from_slice(&big);
+        o.end_frame();
+        o.flush(&mut Vec::new()).unwrap();
+        o.shrink_if_idle();
+        assert!(o.buf.capacity() > 16 * READ_CHUNK, "shrunk right after a frame");
+        o.shrink_if_idle();
+        assert!(o.buf.capacity() <= READ_CHUNK);
     }
 
     #[test]
