@@ -6,7 +6,12 @@
 //! `Outbox` is the queue of frames for stdout: frames are encoded straight
 //! into it and written as the pipe accepts them, never blocking.
 
+use crate::splice::SplicePipe;
 use std::io::{self, Read, Write};
+use std::os::fd::RawFd;
+
+/// Where `splice_frame` writes: the pipe to the BEAM.
+const STDOUT_FD: RawFd = 1;
 
 /// Bytes asked of stdin per read: large, so a burst of commands costs one
 /// syscall.
@@ -180,11 +185,13 @@ pub struct Outbox {
     pub writable: bool,
     /// Frames queued since the last `shrink_if_idle`.
     used: bool,
+    /// Set when stdout is a pipe that splice(2) can feed.
+    pub splice: Option<SplicePipe>,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
-        Outbox { buf: Vec::with_capacity(READ_CHUNK), written: 0, frame_start: None, writable: true, used: false }
+        Outbox { buf: Vec::with_capacity(READ_CHUNK), written: 0, frame_start: None, writable: true, used: false, splice: None }
     }
 }
 
@@ -204,6 +211,57 @@ impl Outbox {
             let len = (self.buf.len() - start - 4) as u32;
             self.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         }
+    }
+
+    /// A frame can go to stdout at once, spliced: nothing is queued before
+    /// it and the pipe was writable.
+    pub fn can_splice(&self) -> bool {
+        self.splice.is_some() && self.queued() == 0 && self.writable && self.frame_start.is_none()
+    }
+
+    /// Writes one frame whose payload ends with bytes taken from `src` (at
+    /// most `max`, what it has now) without copying them through this
+    /// process: they are spliced into our pipe, then `head(buf, n)` encodes
+    /// the term before those `n` bytes, the head is written and the bytes
+    /// spliced on behind it. What stdout does not take is read back into
+    /// the queue at once, so later frames stay behind it. Returns `n`;
+    /// Ok(0) is end of file on `src`, WouldBlock means it has nothing, and
+    /// Unsupported that splicing is off (the caller reads instead).
+    /// Only when `can_splice`.
+    pub fn splice_frame(&mut self, src: RawFd, max: usize, head: impl FnOnce(&mut Vec<u8>, usize)) -> io::Result<usize> {
+        let Some(pipe) = self.splice.as_mut() else { return Err(io::ErrorKind::Unsupported.into()) };
+        let n = match pipe.fill(src, max) {
+            Ok(n) => n,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) => {
+                self.splice = None;
+                return Err(io::ErrorKind::Unsupported.into());
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        self.used = true;
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0, 0, 0, 0, crate::etf::VERSION]);
+        head(&mut self.buf, n);
+        let len = (self.buf.len() - 4 + n) as u32;
+        self.buf[..4].copy_from_slice(&len.to_be_bytes());
+        let head_len = self.buf.len();
+        self.written = write_some(STDOUT_FD, &self.buf);
+        let sent = if self.written == head_len { pipe.drain_to(STDOUT_FD, n).unwrap_or(0) } else { 0 };
+        if sent < n {
+            // stdout is full (or failing: the next flush says so).
+            self.writable = false;
+            if let Err(e) = pipe.read_into(&mut self.buf, n - sent) {
+                crate::exit::fatal(crate::exit::EXIT_STDOUT, &format!("a body frame was cut in our splice pipe: {e}"));
+            }
+        }
+        if self.written == self.buf.len() {
+            self.buf.clear();
+            self.written = 0;
+        }
+        Ok(n)
     }
 
     /// Bytes queued and not yet written.
@@ -255,6 +313,22 @@ impl Outbox {
         self.buf.clear();
         self.written = 0;
         dst.flush()
+    }
+}
+
+/// What one non-blocking write(2) to `fd` took of `bytes` (0 when it
+/// would block or failed: the bytes stay queued and the next flush meets
+/// the error).
+fn write_some(fd: RawFd, bytes: &[u8]) -> usize {
+    loop {
+        // SAFETY: `bytes` is a valid buffer of its length; fd stays open.
+        let r = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if r >= 0 {
+            return r as usize;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return 0;
+        }
     }
 }
 

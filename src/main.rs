@@ -11,6 +11,7 @@ mod listener;
 mod pipes;
 mod protocol;
 mod server;
+mod splice;
 mod stats;
 
 use exit::{EXIT_PANIC, EXIT_USAGE};

@@ -392,6 +392,14 @@ pub fn body(out: &mut Outbox, id: u64, chunk: &[u8]) {
     out.end_frame();
 }
 
+/// `{body, Id, Chunk}` up to the bytes of `Chunk`, which follow in the pipe.
+pub fn body_head(b: &mut Vec<u8>, id: u64, len: usize) {
+    etf::put_tuple(b, 3);
+    etf::put_atom(b, "body");
+    etf::put_uint(b, id);
+    etf::put_binary_head(b, len);
+}
+
 pub fn body_end(out: &mut Outbox, id: u64, trailers: &[(Vec<u8>, Vec<u8>)]) {
     let b = begin_id_event(out, "body_end", id);
     put_headers(b, trailers.iter().map(|(n, v)| (&n[..], &v[..])), trailers.len());

@@ -8,6 +8,7 @@ use crate::frame::{self, Fill, FrameError, FrameReader, Outbox};
 use crate::http::date::HttpDate;
 use crate::listener;
 use crate::protocol::{self, ClosedReason, Command};
+use crate::splice::SplicePipe;
 use crate::stats::{IdMap, Stats};
 use mio::net::TcpListener;
 use mio::unix::SourceFd;
@@ -87,9 +88,14 @@ impl Server {
             set_nonblocking(0, false);
         }
         set_nonblocking(1, true);
-        if poll.registry().register(&mut SourceFd(&1), STDOUT, Interest::WRITABLE).is_err() {
+        let stdout_polled = poll.registry().register(&mut SourceFd(&1), STDOUT, Interest::WRITABLE).is_ok();
+        if !stdout_polled {
             // A regular file: writes never block anyway.
             set_nonblocking(1, false);
+        }
+        let mut events_out = Outbox::default();
+        if stdout_polled {
+            events_out.splice = SplicePipe::new();
         }
         Ok(Server {
             poll,
@@ -100,7 +106,7 @@ impl Server {
             free: Vec::new(),
             ids: IdMap::default(),
             next_id: 0,
-            events_out: Outbox::default(),
+            events_out,
             stdin: FrameReader::new(DEFAULT_MAX_FRAME),
             // SAFETY: fds 0 and 1 stay open for the life of the process;
             // ManuallyDrop keeps these from closing them.

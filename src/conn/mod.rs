@@ -8,6 +8,7 @@
 //! in the socket) until the response before them has been written.
 
 mod body_file;
+mod body_splice;
 mod file_out;
 mod reading;
 mod respond;

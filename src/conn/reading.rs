@@ -65,7 +65,10 @@ impl Conn {
             if limit == 0 {
                 break;
             }
-            match self.stream.read(&mut scratch[..limit]) {
+            // A body frame spliced from the socket to the BEAM, or a read.
+            let spliced = self.splice_body(ctx, limit);
+            let direct = spliced.is_some();
+            match spliced.unwrap_or_else(|| self.stream.read(&mut scratch[..limit])) {
                 Ok(0) => {
                     self.peer_gone(ctx);
                     return;
@@ -75,6 +78,10 @@ impl Conn {
                     if n < limit && !self.peer_eof {
                         // The kernel had no more; the next arrival is a new event.
                         self.readable = false;
+                    }
+                    if direct {
+                        self.after_body_progress(ctx);
+                        continue;
                     }
                     if self.lingering {
                         continue;
