@@ -251,8 +251,9 @@ impl Outbox {
         self.written = write_some(STDOUT_FD, &self.buf);
         let sent = if self.written == head_len { pipe.drain_to(STDOUT_FD, n).unwrap_or(0) } else { 0 };
         if sent < n {
-            // stdout is full (or failing: the next flush says so).
-            self.writable = false;
+            // stdout is full, or failing. `writable` is left to the next
+            // flush: only its WouldBlock says the pipe is full, and so that
+            // the BEAM's next read will wake us.
             if let Err(e) = pipe.read_into(&mut self.buf, n - sent) {
                 crate::exit::fatal(crate::exit::EXIT_STDOUT, &format!("a body frame was cut in our splice pipe: {e}"));
             }
