@@ -4,7 +4,10 @@
 
 use crate::etf::Term;
 use std::fmt::Write as _;
+use std::ffi::OsStr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 /// Frames from the BEAM may not exceed this until `listen` sets `max_frame`.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -36,6 +39,8 @@ pub struct Config {
     pub out_high_water: usize,
     pub sent_events: bool,
     pub log_level: LogLevel,
+    /// Where `{body_to_file, Id, tmp, _}` creates its files.
+    pub upload_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,6 +78,8 @@ enum Kind {
     Bool,
     Ip,
     Level,
+    /// A non-empty binary without NUL: a path.
+    Path,
 }
 
 struct OptionSpec {
@@ -90,6 +97,7 @@ enum Value {
     Bool(bool),
     Ip(IpAddr),
     Level(LogLevel),
+    Path(PathBuf),
 }
 
 const MS_MAX: u64 = 24 * 3600 * 1000;
@@ -180,6 +188,18 @@ const OPTIONS: &[OptionSpec] = &[
             }
         },
     },
+    OptionSpec {
+        key: "upload_dir",
+        kind: Kind::Path,
+        default: "/tmp",
+        meaning: "Directory where `{body_to_file, Id, tmp, Opts}` creates its files (`ferry-upload-<random>`, O_EXCL, mode 0600); relative to the port's working directory unless absolute. It is not checked at `listen`: a directory that is missing or not writable fails each such upload with **500** and `{closed, Id, file_error}`.",
+        drives: "**500**, `closed` `file_error`",
+        set: |c, v| {
+            if let Value::Path(p) = v {
+                c.upload_dir = p;
+            }
+        },
+    },
 ];
 
 /// Why a `listen` config was refused: `{listen_error, {Kind, Message}}`.
@@ -217,6 +237,7 @@ impl Default for Config {
             out_high_water: 0,
             sent_events: false,
             log_level: LogLevel::Notice,
+            upload_dir: PathBuf::new(),
         };
         for spec in OPTIONS {
             if let Some(v) = parse_default(spec) {
@@ -233,6 +254,7 @@ fn parse_default(spec: &OptionSpec) -> Option<Value> {
         Kind::Bool => Value::Bool(spec.default == "true"),
         Kind::Ip => Value::Ip(spec.default.parse().ok()?),
         Kind::Level => Value::Level(LogLevel::parse(spec.default.as_bytes())?),
+        Kind::Path => Value::Path(PathBuf::from(spec.default)),
     })
 }
 
@@ -271,6 +293,7 @@ fn allowed(kind: Kind) -> String {
         Kind::Bool => "must be true or false".into(),
         Kind::Ip => "must be an IP address: a binary such as <<\"::1\">> or an inet:ip_address() tuple".into(),
         Kind::Level => "must be one of debug, info, notice, warning, error".into(),
+        Kind::Path => "must be a non-empty binary path without NUL bytes".into(),
     }
 }
 
@@ -285,6 +308,10 @@ fn read_value(kind: Kind, t: &Term<'_>) -> Option<Value> {
             Term::Atom(a) => LogLevel::parse(a).map(Value::Level),
             _ => None,
         },
+        Kind::Path => t
+            .as_binary()
+            .filter(|b| !b.is_empty() && !b.contains(&0))
+            .map(|b| Value::Path(PathBuf::from(OsStr::from_bytes(b)))),
     }
 }
 
@@ -319,6 +346,7 @@ pub fn options_markdown() -> String {
             Kind::Bool => "boolean".into(),
             Kind::Ip => "binary or tuple".into(),
             Kind::Level => "atom".into(),
+            Kind::Path => "binary".into(),
         };
         let _ = writeln!(s, "| `{}` | {} | `{}` | {} | {} |", spec.key, ty, spec.default, spec.meaning, spec.drives);
     }
@@ -392,7 +420,9 @@ mod tests {
         assert_eq!(c.ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(c.max_body, 5);
         assert_eq!(c.log_level, LogLevel::Debug);
-        let c = parse(&[("ip", bin(b"::1"))]).unwrap();
+        assert_eq!(c.upload_dir, PathBuf::from("/tmp"));
+        let c = parse(&[("ip", bin(b"::1")), ("upload_dir", bin(b"up/loads"))]).unwrap();
+        assert_eq!(c.upload_dir, PathBuf::from("up/loads"));
         assert_eq!(c.ip, IpAddr::V6(Ipv6Addr::LOCALHOST));
     }
 
@@ -414,6 +444,9 @@ mod tests {
         assert!(parse(&[("send_window", int(6144)), ("max_frame", int(4096))]).is_ok());
         assert!(refused(&[("send_window", int(6146)), ("max_frame", int(4096))]).starts_with("send_window: "));
         assert!(refused(&[("max_frame", int(4096))]).starts_with("send_window: "));
+        assert!(refused(&[("upload_dir", bin(b""))]).starts_with("upload_dir: "));
+        assert!(refused(&[("upload_dir", bin(b"a\0b"))]).starts_with("upload_dir: "));
+        assert!(refused(&[("upload_dir", atom("tmp"))]).starts_with("upload_dir: "));
         assert!(matches!(Config::from_term(&etf::Term::Nil), Err(ConfigError::BadConfig(_))));
     }
 

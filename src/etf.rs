@@ -388,9 +388,15 @@ pub fn put_atom(out: &mut Vec<u8>, name: &str) {
 }
 
 pub fn put_binary(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(BINARY_EXT);
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    put_binary_head(out, bytes.len());
     out.extend_from_slice(bytes);
+}
+
+/// The tag and length of a binary of `len` bytes whose bytes follow by
+/// other means (spliced into the pipe after the frame's head).
+pub fn put_binary_head(out: &mut Vec<u8>, len: usize) {
+    out.push(BINARY_EXT);
+    out.extend_from_slice(&(len as u32).to_be_bytes());
 }
 
 pub fn put_int(out: &mut Vec<u8>, v: i64) {

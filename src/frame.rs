@@ -6,7 +6,12 @@
 //! `Outbox` is the queue of frames for stdout: frames are encoded straight
 //! into it and written as the pipe accepts them, never blocking.
 
+use crate::splice::SplicePipe;
 use std::io::{self, Read, Write};
+use std::os::fd::RawFd;
+
+/// Where `splice_frame` writes: the pipe to the BEAM.
+const STDOUT_FD: RawFd = 1;
 
 /// Bytes asked of stdin per read: large, so a burst of commands costs one
 /// syscall.
@@ -26,6 +31,8 @@ pub struct FrameReader {
     /// End of the bytes read.
     end: usize,
     max_frame: usize,
+    /// Bytes arrived since the last `shrink_if_idle`.
+    used: bool,
 }
 
 pub enum Fill {
@@ -37,7 +44,7 @@ pub enum Fill {
 
 impl FrameReader {
     pub fn new(max_frame: usize) -> Self {
-        FrameReader { buf: Vec::new(), start: 0, end: 0, max_frame }
+        FrameReader { buf: Vec::new(), start: 0, end: 0, max_frame, used: false }
     }
 
     pub fn set_max_frame(&mut self, max_frame: usize) {
@@ -60,6 +67,7 @@ impl FrameReader {
                 Ok(0) => return Ok(Fill::Eof),
                 Ok(n) => {
                     self.end += n;
+                    self.used = true;
                     if n < room {
                         return Ok(Fill::Progress);
                     }
@@ -117,10 +125,14 @@ impl FrameReader {
         self.start = 0;
     }
 
-    /// Returns the memory of a buffer grown for big frames, once it holds
-    /// little. Called from the timer sweep, not per frame, so a stream of
-    /// big frames keeps reusing one buffer.
+    /// Returns the memory of a buffer grown for big frames, once nothing
+    /// arrived for a whole sweep (a stream of big frames, even with gaps
+    /// between reads, keeps reusing one buffer: shrinking it between two
+    /// frames cost a re-allocation, zero-filled, every 100 ms).
     pub fn shrink_if_idle(&mut self) {
+        if std::mem::take(&mut self.used) {
+            return;
+        }
         if self.buf.len() > 4 * READ_CHUNK && self.end - self.start < READ_CHUNK {
             self.compact();
             self.buf.truncate(READ_CHUNK.max(self.end));
@@ -171,11 +183,15 @@ pub struct Outbox {
     frame_start: Option<usize>,
     /// False after a write would have blocked, until the pipe is writable.
     pub writable: bool,
+    /// Frames queued since the last `shrink_if_idle`.
+    used: bool,
+    /// Set when stdout is a pipe that splice(2) can feed.
+    pub splice: Option<SplicePipe>,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
-        Outbox { buf: Vec::with_capacity(READ_CHUNK), written: 0, frame_start: None, writable: true }
+        Outbox { buf: Vec::with_capacity(READ_CHUNK), written: 0, frame_start: None, writable: true, used: false, splice: None }
     }
 }
 
@@ -185,6 +201,7 @@ impl Outbox {
     pub fn begin_frame(&mut self) -> &mut Vec<u8> {
         debug_assert!(self.frame_start.is_none());
         self.frame_start = Some(self.buf.len());
+        self.used = true;
         self.buf.extend_from_slice(&[0, 0, 0, 0, crate::etf::VERSION]);
         &mut self.buf
     }
@@ -194,6 +211,58 @@ impl Outbox {
             let len = (self.buf.len() - start - 4) as u32;
             self.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         }
+    }
+
+    /// A frame can go to stdout at once, spliced: nothing is queued before
+    /// it and the pipe was writable.
+    pub fn can_splice(&self) -> bool {
+        self.splice.is_some() && self.queued() == 0 && self.writable && self.frame_start.is_none()
+    }
+
+    /// Writes one frame whose payload ends with bytes taken from `src` (at
+    /// most `max`, what it has now) without copying them through this
+    /// process: they are spliced into our pipe, then `head(buf, n)` encodes
+    /// the term before those `n` bytes, the head is written and the bytes
+    /// spliced on behind it. What stdout does not take is read back into
+    /// the queue at once, so later frames stay behind it. Returns `n`;
+    /// Ok(0) is end of file on `src`, WouldBlock means it has nothing, and
+    /// Unsupported that splicing is off (the caller reads instead).
+    /// Only when `can_splice`.
+    pub fn splice_frame(&mut self, src: RawFd, max: usize, head: impl FnOnce(&mut Vec<u8>, usize)) -> io::Result<usize> {
+        let Some(pipe) = self.splice.as_mut() else { return Err(io::ErrorKind::Unsupported.into()) };
+        let n = match pipe.fill(src, max) {
+            Ok(n) => n,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) => {
+                self.splice = None;
+                return Err(io::ErrorKind::Unsupported.into());
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        self.used = true;
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0, 0, 0, 0, crate::etf::VERSION]);
+        head(&mut self.buf, n);
+        let len = (self.buf.len() - 4 + n) as u32;
+        self.buf[..4].copy_from_slice(&len.to_be_bytes());
+        let head_len = self.buf.len();
+        self.written = write_some(STDOUT_FD, &self.buf);
+        let sent = if self.written == head_len { pipe.drain_to(STDOUT_FD, n).unwrap_or(0) } else { 0 };
+        if sent < n {
+            // stdout is full, or failing. `writable` is left to the next
+            // flush: only its WouldBlock says the pipe is full, and so that
+            // the BEAM's next read will wake us.
+            if let Err(e) = pipe.read_into(&mut self.buf, n - sent) {
+                crate::exit::fatal(crate::exit::EXIT_STDOUT, &format!("a body frame was cut in our splice pipe: {e}"));
+            }
+        }
+        if self.written == self.buf.len() {
+            self.buf.clear();
+            self.written = 0;
+        }
+        Ok(n)
     }
 
     /// Bytes queued and not yet written.
@@ -218,14 +287,25 @@ impl Outbox {
         if self.written == self.buf.len() {
             self.buf.clear();
             self.written = 0;
-            if self.buf.capacity() > 16 * READ_CHUNK {
-                self.buf.shrink_to(READ_CHUNK);
-            }
         } else if self.written > READ_CHUNK && self.written * 2 > self.buf.len() {
             self.buf.drain(..self.written);
             self.written = 0;
         }
         Ok(())
+    }
+
+    /// Returns the memory of a queue grown by a burst, once it is empty
+    /// and no frame came for a whole sweep. Not per flush: an upload's
+    /// `body` frames keep reusing one buffer instead of mapping and
+    /// unmapping it (page faults were a fifth of the port's CPU in an upload).
+    pub fn shrink_if_idle(&mut self) {
+        if std::mem::take(&mut self.used) {
+            return;
+        }
+        if self.queued() == 0 && self.buf.capacity() > 16 * READ_CHUNK {
+            self.buf = Vec::with_capacity(READ_CHUNK);
+            self.written = 0;
+        }
     }
 
     /// Writes everything, blocking if it must (only used on the way out).
@@ -234,6 +314,22 @@ impl Outbox {
         self.buf.clear();
         self.written = 0;
         dst.flush()
+    }
+}
+
+/// What one non-blocking write(2) to `fd` took of `bytes` (0 when it
+/// would block or failed: the bytes stay queued and the next flush meets
+/// the error).
+fn write_some(fd: RawFd, bytes: &[u8]) -> usize {
+    loop {
+        // SAFETY: `bytes` is a valid buffer of its length; fd stays open.
+        let r = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if r >= 0 {
+            return r as usize;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return 0;
+        }
     }
 }
 
@@ -327,6 +423,28 @@ mod tests {
         let got: Vec<_> = Batch(&cut).collect();
         assert_eq!(got, vec![Ok(payloads[0]), Err(())]);
         assert_eq!(Batch(&[0xff, 0xff, 0xff, 0xff, 1]).collect::<Vec<_>>(), vec![Err(())]);
+    }
+
+    #[test]
+    fn buffers_shrink_only_after_a_sweep_without_traffic() {
+        let big = vec![7u8; 1 << 20];
+        let mut r = FrameReader::new(2 << 20);
+        let mut src = &framed(&[&big])[..];
+        let _ = r.fill(&mut src).unwrap();
+        assert_eq!(r.next_frame().unwrap().map(|f| f.len()), Some(1 << 20));
+        r.shrink_if_idle();
+        assert!(r.buf.len() > 4 * READ_CHUNK, "shrunk right after a frame");
+        r.shrink_if_idle();
+        assert!(r.buf.len() <= READ_CHUNK);
+
+        let mut o = Outbox::default();
+        o.begin_frame().extend_from_slice(&big);
+        o.end_frame();
+        o.flush(&mut Vec::new()).unwrap();
+        o.shrink_if_idle();
+        assert!(o.buf.capacity() > 16 * READ_CHUNK, "shrunk right after a frame");
+        o.shrink_if_idle();
+        assert!(o.buf.capacity() <= READ_CHUNK);
     }
 
     #[test]

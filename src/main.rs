@@ -8,8 +8,10 @@ mod exit;
 mod frame;
 mod http;
 mod listener;
+mod pipes;
 mod protocol;
 mod server;
+mod splice;
 mod stats;
 
 use exit::{EXIT_PANIC, EXIT_USAGE};

@@ -17,8 +17,32 @@ pub enum Command<'a> {
     StreamChunk { id: u64, data: Term<'a> },
     StreamEnd { id: u64, trailers: Term<'a> },
     Abort { id: u64 },
+    SendFile { id: u64, status: u16, headers: Term<'a>, file: FileRange<'a> },
+    BodyToFile { id: u64, target: FileTarget<'a>, opts: ToFileOpts },
     Drain { timeout_ms: u64 },
     Stats,
+}
+
+/// `{Path, Offset, Length}` of `send_file`.
+#[derive(Debug, Clone, Copy)]
+pub struct FileRange<'a> {
+    pub path: &'a [u8],
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Where `body_to_file` writes: the BEAM's path, or a new file Rust names.
+#[derive(Debug, Clone, Copy)]
+pub enum FileTarget<'a> {
+    Path(&'a [u8]),
+    Tmp,
+}
+
+/// The `Opts` map of `body_to_file`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ToFileOpts {
+    pub max: Option<u64>,
+    pub sha256: bool,
 }
 
 /// A command that could not be understood: `{protocol_error, Id, Message}`.
@@ -98,11 +122,55 @@ pub fn decode_command(frame: &[u8]) -> Result<Command<'_>, BadCommand> {
             None => Err(shape("{stream_end, Id, Trailers}")),
         },
         (b"abort", 2) => Ok(Command::Abort { id }),
+        (b"send_file", 5) => {
+            let status = status(rest.next())?;
+            match (rest.next(), rest.next().as_ref().and_then(file_range)) {
+                (Some(headers), Some(file)) => Ok(Command::SendFile { id, status, headers, file }),
+                _ => Err(shape("{send_file, Id, Status, Headers, {Path, Offset, Length}} with a binary Path and integers >= 0")),
+            }
+        }
+        (b"body_to_file", 4) => {
+            let target = match rest.next() {
+                Some(t) if t.is_atom("tmp") => Some(FileTarget::Tmp),
+                Some(Term::Binary(p)) if !p.is_empty() => Some(FileTarget::Path(p)),
+                _ => None,
+            };
+            match (target, rest.next().as_ref().and_then(to_file_opts)) {
+                (Some(target), Some(opts)) => Ok(Command::BodyToFile { id, target, opts }),
+                _ => Err(shape("{body_to_file, Id, Path | tmp, #{max => Bytes, digest => sha256 | none}}")),
+            }
+        }
         (b"ws_accept" | b"ws_send" | b"ws_close", _) => {
             Err(bad(Some(id), format!("{tag_text} is reserved for a later protocol version")))
         }
         _ => Err(bad(Some(id), format!("unknown command {tag_text}/{arity}"))),
     }
+}
+
+fn file_range<'a>(t: &Term<'a>) -> Option<FileRange<'a>> {
+    let mut parts = t.tuple()?;
+    let (Some(Term::Binary(path)), Some(offset), Some(length), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    Some(FileRange { path, offset: offset.as_u64()?, length: length.as_u64()? })
+}
+
+/// Keys other than `max` and `digest` are ignored: the BEAM's helpers may
+/// pass their own options (a timeout) along.
+fn to_file_opts(t: &Term<'_>) -> Option<ToFileOpts> {
+    let mut opts = ToFileOpts::default();
+    for (k, v) in t.map()? {
+        if k.is_atom("max") {
+            opts.max = Some(v.as_u64()?);
+        } else if k.is_atom("digest") {
+            opts.sha256 = match v {
+                _ if v.is_atom("sha256") => true,
+                _ if v.is_atom("none") => false,
+                _ => return None,
+            };
+        }
+    }
+    Some(opts)
 }
 
 /// Bytes of an iodata term, borrowed when it is a single binary.
@@ -153,6 +221,7 @@ pub enum ClosedReason {
     BodyTimeout,
     ProtocolError,
     Shutdown,
+    FileError,
 }
 
 impl ClosedReason {
@@ -166,17 +235,21 @@ impl ClosedReason {
             ClosedReason::BodyTimeout => "body_timeout",
             ClosedReason::ProtocolError => "protocol_error",
             ClosedReason::Shutdown => "shutdown",
+            ClosedReason::FileError => "file_error",
         }
     }
 }
 
 /// `{ready, Map}`; the address, the windows and the largest frame in
-/// effect ride along so the BEAM need not know Rust's defaults.
+/// effect ride along so the BEAM need not know Rust's defaults, and
+/// `files => true` says `send_file` and `body_to_file` are understood.
 pub fn ready(out: &mut Outbox, ip: &str, port: u16, os_pid: u32, cfg: &Config) {
     let b = out.begin_frame();
     etf::put_tuple(b, 2);
     etf::put_atom(b, "ready");
-    etf::put_map(b, 8);
+    etf::put_map(b, 9);
+    etf::put_atom(b, "files");
+    etf::put_atom(b, "true");
     etf::put_atom(b, "ip");
     etf::put_binary(b, ip.as_bytes());
     etf::put_atom(b, "send_window");
@@ -326,9 +399,42 @@ pub fn body(out: &mut Outbox, id: u64, chunk: &[u8]) {
     out.end_frame();
 }
 
+/// `{body, Id, Chunk}` up to the bytes of `Chunk`, which follow in the pipe.
+pub fn body_head(b: &mut Vec<u8>, id: u64, len: usize) {
+    etf::put_tuple(b, 3);
+    etf::put_atom(b, "body");
+    etf::put_uint(b, id);
+    etf::put_binary_head(b, len);
+}
+
 pub fn body_end(out: &mut Outbox, id: u64, trailers: &[(Vec<u8>, Vec<u8>)]) {
     let b = begin_id_event(out, "body_end", id);
     put_headers(b, trailers.iter().map(|(n, v)| (&n[..], &v[..])), trailers.len());
+    out.end_frame();
+}
+
+/// What `{body_file, Id, Map}` reports.
+pub struct BodyFileDone<'a> {
+    pub path: &'a [u8],
+    pub bytes: u64,
+    pub sha256: Option<&'a [u8]>,
+    pub trailers: &'a [(Vec<u8>, Vec<u8>)],
+}
+
+pub fn body_file(out: &mut Outbox, id: u64, done: &BodyFileDone<'_>) {
+    let b = begin_id_event(out, "body_file", id);
+    etf::put_map(b, 4);
+    etf::put_atom(b, "path");
+    etf::put_binary(b, done.path);
+    etf::put_atom(b, "bytes");
+    etf::put_uint(b, done.bytes);
+    etf::put_atom(b, "sha256");
+    match done.sha256 {
+        Some(d) => etf::put_binary(b, d),
+        None => etf::put_atom(b, "undefined"),
+    }
+    etf::put_atom(b, "trailers");
+    put_headers(b, done.trailers.iter().map(|(n, v)| (&n[..], &v[..])), done.trailers.len());
     out.end_frame();
 }
 
@@ -445,6 +551,18 @@ mod tests {
             (tup(vec![a("stream_end"), i(3), list(vec![])]), "StreamEnd { id: 3"),
             (tup(vec![a("abort"), i(4)]), "Abort { id: 4 }"),
             (tup(vec![a("drain"), i(5000)]), "Drain { timeout_ms: 5000 }"),
+            (
+                tup(vec![a("send_file"), i(6), i(206), list(vec![]), tup(vec![bin(b"/f"), i(10), i(20)])]),
+                "SendFile { id: 6, status: 206, headers: Nil, file: FileRange { path: [47, 102], offset: 10, length: 20 } }",
+            ),
+            (
+                tup(vec![a("body_to_file"), i(7), a("tmp"), E::from(eetf::Map::from(std::collections::HashMap::from([(a("max"), i(9)), (a("digest"), a("sha256")), (a("timeout"), i(1))])))]),
+                "BodyToFile { id: 7, target: Tmp, opts: ToFileOpts { max: Some(9), sha256: true } }",
+            ),
+            (
+                tup(vec![a("body_to_file"), i(8), bin(b"/u"), E::from(eetf::Map::from(std::collections::HashMap::<E, E>::new()))]),
+                "BodyToFile { id: 8, target: Path([47, 117]), opts: ToFileOpts { max: None, sha256: false } }",
+            ),
             (a("stats"), "Stats"),
         ];
         for (term, expect) in cases {
@@ -465,6 +583,10 @@ mod tests {
             (enc(tup(vec![a("ws_send"), i(7), a("text"), bin(b"x")])), Some(7)),
             (enc(tup(vec![i(1), i(2)])), None),
             (enc(tup(vec![a("drain"), a("now")])), None),
+            (enc(tup(vec![a("send_file"), i(7), i(200), list(vec![]), tup(vec![bin(b"/f"), i(-1), i(2)])])), Some(7)),
+            (enc(tup(vec![a("send_file"), i(7), i(200), list(vec![]), bin(b"/f")])), Some(7)),
+            (enc(tup(vec![a("body_to_file"), i(7), a("temp"), E::from(eetf::Map::from(std::collections::HashMap::<E, E>::new()))])), Some(7)),
+            (enc(tup(vec![a("body_to_file"), i(7), a("tmp"), E::from(eetf::Map::from(std::collections::HashMap::from([(a("digest"), a("md5"))])))])), Some(7)),
             (vec![131, 104], None),
             (vec![], None),
             (b"GET / HTTP/1.1".to_vec(), None),
@@ -524,6 +646,7 @@ mod tests {
         body(&mut out, 9, b"chunk");
         body_end(&mut out, 9, &[]);
         closed(&mut out, 9, ClosedReason::PeerClosed);
+        body_file(&mut out, 9, &BodyFileDone { path: b"/p", bytes: 3, sha256: None, trailers: &[] });
         sent(&mut out, 9, 200, 100, 5);
         stream_credit(&mut out, 9, 65536);
         drained(&mut out);
@@ -537,7 +660,7 @@ mod tests {
             let want = want.replace(' ', "");
             assert!(got[i].contains(&want), "frame {i}: {} does not contain {want}", got[i]);
         };
-        assert_eq!(got.len(), 12);
+        assert_eq!(got.len(), 13);
         has(0, "{'ready', #{");
         has(0, "'port' => 4000");
         has(0, "'send_window' => 262144");
@@ -549,13 +672,16 @@ mod tests {
         has(2, "{'body', 9, <<99,104,117,110,107>>}");
         has(3, "{'body_end', 9, []}");
         has(4, "{'closed', 9, 'peer_closed'}");
-        has(5, "'duration_us' => 5");
-        has(6, "{'stream_credit', 9, 65536}");
-        has(7, "'drained'");
-        has(8, "{'stats', #{'requests' => 3}}");
-        has(9, "{'log', 'info', <<104,101,108,108,111>>}");
-        has(10, "{'protocol_error', 'undefined', <<98,97,100>>}");
-        has(11, "{'listen_error', {'eaddrinuse', <<116,97,107,101,110>>}}");
+        has(5, "{'body_file', 9, #{");
+        has(5, "'sha256' => 'undefined'");
+        has(0, "'files' => 'true'");
+        has(6, "'duration_us' => 5");
+        has(7, "{'stream_credit', 9, 65536}");
+        has(8, "'drained'");
+        has(9, "{'stats', #{'requests' => 3}}");
+        has(10, "{'log', 'info', <<104,101,108,108,111>>}");
+        has(11, "{'protocol_error', 'undefined', <<98,97,100>>}");
+        has(12, "{'listen_error', {'eaddrinuse', <<116,97,107,101,110>>}}");
     }
 }
 

@@ -8,6 +8,7 @@ use crate::frame::{self, Fill, FrameError, FrameReader, Outbox};
 use crate::http::date::HttpDate;
 use crate::listener;
 use crate::protocol::{self, ClosedReason, Command};
+use crate::splice::SplicePipe;
 use crate::stats::{IdMap, Stats};
 use mio::net::TcpListener;
 use mio::unix::SourceFd;
@@ -22,8 +23,9 @@ const STDIN: Token = Token(0);
 const STDOUT: Token = Token(1);
 const LISTENER: Token = Token(2);
 const FIRST_CONN: usize = 3;
-/// The one read buffer every connection reads into.
-const SCRATCH_BYTES: usize = 64 * 1024;
+/// The one read buffer every connection reads into: a request body (or a
+/// file's bytes on the copy path) moves this much per syscall.
+const SCRATCH_BYTES: usize = 256 * 1024;
 /// Timers are checked this often; deadlines are this precise.
 const TICK_MS: u64 = 100;
 
@@ -46,6 +48,8 @@ pub struct Server {
     paused: bool,
     paused_slots: Vec<usize>,
     dirty: Vec<usize>,
+    /// Connections to drive next turn without an event (`Ctx::again`).
+    again: Vec<usize>,
     drain_deadline: Option<u64>,
     date: HttpDate,
     scratch: Vec<u8>,
@@ -77,15 +81,21 @@ fn set_nonblocking(fd: i32, on: bool) {
 impl Server {
     fn new() -> io::Result<Server> {
         let poll = Poll::new()?;
+        crate::pipes::enlarge_stdio();
         set_nonblocking(0, true);
         let stdin_unpolled = poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).is_err();
         if stdin_unpolled {
             set_nonblocking(0, false);
         }
         set_nonblocking(1, true);
-        if poll.registry().register(&mut SourceFd(&1), STDOUT, Interest::WRITABLE).is_err() {
+        let stdout_polled = poll.registry().register(&mut SourceFd(&1), STDOUT, Interest::WRITABLE).is_ok();
+        if !stdout_polled {
             // A regular file: writes never block anyway.
             set_nonblocking(1, false);
+        }
+        let mut events_out = Outbox::default();
+        if stdout_polled {
+            events_out.splice = SplicePipe::new();
         }
         Ok(Server {
             poll,
@@ -96,7 +106,7 @@ impl Server {
             free: Vec::new(),
             ids: IdMap::default(),
             next_id: 0,
-            events_out: Outbox::default(),
+            events_out,
             stdin: FrameReader::new(DEFAULT_MAX_FRAME),
             // SAFETY: fds 0 and 1 stay open for the life of the process;
             // ManuallyDrop keeps these from closing them.
@@ -107,6 +117,7 @@ impl Server {
             paused: false,
             paused_slots: Vec::new(),
             dirty: Vec::new(),
+            again: Vec::new(),
             drain_deadline: None,
             date: HttpDate::default(),
             scratch: vec![0; SCRATCH_BYTES],
@@ -120,7 +131,9 @@ impl Server {
     fn run(&mut self) -> ! {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if self.stdin_unpolled {
+            let timeout = if !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.stdin_unpolled {
                 Some(Duration::from_millis(10))
             } else if self.stats.connections > 0 || self.drain_deadline.is_some() || self.accept_blocked {
                 Some(Duration::from_millis(TICK_MS))
@@ -134,6 +147,7 @@ impl Server {
             }
             self.now = self.start.elapsed().as_millis() as u64;
             self.date.refresh();
+            self.dirty.append(&mut self.again);
             for ev in events.iter() {
                 match ev.token() {
                     STDIN => self.on_stdin(),
@@ -178,8 +192,9 @@ impl Server {
 
     /// `with_conn` without the reaping (`reap` uses it).
     fn with_conn_raw<R>(&mut self, slot: usize, f: impl FnOnce(&mut Conn, &mut Ctx<'_>, &mut [u8]) -> R) -> Option<R> {
-        let Server { conns, cfg, events_out, stats, ids, next_id, now, date, paused, paused_slots, drain_deadline, scratch, .. } =
-            self;
+        let Server {
+            conns, cfg, events_out, stats, ids, next_id, now, date, paused, paused_slots, drain_deadline, scratch, again, ..
+        } = self;
         let conn = conns.get_mut(slot)?.as_mut()?;
         let mut ctx = Ctx {
             cfg,
@@ -193,6 +208,7 @@ impl Server {
             paused_slots,
             draining: drain_deadline.is_some(),
             slot,
+            again,
         };
         Some(f(conn, &mut ctx, scratch))
     }
@@ -332,6 +348,10 @@ impl Server {
             Command::StreamChunk { id, data } => self.for_request(id, |c, ctx| c.stream_chunk(ctx, id, &data)),
             Command::StreamEnd { id, trailers } => self.for_request(id, |c, ctx| c.stream_end(ctx, id, &trailers)),
             Command::Abort { id } => self.for_request(id, |c, ctx| c.abort(ctx, id)),
+            Command::SendFile { id, status, headers, file } => {
+                self.for_request(id, |c, ctx| c.send_file(ctx, id, status, &headers, file))
+            }
+            Command::BodyToFile { id, target, opts } => self.for_request(id, |c, ctx| c.body_to_file(ctx, id, target, opts)),
             Command::Drain { timeout_ms } => self.start_drain(timeout_ms),
             Command::Stats => self.send_stats(),
         }
@@ -431,6 +451,7 @@ impl Server {
 
     fn sweep_timers(&mut self) {
         self.stdin.shrink_if_idle();
+        self.events_out.shrink_if_idle();
         for slot in 0..self.conns.len() {
             let due = self.conns[slot].as_ref().is_some_and(|c| c.deadline <= self.now);
             if due {

@@ -71,7 +71,7 @@ rust_keys() ->
      max_header_bytes, max_headers, max_body, inline_body, body_window,
      send_window, out_high_water, max_frame, header_timeout, idle_timeout,
      handler_timeout, send_timeout, min_send_rate, min_body_rate, sent_events,
-     log_level].
+     log_level, upload_dir].
 
 -spec default_binary() -> file:filename().
 default_binary() ->
@@ -136,6 +136,10 @@ valid_rust(ip, _) -> false;
 valid_rust(port, V) -> is_integer(V) andalso V >= 0 andalso V =< 65535;
 valid_rust(K, V) when K =:= reuseport; K =:= sent_events -> is_boolean(V);
 valid_rust(log_level, V) -> lists:member(V, [debug, info, notice, warning, error]);
+valid_rust(upload_dir, V) when is_binary(V) -> V =/= <<>> andalso binary:match(V, <<0>>) =:= nomatch;
+valid_rust(upload_dir, V) when is_list(V) ->
+    V =/= [] andalso io_lib:printable_unicode_list(V) andalso not lists:member(0, V);
+valid_rust(upload_dir, _) -> false;
 valid_rust(_, V) -> is_integer(V) andalso V >= 0.
 
 is_ip(T) ->
@@ -145,6 +149,7 @@ is_ip(T) ->
     end.
 
 listen_value(ip, V) when is_list(V) -> list_to_binary(V);
+listen_value(upload_dir, V) when is_list(V) -> unicode:characters_to_binary(V);
 listen_value(_, V) -> V.
 
 %% @doc What is wrong with `Opts', as `validate/1' found it: an unknown

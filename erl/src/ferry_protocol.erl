@@ -20,9 +20,9 @@
 atoms() ->
     [%% event tags
      ready, listen_error, request, body, body_end, closed, sent, stream_credit,
-     stats, log, protocol_error, drained,
+     stats, log, protocol_error, drained, body_file,
      %% ready map
-     ip, port, os_pid, protocol, version, send_window, body_window, max_frame,
+     ip, port, os_pid, protocol, version, send_window, body_window, max_frame, files,
      %% listen_error kinds
      bad_option, bad_config, eaddrinuse, eacces, eaddrnotavail, io,
      %% request map
@@ -30,6 +30,9 @@ atoms() ->
      %% closed reasons
      peer_closed, send_timeout, handler_timeout, too_large, bad_body,
      body_timeout, shutdown,
+     file_error,
+     %% body_file map (path, bytes: above)
+     sha256, trailers,
      %% sent map
      status, bytes, duration_us,
      %% stats map

@@ -7,6 +7,9 @@
 //! One request is served at a time; pipelined requests wait in `inbuf` (or
 //! in the socket) until the response before them has been written.
 
+mod body_file;
+mod body_splice;
+mod file_out;
 mod rate;
 mod reading;
 mod respond;
@@ -23,8 +26,9 @@ use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
 
-/// Largest `{body, Id, Chunk}`.
-pub const MAX_BODY_CHUNK: usize = 64 * 1024;
+/// Largest `{body, Id, Chunk}`: one socket read's worth (the scratch
+/// buffer), so an upload costs the BEAM a message per 256 KiB, not per 64.
+pub const MAX_BODY_CHUNK: usize = 256 * 1024;
 /// Most body bytes Ferry reads and drops after a response that did not read
 /// its request's body, to keep the connection; a larger body closes it.
 const MAX_DISCARD: u64 = 1 << 20;
@@ -51,6 +55,9 @@ pub struct Ctx<'a> {
     pub paused_slots: &'a mut Vec<usize>,
     pub draining: bool,
     pub slot: usize,
+    /// Connections that stopped with work left (a file burst) and want to
+    /// be driven again next turn, though no readiness event will come.
+    pub again: &'a mut Vec<usize>,
 }
 
 impl Ctx<'_> {
@@ -118,11 +125,22 @@ struct Exchange {
     status: u16,
     /// Response bytes queued so far, head included.
     bytes_out: u64,
+    /// `body_to_file`: the rest of the body goes to this file.
+    to_file: Option<Box<body_file::BodyFile>>,
 }
 
 impl Exchange {
     fn body_done(&self) -> bool {
         matches!(self.body, BodyIn::Done)
+    }
+
+    /// Body bytes worth reading now: what the grant leaves, or all of them
+    /// when they go to a file (the disk, not the BEAM, paces them).
+    fn body_room(&self) -> u64 {
+        if self.to_file.is_some() {
+            return u64::MAX;
+        }
+        self.grant.saturating_sub(self.pending.len() as u64)
     }
 
     /// After the response, the rest of the body can be read and dropped
@@ -175,6 +193,8 @@ pub struct Conn {
     /// memory counts).
     discard: Option<Box<(BodyIn, u64)>>,
     sent: Option<Box<SentInfo>>,
+    /// The body of a `send_file` response, sent after `out`.
+    file: Option<Box<file_out::FileOut>>,
 }
 
 impl Conn {
@@ -198,6 +218,7 @@ impl Conn {
             ex: None,
             discard: None,
             sent: None,
+            file: None,
         }
     }
 
@@ -215,8 +236,9 @@ impl Conn {
         self.ex.is_none() && self.out_pending() == 0 && !self.close_after_write && !self.lingering
     }
 
+    /// Output waiting for the client: queued bytes, and a file being sent.
     fn out_pending(&self) -> usize {
-        self.out.len() - self.out_written
+        self.out.len() - self.out_written + self.file_pending() as usize
     }
 
     /// Readiness from the poll.
@@ -239,7 +261,7 @@ impl Conn {
         let state = |c: &Conn| (c.out.len(), c.out_written, c.ex.is_some(), c.lingering, c.close_after_write);
         for _ in 0..4 {
             let before = state(self);
-            self.flush(ctx);
+            self.flush(ctx, scratch);
             if self.dead {
                 return;
             }
@@ -287,7 +309,7 @@ impl Conn {
     // -----------------------------------------------------------------------
     // Writing
 
-    fn flush(&mut self, ctx: &mut Ctx<'_>) {
+    fn flush(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8]) {
         let mut progress = false;
         while self.out_written < self.out.len() {
             match self.stream.write(&self.out[self.out_written..]) {
@@ -326,6 +348,12 @@ impl Conn {
             }
             self.out_written = 0;
             self.on_flushed(ctx);
+        }
+        if self.file.is_some() {
+            self.write_file(ctx, scratch);
+            if self.dead || self.file.is_some() {
+                return;
+            }
         }
         // Everything is written (some of it maybe straight from a frame).
         if let Some(sent) = self.sent.take() {

@@ -19,29 +19,36 @@ const FRAMING_PEEK: usize = 256;
 /// to the BEAM, not only the bytes, so a body sent as 1-byte chunks cannot
 /// flood it with messages. The BEAM gives the same back per frame it took.
 pub(super) const BODY_FRAME_COST: u64 = 512;
+/// Most bytes read at once when they may have to wait in `inbuf`.
+const SMALL_READ: usize = 64 * 1024;
 
 impl Conn {
     /// Bytes worth reading from the socket now (0: leave them in the kernel).
+    /// Only the body of a dispatched request, which leaves at once (in
+    /// `body` frames or to a file), is read a whole scratch buffer at a time;
+    /// anything that may stay in `inbuf` (heads, pipelined requests, bodies
+    /// being collected) is read `SMALL_READ` at a time.
     fn read_limit(&self, ctx: &Ctx<'_>, scratch: usize) -> usize {
+        let small = scratch.min(SMALL_READ);
         if self.lingering {
-            return scratch;
+            return small;
         }
         if self.close_after_write || self.dead {
             return 0;
         }
         let Some(ex) = &self.ex else {
             if self.discard.is_some() {
-                return scratch;
+                return small;
             }
             let may_start = self.out_pending() == 0 && !ctx.paused && !ctx.draining;
-            return if may_start { scratch } else { 0 };
+            return if may_start { small } else { 0 };
         };
-        let room = ex.grant.saturating_sub(ex.pending.len() as u64);
+        let room = ex.body_room();
         let n = match ex.body {
             BodyIn::Done => 0,
             BodyIn::Length(left) if !ex.dispatched => left,
             BodyIn::Length(left) => left.min(room),
-            BodyIn::Chunked(_) if !ex.dispatched => scratch as u64,
+            BodyIn::Chunked(_) if !ex.dispatched => small as u64,
             // A little more than the grant, so the last chunk and trailers
             // (which need no grant) are seen once the data is all sent.
             BodyIn::Chunked(_) => room.max(FRAMING_PEEK.saturating_sub(self.inbuf.len()) as u64),
@@ -58,7 +65,10 @@ impl Conn {
             if limit == 0 {
                 break;
             }
-            match self.stream.read(&mut scratch[..limit]) {
+            // A body frame spliced from the socket to the BEAM, or a read.
+            let spliced = self.splice_body(ctx, limit);
+            let direct = spliced.is_some();
+            match spliced.unwrap_or_else(|| self.stream.read(&mut scratch[..limit])) {
                 Ok(0) => {
                     self.peer_gone(ctx);
                     return;
@@ -73,6 +83,10 @@ impl Conn {
                     if n < limit && !self.peer_eof {
                         // The kernel had no more; the next arrival is a new event.
                         self.readable = false;
+                    }
+                    if direct {
+                        self.after_body_progress(ctx);
+                        continue;
                     }
                     if self.lingering {
                         continue;
@@ -111,7 +125,7 @@ impl Conn {
     }
 
     /// Uses what it can of `input`; returns how many bytes. All the body
-    /// bytes it decodes leave in one `body` frame (or 64 KiB ones), however
+    /// bytes it decodes leave in one `body` frame (or `MAX_BODY_CHUNK` ones), however
     /// many chunks carried them.
     fn feed(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> usize {
         let used = self.take_input(ctx, input);
@@ -143,10 +157,11 @@ impl Conn {
                 }
                 continue;
             };
+            let room = ex.dispatched.then(|| ex.body_room());
             let used = match &mut ex.body {
                 BodyIn::Done => return at,
                 BodyIn::Length(left) => {
-                    let room = if ex.dispatched { ex.grant.saturating_sub(ex.pending.len() as u64) } else { u64::MAX };
+                    let room = room.unwrap_or(u64::MAX);
                     let n = (*left).min(room).min((input.len() - at) as u64) as usize;
                     *left -= n as u64;
                     if *left == 0 {
@@ -156,7 +171,7 @@ impl Conn {
                     n
                 }
                 BodyIn::Chunked(dec) => {
-                    let room = if ex.dispatched { ex.grant.saturating_sub(ex.pending.len() as u64) as usize } else { MAX_BODY_CHUNK };
+                    let room = room.map_or(MAX_BODY_CHUNK, |r| usize::try_from(r).unwrap_or(usize::MAX));
                     match dec.decode(&input[at..], room) {
                         Ok((used, Decoded::Data(r))) => {
                             let data = &input[at..][r];
@@ -266,6 +281,7 @@ impl Conn {
             started: Instant::now(),
             status: 0,
             bytes_out: 0,
+            to_file: None,
         });
         let inline = ctx.cfg.inline_body as u64;
         let mut used = head.len;
@@ -316,6 +332,10 @@ impl Conn {
             return;
         }
         self.timer = Timer::Off;
+        if ex.to_file.is_some() {
+            self.write_body_file(ctx, data);
+            return;
+        }
         if !ex.dispatched || !ex.pending.is_empty() || matches!(ex.body, BodyIn::Chunked(_)) {
             ex.pending.extend_from_slice(data);
             return;
@@ -369,6 +389,10 @@ impl Conn {
         self.send_pending(ctx);
         let Some(ex) = self.ex.as_mut() else { return };
         if ex.body_done() && ex.pending.is_empty() && !ex.body_end_sent {
+            if ex.to_file.is_some() {
+                self.end_body_file(ctx);
+                return;
+            }
             ex.body_end_sent = true;
             protocol::body_end(ctx.events, ex.id, &ex.trailers);
             ex.trailers = Vec::new();
@@ -376,7 +400,7 @@ impl Conn {
     }
 
     /// A malformed or oversized chunked body.
-    fn body_error(&mut self, ctx: &mut Ctx<'_>, e: ChunkedError) {
+    pub(super) fn body_error(&mut self, ctx: &mut Ctx<'_>, e: ChunkedError) {
         let (error, reason) = match e {
             ChunkedError::TooLarge => (HttpError::PayloadTooLarge, ClosedReason::TooLarge),
             ChunkedError::Malformed(why) => {

@@ -23,12 +23,12 @@ pub struct StreamOut {
 
 impl Conn {
     /// The exchange `id` names, if it is this connection's current one.
-    fn current(&self, id: u64) -> bool {
+    pub(super) fn current(&self, id: u64) -> bool {
         self.ex.as_ref().is_some_and(|ex| ex.id == id && ex.dispatched)
     }
 
     /// What the response may promise about the connection.
-    fn request_info(&self, ctx: &Ctx<'_>) -> Option<RequestInfo> {
+    pub(super) fn request_info(&self, ctx: &Ctx<'_>) -> Option<RequestInfo> {
         let ex = self.ex.as_ref()?;
         Some(RequestInfo { must_close: ex.info.must_close || !ex.may_discard_rest() || ctx.draining, ..ex.info })
     }
@@ -40,15 +40,21 @@ impl Conn {
         }
         let Some(ex) = self.ex.as_mut() else { return false };
         ex.grant = ex.grant.saturating_add(bytes).min(ctx.cfg.body_window);
+        self.release_continue();
+        self.timer = Timer::Off;
+        self.after_body_progress(ctx);
+        true
+    }
+
+    /// The BEAM asked for the body: a client waiting for `100 Continue` gets it.
+    pub(super) fn release_continue(&mut self) {
+        let Some(ex) = self.ex.as_mut() else { return };
         if ex.continue_pending && !ex.body_done() {
             ex.continue_pending = false;
             if matches!(ex.resp, Resp::Waiting) {
                 self.out.extend_from_slice(response::CONTINUE);
             }
         }
-        self.timer = Timer::Off;
-        self.after_body_progress(ctx);
-        true
     }
 
     /// `{respond, Id, Status, Headers, Body}`.
@@ -258,7 +264,7 @@ impl Conn {
 
     /// Ends the exchange with an error status of Ferry's own (500, 504):
     /// the connection stays only if the body was read.
-    fn answer_error(&mut self, ctx: &mut Ctx<'_>, status: u16, detail: &str) {
+    pub(super) fn answer_error(&mut self, ctx: &mut Ctx<'_>, status: u16, detail: &str) {
         let Some(ex) = self.ex.as_ref() else { return };
         // An unread body is not dropped here: after a failure, close.
         let close = ex.info.must_close || !ex.body_done() || ctx.draining;
@@ -270,7 +276,7 @@ impl Conn {
 
     /// The BEAM's response is invalid: it is told, the client gets 500 (or
     /// a close, once the head is out).
-    fn invalid_response(&mut self, ctx: &mut Ctx<'_>, why: &str) {
+    pub(super) fn invalid_response(&mut self, ctx: &mut Ctx<'_>, why: &str) {
         let Some(ex) = self.ex.as_ref() else { return };
         let id = ex.id;
         ctx.stats.protocol_errors += 1;
@@ -284,7 +290,7 @@ impl Conn {
     }
 
     /// The whole response is in `out`: the request is finished.
-    fn finish_response(&mut self, ctx: &mut Ctx<'_>, status: u16, bytes: u64, close: bool) {
+    pub(super) fn finish_response(&mut self, ctx: &mut Ctx<'_>, status: u16, bytes: u64, close: bool) {
         let Some(ex) = self.ex.take() else { return };
         ctx.ids.remove(&ex.id);
         if ctx.cfg.sent_events {

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod files;
 pub mod terms;
 
 #[allow(unused_imports)]
@@ -31,6 +32,9 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// Grant each `{body, Id, Chunk}` costs beyond its bytes (PROTOCOL.md
 /// "Streamed request bodies").
 pub const BODY_FRAME_COST: i64 = 512;
+
+/// Largest `{body, Id, Chunk}` (PROTOCOL.md "Streamed request bodies").
+pub const MAX_BODY_CHUNK: usize = 256 << 10;
 
 /// The BEAM's account of a `read_body` grant, kept as Rust keeps it.
 #[derive(Debug, Default)]
@@ -387,7 +391,7 @@ impl Ferry {
         }
         let chunk = t.el(2).bin().unwrap_or_else(|| panic!("body chunk not a binary: {t}"));
         assert!(!chunk.is_empty(), "empty body chunk: {t}");
-        assert!(chunk.len() <= 64 << 10, "a body frame over 64 KiB");
+        assert!(chunk.len() <= MAX_BODY_CHUNK, "a body frame over 256 KiB");
         BodyFrame::Data(chunk.to_vec())
     }
 

@@ -1,0 +1,43 @@
+//! A streamed request body's bytes straight from the socket into the pipe
+//! to the BEAM (`Outbox::splice_frame`, src/splice.rs): the `body` frame is
+//! the same, its bytes are never copied into this process. Used when
+//! nothing else is in the way: a content-length body with a grant, no
+//! bytes of it held here, and nothing queued for stdout.
+
+use super::reading::BODY_FRAME_COST;
+use super::{BodyIn, Conn, Ctx, Timer};
+use crate::protocol;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Below this, one read and one queued frame cost less than three syscalls.
+const SPLICE_MIN: usize = 16 * 1024;
+
+impl Conn {
+    /// Moves up to `limit` body bytes (what `read_limit` allows) as one
+    /// `body` frame by splice. None: not this way, read as usual. Otherwise
+    /// the result as a read's: Ok(0) end of file, Ok(n) bytes sent.
+    pub(super) fn splice_body(&mut self, ctx: &mut Ctx<'_>, limit: usize) -> Option<io::Result<usize>> {
+        if limit < SPLICE_MIN || self.lingering || !self.inbuf.is_empty() || !ctx.events.can_splice() {
+            return None;
+        }
+        let ex = self.ex.as_mut()?;
+        let BodyIn::Length(left) = ex.body else { return None };
+        if !ex.dispatched || ex.to_file.is_some() || !ex.pending.is_empty() || ex.grant == 0 {
+            return None;
+        }
+        let id = ex.id;
+        let r = ctx.events.splice_frame(self.stream.as_raw_fd(), limit, |b, n| protocol::body_head(b, id, n));
+        match r {
+            Ok(n) if n > 0 => {
+                let n = n as u64;
+                ex.grant = ex.grant.saturating_sub(n + BODY_FRAME_COST);
+                ex.body = if n >= left { BodyIn::Done } else { BodyIn::Length(left - n) };
+                self.timer = Timer::Off;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => return None,
+            _ => {}
+        }
+        Some(r)
+    }
+}
