@@ -5,12 +5,18 @@
 %% literals, `:name' (binds one segment) or, last only, `[...]' (binds the
 %% rest, possibly nothing, as `path_info'). Path segments are percent-decoded
 %% before matching, as Cowboy's router does, so `/caf%C3%A9' matches `/café'.
+%%
+%% A handler is a module with `handle/1', a fun of arity 1, or
+%% `{Module, Opts}' for a module with `handle(Req, Opts)' (as `ferry_static'
+%% takes its directory). Such a module may export `init(Opts)', called once
+%% here, which checks the options (raising on bad ones) and returns the
+%% ones `handle/2' gets.
 -module(ferry_router).
 
--export([compile/2, match/3, split_path/1, pct_decode/1]).
+-export([compile/2, match/3, split_path/1, pct_decode/1, is_token/1]).
 -export_type([compiled/0, handler/0, method/0, result/0]).
 
--type handler() :: module() | fun((ferry_req:req()) -> term()).
+-type handler() :: module() | fun((ferry_req:req()) -> term()) | {module(), term()}.
 -type method() :: binary() | '_'.
 -type segment() :: binary() | {bind, binary()}.
 -record(route, {method :: method(),
@@ -25,10 +31,11 @@
 %% Returns `{error, {bad_option, routes | handler}}' naming what is wrong.
 -spec compile([{method(), binary(), handler()}], handler() | undefined) ->
           {ok, compiled()} | {error, {bad_option, routes | handler}}.
-compile(Routes, CatchAll) when is_list(Routes) ->
-    case valid_handler(CatchAll) orelse CatchAll =:= undefined of
-        false -> {error, {bad_option, handler}};
-        true ->
+compile(Routes, CatchAll0) when is_list(Routes) ->
+    case compile_catch_all(CatchAll0) of
+        error ->
+            {error, {bad_option, handler}};
+        {ok, CatchAll} ->
             try [compile_route(R) || R <- Routes] of
                 Compiled -> {ok, {Compiled, CatchAll}}
             catch throw:bad_route -> {error, {bad_option, routes}}
@@ -37,11 +44,18 @@ compile(Routes, CatchAll) when is_list(Routes) ->
 compile(_, _) ->
     {error, {bad_option, routes}}.
 
+compile_catch_all(undefined) ->
+    {ok, undefined};
+compile_catch_all(Handler) ->
+    try {ok, compile_handler(Handler)}
+    catch throw:bad_route -> error
+    end.
+
 compile_route({Method, Pattern, Handler}) when is_binary(Pattern) ->
     valid_method(Method) orelse throw(bad_route),
-    valid_handler(Handler) orelse throw(bad_route),
+    Compiled = compile_handler(Handler),
     {Segments, Wildcard} = compile_pattern(Pattern),
-    #route{method = Method, segments = Segments, wildcard = Wildcard, handler = Handler};
+    #route{method = Method, segments = Segments, wildcard = Wildcard, handler = Compiled};
 compile_route(_) ->
     throw(bad_route).
 
@@ -71,18 +85,36 @@ valid_method('_') -> true;
 valid_method(M) when is_binary(M), M =/= <<>> -> is_token(M);
 valid_method(_) -> false.
 
-%% RFC 9110 5.6.2: a method is a token.
+%% @doc RFC 9110 5.6.2: is `Bin' a token (a method, a header name)?
+-spec is_token(binary()) -> boolean().
 is_token(Bin) ->
     lists:all(fun(C) -> (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z)
                             orelse (C >= $0 andalso C =< $9)
                             orelse lists:member(C, "!#$%&'*+-.^_`|~")
               end, binary_to_list(Bin)).
 
-valid_handler(F) when is_function(F, 1) -> true;
-valid_handler(M) when is_atom(M), M =/= undefined ->
+%% The handler as the request process calls it: a `{Module, Opts}' with
+%% its options checked by `Module:init/1', if it has one.
+compile_handler(F) when is_function(F, 1) ->
+    F;
+compile_handler(M) when is_atom(M), M =/= undefined ->
+    exports(M, handle, 1) orelse throw(bad_route),
+    M;
+compile_handler({M, Opts}) when is_atom(M), M =/= undefined ->
+    exports(M, handle, 2) orelse throw(bad_route),
+    case exports(M, init, 1) of
+        false -> {M, Opts};
+        true ->
+            try {M, M:init(Opts)}
+            catch error:_ -> throw(bad_route)
+            end
+    end;
+compile_handler(_) ->
+    throw(bad_route).
+
+exports(M, F, A) ->
     _ = code:ensure_loaded(M),
-    erlang:function_exported(M, handle, 1);
-valid_handler(_) -> false.
+    erlang:function_exported(M, F, A).
 
 %% @doc Finds the handler of a request. A matched path with another method
 %% gives 405 with `allow' even when a catch-all exists: the path belongs to
