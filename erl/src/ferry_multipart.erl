@@ -95,7 +95,10 @@ read_part_body(Req) -> read_part_body(Req, #{}).
 read_part_body(#{?KEY := #reader{in_part = false}} = Req, _Opts) ->
     {ok, <<>>, Req};
 read_part_body(#{?KEY := #reader{opts = #{read_length := Default}} = Reader} = Req, Opts) ->
-    body(Req, Reader, maps:get(length, Opts, Default), [], 0).
+    body(Req, Reader, maps:get(length, Opts, Default), [], 0);
+read_part_body(_Req, _Opts) ->
+    %% No part was read yet: read_part/1,2 comes first.
+    error({ferry, no_part}).
 
 body(Req, Reader0, Length, Acc, Size) ->
     case next(Req, Reader0) of

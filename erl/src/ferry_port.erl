@@ -223,10 +223,10 @@ event({stream_credit, Id, _} = Event, S) -> _ = forward(Id, Event), S;
 event({body_file, Id, Info} = Event, S) ->
     %% A body written to a file for a handler that is gone (killed while
     %% Rust wrote it): nobody will use or remove the file.
-    case get(Id) of
-        {Pid, _, timeout} -> Pid ! Event;
-        _ -> orphan_file(Info)
-    end,
+    _ = case get(Id) of
+            {Pid, _, timeout} -> Pid ! Event;
+            _ -> orphan_file(Info)
+        end,
     S;
 event({closed, Id, _} = Event, S) ->
     %% Told first, so a handler waiting in ferry_req ends itself; one busy

@@ -621,6 +621,7 @@ write_opened({ok, File, Fd}, Body) ->
 write_opened({error, _} = Error, _Body) ->
     Error.
 
+-spec inline_refuse(#ferry_ctx{}, req(), 413 | 500, binary(), atom()) -> no_return().
 inline_refuse(Ctx, Req, Status, Body, Reason) ->
     respond(Ctx, Req, Status, [], Body, byte_size(Body)),
     put(?RESP, done),

@@ -109,6 +109,6 @@ janitor_loop(Ref, Paths) ->
             From ! {Tag, maps:keys(Paths)},
             janitor_loop(Ref, Paths);
         {'DOWN', Ref, process, _, _} ->
-            [file:delete(P) || P <- maps:keys(Paths)],
+            _ = [file:delete(P) || P <- maps:keys(Paths)],
             ok
     end.
