@@ -100,4 +100,59 @@ defmodule DemoTest do
     {200, _, os_pid} = request(:get, port, "/_ferry/os_pid")
     assert String.to_integer(String.trim(os_pid)) == Ferry.info(Demo.HTTP).os_pid
   end
+
+  test "the upload form, and several files through it", %{port: port} do
+    {200, %{"content-type" => "text/html; charset=utf-8"}, page} = request(:get, port, "/upload")
+    assert page =~ ~s(enctype="multipart/form-data")
+    assert page =~ ~s(name="files[]" multiple)
+
+    a = :crypto.strong_rand_bytes(100_000)
+    b = "second file\r\n"
+    sha = fn data -> :crypto.hash(:sha256, data) |> Base.encode16(case: :lower) end
+
+    body =
+      FerryTest.FilesHTTP.multipart([
+        {"files[]", "a.bin", a},
+        {"files[]", "b.txt", b},
+        {"note", "hi"}
+      ])
+
+    assert {200, _, reply} =
+             FerryTest.FilesHTTP.request(
+               port,
+               "POST",
+               "/upload",
+               [{"content-type", "multipart/form-data; boundary=B"}],
+               IO.iodata_to_binary(body)
+             )
+
+    assert reply ==
+             "received 3 parts\n" <>
+               "files[] a.bin: 100000 bytes, sha256 #{sha.(a)}\n" <>
+               "files[] b.txt: #{byte_size(b)} bytes, sha256 #{sha.(b)}\n" <>
+               "note = hi\n"
+  end
+
+  test "/download sends N bytes with a content-length", %{port: port} do
+    for n <- [0, 1, 1_048_576, 3_000_001] do
+      {200, headers, body} = FerryTest.FilesHTTP.request(port, "GET", "/download?bytes=#{n}")
+      assert headers["content-length"] == Integer.to_string(n)
+      assert byte_size(body) == n
+    end
+  end
+
+  test "the static directory", %{port: port} do
+    css = File.read!(Path.expand("../demo/static/style.css", __DIR__))
+
+    assert {200, %{"content-type" => "text/css; charset=utf-8"}, ^css} =
+             FerryTest.FilesHTTP.request(port, "GET", "/static/style.css")
+
+    assert {200, %{"content-type" => "image/svg+xml"}, _} =
+             FerryTest.FilesHTTP.request(port, "GET", "/static/ferry.svg")
+
+    assert {404, _, _} = FerryTest.FilesHTTP.request(port, "GET", "/static/nope.css")
+
+    assert {400, _, _} =
+             FerryTest.FilesHTTP.request(port, "GET", "/static/%2e%2e/lib/demo/router.ex")
+  end
 end

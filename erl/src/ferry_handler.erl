@@ -70,6 +70,7 @@ call(Handler, Req, Ctx) ->
     end.
 
 invoke(Fun, Req) when is_function(Fun, 1) -> Fun(Req);
+invoke({Module, Opts}, Req) -> Module:handle(Req, Opts);
 invoke(Module, Req) -> Module:handle(Req).
 
 finish({Status, Headers, Body} = Result, Req, Ctx)

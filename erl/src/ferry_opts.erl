@@ -11,6 +11,7 @@
 
 -export([validate/1, explain/2, allowed/1, keys/0, defaults/0, req_default/1, rust_keys/0,
          default_binary/0]).
+-export([file_defaults/1]).
 -export_type([validated/0]).
 
 -type validated() :: #{router := ferry_router:compiled(),
@@ -202,3 +203,28 @@ allowed(port) -> "must be an integer 0..65535 (0: any free port)";
 allowed(K) when K =:= reuseport; K =:= sent_events -> "must be true or false";
 allowed(log_level) -> "must be one of debug, info, notice, warning, error";
 allowed(_) -> "must be a non-negative integer (docs/OPTIONS.md gives its range)".
+
+%% @doc Defaults of the options of the file helpers: the handler options
+%% of `ferry_static', the limits of `ferry_multipart:read_form/2' and the
+%% options of `ferry_req:read_body_to_file/2' (their docs say what each is).
+-spec file_defaults(static | multipart | body_to_file) -> map().
+file_defaults(static) ->
+    #{index => undefined,          % file served for a directory, e.g. <<"index.html">>
+      gzip => true,                % serve a `.gz' sibling to clients that accept gzip
+      brotli => true,              % serve a `.br' sibling to clients that accept br
+      outside_symlinks => false,   % follow symlinks that lead out of `dir'
+      headers => [],               % added to every file response (cache-control, ...)
+      mime_types => #{}};          % extension (no dot, lowercase) => type, over ferry_mime's
+file_defaults(multipart) ->
+    #{max_parts => 1000,
+      max_header_bytes => 8192,    % of one part's header block
+      max_field => 1048576,        % bytes of one field kept in memory
+      max_file => infinity,        % bytes of one file part
+      max_total => infinity,       % bytes of the whole body (the port's max_body applies too)
+      tmp_dir => undefined,        % undefined: $TMPDIR, else /tmp
+      read_length => 262144};      % bytes asked of read_body per call
+file_defaults(body_to_file) ->
+    #{path => tmp,                 % tmp: a new file under the listener's upload_dir
+      max => undefined,            % undefined: only the listener's max_body
+      digest => none,
+      timeout => infinity}.        % the port guards the upload's pace (min_body_rate)

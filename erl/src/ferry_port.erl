@@ -215,6 +215,15 @@ handle_info({ferry_streaming, Id, Pid}, S) ->
         _ -> ok
     end,
     {noreply, S};
+handle_info({ferry_deadline, Id, Pid, Pause}, S) ->
+    %% A handler waiting for Rust to write its request body to a file: the
+    %% port guards that wait (min_body_rate), so its deadline is paused.
+    case get(Id) of
+        {Pid, _, timeout} when Pause =:= pause -> put(Id, {Pid, infinity, timeout});
+        {Pid, _, timeout} -> put(Id, {Pid, deadline(S), timeout});
+        _ -> ok
+    end,
+    {noreply, S};
 handle_info(sweep, S) ->
     sweep(S),
     erlang:send_after(?SWEEP_MS, self(), sweep),
@@ -271,6 +280,14 @@ event({request, Id, Req}, S) ->
 event({body, Id, _} = Event, S) -> _ = forward(Id, Event), S;
 event({body_end, Id, _} = Event, S) -> _ = forward(Id, Event), S;
 event({stream_credit, Id, _} = Event, S) -> _ = forward(Id, Event), S;
+event({body_file, Id, Info} = Event, S) ->
+    %% A body written to a file for a handler that is gone (killed while
+    %% Rust wrote it): nobody will use or remove the file.
+    _ = case get(Id) of
+            {Pid, _, timeout} -> Pid ! Event;
+            _ -> orphan_file(Info)
+        end,
+    S;
 event({closed, Id, _} = Event, S) ->
     %% Told first, so a handler waiting in ferry_req ends itself; one busy
     %% elsewhere is stopped at the next sweep but one.
@@ -315,6 +332,9 @@ request(Id, Req, #state{ctx = Ctx, requests = N} = S) ->
     put(Id, {Pid, deadline(S), timeout}),
     put(Pid, Id),
     S#state{requests = N + 1}.
+
+orphan_file(#{path := Path}) when is_binary(Path) -> _ = file:delete(Path), ok;
+orphan_file(_) -> ok.
 
 forward(Id, Event) ->
     case get(Id) of

@@ -10,6 +10,7 @@
 -export([decode/1, request_id/1, atoms/0, body_frame_cost/0, length_headers/3]).
 -export([listen/1, respond/4, stream_start/3, stream_chunk/2, stream_end/2,
          abort/1, read_body/2, drain/1, stats/0, batch/1]).
+-export([send_file/4, body_to_file/3]).
 
 -type id() :: non_neg_integer().
 -type headers() :: [{binary(), binary()}].
@@ -145,6 +146,22 @@ abort(Id) -> term_to_binary({abort, Id}).
 
 -spec read_body(id(), pos_integer()) -> binary().
 read_body(Id, Bytes) -> term_to_binary({read_body, Id, Bytes}).
+
+%% @doc A response whose body is `Length' bytes of the file at `Path' from
+%% `Offset' (docs/PROTOCOL.md "Files"): Rust sends them, they never cross
+%% the pipe.
+-spec send_file(id(), 100..599, headers(),
+                {binary(), non_neg_integer(), non_neg_integer()}) -> binary().
+send_file(Id, Status, Headers, {Path, Offset, Length} = File)
+  when is_binary(Path), is_integer(Offset), Offset >= 0, is_integer(Length), Length >= 0 ->
+    term_to_binary({send_file, Id, Status, Headers, File}).
+
+%% @doc Instead of `read_body': Rust writes the rest of the request body to
+%% `Target' (a path, or `tmp' for a new file under its `upload_dir') and
+%% answers `{body_file, Id, Info}'.
+-spec body_to_file(id(), binary() | tmp,
+                   #{max => non_neg_integer(), digest => sha256 | none}) -> binary().
+body_to_file(Id, Target, Opts) -> term_to_binary({body_to_file, Id, Target, Opts}).
 
 -spec drain(non_neg_integer()) -> binary().
 drain(TimeoutMs) -> term_to_binary({drain, TimeoutMs}).

@@ -9,6 +9,7 @@
 -module(ferry_req).
 
 -include("ferry_ctx.hrl").
+-include_lib("kernel/include/file.hrl").
 
 %% Pure.
 -export([header/2, header/3, parse_qs/1, parse_cookies/1, binding/2, binding/3,
@@ -17,6 +18,8 @@
 -export([read_body/1, read_body/2, read_full_body/2, body_trailers/1,
          reply/4, stream_reply/3, stream_body/3, stream_trailers/2,
          sse_start/1, send_event/2, response_state/0]).
+%% Files: the bytes go between the socket and a file in Rust.
+-export([send_file/4, read_body_to_file/2]).
 %% For ferry_handler.
 -export([respond/6]).
 
@@ -466,3 +469,187 @@ send(Port, Frame) ->
     try erlang:port_command(Port, Frame)
     catch error:badarg -> exit({ferry, closed, port_down})
     end.
+
+%%% Files (docs/PROTOCOL.md "Files"): Rust moves the bytes between the
+%%% socket and the file; the BEAM only decides.
+
+%% @doc Answers with the file at `Path' (all of it), or `Length' bytes of
+%% it from `Offset' (`Length' may be `all': to the end). Rust sends the
+%% bytes with sendfile(2); they never cross the pipe, and the handler does
+%% not wait for them. A whole file (or `all') is stat-ed here: a file that
+%% is missing, not a regular file, or shorter than `Offset' raises
+%% `error({ferry, send_file, {Path, Reason}})' (`enoent', `eisdir',
+%% `einval', ...) in the caller, who can still answer. With an explicit
+%% `Length' the caller vouches for it; if the file cannot be opened or is
+%% short when Rust sends it, Rust answers 500 (or closes the connection)
+%% and logs it, and the handler is not told.
+%% A `content-length' of the handler's must equal the length sent; HEAD,
+%% 204 and 304 get only the head.
+-spec send_file(200..599, headers(),
+                file:name_all() | {file:name_all(), non_neg_integer(), non_neg_integer() | all},
+                req()) -> req().
+send_file(Status, Headers, {Path0, Offset, Length0}, #{?FERRY_CTX := Ctx} = Req)
+  when is_integer(Status), Status >= 200, Status =< 599, is_integer(Offset), Offset >= 0,
+       (is_integer(Length0) andalso Length0 >= 0) orelse Length0 =:= all ->
+    not_replied_yet(),
+    Path = file_path(Path0),
+    Length = case Length0 of
+                 all -> file_size(Path0, Path) - Offset;
+                 _ -> Length0
+             end,
+    Length >= 0 orelse error({ferry, send_file, {Path0, einval}}),
+    Encoded = case ferry_protocol:length_headers(encode_headers(Headers), Status, Length) of
+                  {ok, WithLength} -> WithLength;
+                  {error, Why} -> error({ferry, bad_response, Why})
+              end,
+    send_frame(Ctx, ferry_protocol:send_file(Ctx#ferry_ctx.id, Status, Encoded,
+                                             {Path, Offset, Length})),
+    put(?RESP, done),
+    Req;
+send_file(Status, Headers, Path, Req) when is_binary(Path); is_list(Path); is_atom(Path) ->
+    send_file(Status, Headers, {Path, 0, all}, Req).
+
+%% Absolute: Rust runs in the VM's working directory today, but the path
+%% should not depend on that.
+file_path(Path) ->
+    case unicode:characters_to_binary(filename:absname(Path)) of
+        Bin when is_binary(Bin) ->
+            binary:match(Bin, <<0>>) =:= nomatch orelse error({ferry, send_file, {Path, einval}}),
+            Bin;
+        _ -> error({ferry, send_file, {Path, einval}})
+    end.
+
+file_size(Given, Path) ->
+    case file:read_file_info(Path, [raw]) of
+        {ok, #file_info{type = regular, size = Size}} -> Size;
+        {ok, #file_info{type = directory}} -> error({ferry, send_file, {Given, eisdir}});
+        {ok, #file_info{}} -> error({ferry, send_file, {Given, einval}});
+        {error, Reason} -> error({ferry, send_file, {Given, Reason}})
+    end.
+
+%% @doc Writes the request body to a file without it entering the BEAM
+%% (Rust writes what it reads from the socket), and returns where, how many
+%% bytes, and their SHA-256 if asked. Options (defaults in
+%% `ferry_opts:file_defaults(body_to_file)'):
+%%
+%% <ul>
+%% <li>`path' — the file to create or truncate, or `tmp': a new file under
+%% the listener's `upload_dir', deleted when the handler process ends
+%% unless the handler moves it (or calls `ferry_tmp:keep/1').</li>
+%% <li>`max' — refuse a body past this many bytes.</li>
+%% <li>`digest' — `sha256' to have the body's SHA-256 (32 bytes), or
+%% `none'.</li>
+%% <li>`timeout' — ms to wait for the whole body; the port already cuts a
+%% client slower than `min_body_rate', and `request_timeout' is paused
+%% meanwhile.</li>
+%% </ul>
+%%
+%% A body over `max' (or the listener's `max_body') is answered 413 and a
+%% file that cannot be written 500, by Rust, which removes the file; then,
+%% as when the client leaves, this exits with `{ferry, closed, Reason}'
+%% (`too_large', `file_error', `peer_closed', ...), which ends the handler
+%% quietly. It must be called before any `read_body' of a streamed body.
+%% A body that came inline (`body' is a binary) is written by the BEAM,
+%% a `tmp' one under `ferry_tmp:dir()'.
+-spec read_body_to_file(req(), #{path => file:name_all() | tmp, max => non_neg_integer(),
+                                 digest => sha256 | none, timeout => timeout()}) ->
+          {ok, #{path := binary(), bytes := non_neg_integer(), sha256 := binary() | undefined},
+           req()}.
+read_body_to_file(#{body := Body} = Req, Opts0) ->
+    Opts = maps:merge(ferry_opts:file_defaults(body_to_file), Opts0),
+    maps:foreach(fun check_file_opt/2, Opts),
+    case Body of
+        stream -> stream_to_file(Req, Opts);
+        _ -> inline_to_file(Req, Body, Opts)
+    end.
+
+check_file_opt(path, tmp) -> ok;
+check_file_opt(path, P) when is_binary(P); is_list(P) -> ok;
+check_file_opt(max, M) when M =:= undefined; is_integer(M), M >= 0 -> ok;
+check_file_opt(digest, D) when D =:= sha256; D =:= none -> ok;
+check_file_opt(timeout, T) when T =:= infinity; is_integer(T), T >= 0 -> ok;
+check_file_opt(K, _) -> error({bad_option, K}).
+
+stream_to_file(#{?FERRY_CTX := #ferry_ctx{id = Id, owner = Owner} = Ctx} = Req,
+               #{path := Path, max := Max, digest := Digest, timeout := Timeout}) ->
+    %% Bytes already granted could be on their way here, and the file would
+    %% miss them.
+    get(?BODY) =:= undefined orelse error({ferry, body_already_read}),
+    Target = case Path of
+                 tmp -> tmp;
+                 _ -> file_path(Path)
+             end,
+    Cmd = case Max of
+              undefined -> #{digest => Digest};
+              _ -> #{digest => Digest, max => Max}
+          end,
+    %% The port guards this wait (min_body_rate, idle_timeout): the
+    %% handler's own deadline is paused while the body comes.
+    Owner ! {ferry_deadline, Id, self(), pause},
+    send(Ctx#ferry_ctx.port, ferry_protocol:body_to_file(Id, Target, Cmd)),
+    Info = await_body_file(Id, deadline(Timeout)),
+    Target =:= tmp andalso ferry_tmp:track(maps:get(path, Info)),
+    response_state() =:= none andalso (Owner ! {ferry_deadline, Id, self(), resume}),
+    put(?BODY, done),
+    put(?TRAILERS, maps:get(trailers, Info, [])),
+    {ok, maps:with([path, bytes, sha256], Info#{sha256 => maps:get(sha256, Info, undefined)}),
+     Req}.
+
+deadline(infinity) -> infinity;
+deadline(Ms) -> erlang:monotonic_time(millisecond) + Ms.
+
+await_body_file(Id, Deadline) ->
+    Wait = case Deadline of
+               infinity -> infinity;
+               _ -> max(0, Deadline - erlang:monotonic_time(millisecond))
+           end,
+    receive
+        {body_file, Id, #{path := _, bytes := _} = Info} -> Info;
+        {closed, Id, Reason} -> exit({ferry, closed, Reason})
+    after Wait ->
+            exit({ferry, timeout, read_body_to_file})
+    end.
+
+%% The body is here already: written as Rust would have, and refused the
+%% way Rust would have refused it.
+inline_to_file(#{?FERRY_CTX := Ctx} = Req, Body, #{path := Path, max := Max, digest := Digest}) ->
+    is_integer(Max) andalso byte_size(Body) > Max andalso
+        inline_refuse(Ctx, Req, 413, <<"Content Too Large\n">>, too_large),
+    case write_inline(Path, Body) of
+        {ok, File} ->
+            Sha = case Digest of
+                      sha256 -> crypto:hash(sha256, Body);
+                      none -> undefined
+                  end,
+            {ok, #{path => File, bytes => byte_size(Body), sha256 => Sha}, Req};
+        {error, Reason} ->
+            ferry_log:report(error, #{what => body_to_file_failed, path => Path, reason => Reason,
+                                      listener => Ctx#ferry_ctx.listener,
+                                      id => Ctx#ferry_ctx.id}),
+            inline_refuse(Ctx, Req, 500, <<"Internal Server Error\n">>, file_error)
+    end.
+
+write_inline(tmp, Body) ->
+    write_opened(ferry_tmp:create(ferry_tmp:dir(), <<"ferry-upload-">>), Body);
+write_inline(Path, Body) ->
+    File = file_path(Path),
+    write_opened(case file:open(File, [write, raw, binary]) of
+                     {ok, Fd} -> {ok, File, Fd};
+                     {error, _} = Error -> Error
+                 end, Body).
+
+write_opened({ok, File, Fd}, Body) ->
+    Written = file:write(Fd, Body),
+    case {Written, file:close(Fd)} of
+        {ok, ok} -> {ok, File};
+        {ok, Error} -> _ = file:delete(File), Error;
+        {Error, _} -> _ = file:delete(File), Error
+    end;
+write_opened({error, _} = Error, _Body) ->
+    Error.
+
+-spec inline_refuse(#ferry_ctx{}, req(), 413 | 500, binary(), atom()) -> no_return().
+inline_refuse(Ctx, Req, Status, Body, Reason) ->
+    respond(Ctx, Req, Status, [], Body, byte_size(Body)),
+    put(?RESP, done),
+    exit({ferry, closed, Reason}).

@@ -5,12 +5,18 @@
 %% literals, `:name' (binds one segment) or, last only, `[...]' (binds the
 %% rest, possibly nothing, as `path_info'). Path segments are percent-decoded
 %% before matching, as Cowboy's router does, so `/caf%C3%A9' matches `/café'.
+%%
+%% A handler is a module with `handle/1', a fun of arity 1, or
+%% `{Module, Opts}' for a module with `handle(Req, Opts)' (as `ferry_static'
+%% takes its directory). Such a module may export `init(Opts)', called once
+%% here, which checks the options (raising on bad ones) and returns the
+%% ones `handle/2' gets.
 -module(ferry_router).
 
--export([compile/2, why/2, summary/1, match/3, split_path/1, pct_decode/1]).
+-export([compile/2, why/2, summary/1, match/3, split_path/1, pct_decode/1, is_token/1]).
 -export_type([compiled/0, handler/0, method/0, result/0]).
 
--type handler() :: module() | fun((ferry_req:req()) -> term()).
+-type handler() :: module() | fun((ferry_req:req()) -> term()) | {module(), term()}.
 -type method() :: binary() | '_'.
 -type segment() :: binary() | {bind, binary()}.
 -record(route, {method :: method(),
@@ -41,13 +47,11 @@ why(Routes, CatchAll) ->
         {error, _Key, Why} -> Why
     end.
 
-check(Routes, CatchAll) when is_list(Routes) ->
-    case valid_handler(CatchAll) orelse CatchAll =:= undefined of
-        false ->
-            {error, handler, io_lib:format("handler ~0tp is not a module exporting handle/1 "
-                                           "(is it compiled and in the code path?) nor a fun "
-                                           "of arity 1", [CatchAll])};
-        true ->
+check(Routes, CatchAll0) when is_list(Routes) ->
+    case compile_catch_all(CatchAll0) of
+        {error, Why} ->
+            {error, handler, io_lib:format("handler ~0tp ~ts", [CatchAll0, Why])};
+        {ok, CatchAll} ->
             Numbered = lists:zip(lists:seq(1, length(Routes)), Routes),
             try [compile_route(R) || R <- Numbered] of
                 Compiled -> {ok, {Compiled, CatchAll}}
@@ -63,13 +67,14 @@ compile_route({N, {Method, Pattern, Handler} = Route}) ->
     Where = {N, Route},
     valid_method(Method)
         orelse bad(Where, "the method must be a binary token such as <<\"GET\">>, or '_' for any"),
-    valid_handler(Handler)
-        orelse bad(Where, "the handler must be a module exporting handle/1 (is it compiled and "
-                          "in the code path?) or a fun of arity 1"),
+    Compiled = case compile_handler(Handler) of
+                   {ok, C} -> C;
+                   {error, Why} -> bad(Where, "the handler " ++ Why)
+               end,
     is_binary(Pattern)
         orelse bad(Where, "the path must be a binary such as <<\"/users/:id\">>"),
     {Segments, Wildcard} = compile_pattern(Pattern, Where),
-    #route{method = Method, segments = Segments, wildcard = Wildcard, handler = Handler};
+    #route{method = Method, segments = Segments, wildcard = Wildcard, handler = Compiled};
 compile_route({N, Route}) ->
     bad({N, Route}, "a route is {Method, Path, Handler}").
 
@@ -104,18 +109,44 @@ valid_method('_') -> true;
 valid_method(M) when is_binary(M), M =/= <<>> -> is_token(M);
 valid_method(_) -> false.
 
-%% RFC 9110 5.6.2: a method is a token.
+%% @doc RFC 9110 5.6.2: is `Bin' a token (a method, a header name)?
+-spec is_token(binary()) -> boolean().
 is_token(Bin) ->
     lists:all(fun(C) -> (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z)
                             orelse (C >= $0 andalso C =< $9)
                             orelse lists:member(C, "!#$%&'*+-.^_`|~")
               end, binary_to_list(Bin)).
 
-valid_handler(F) when is_function(F, 1) -> true;
-valid_handler(M) when is_atom(M), M =/= undefined ->
+compile_catch_all(undefined) -> {ok, undefined};
+compile_catch_all(Handler) -> compile_handler(Handler).
+
+%% The handler as the request process calls it: a `{Module, Opts}' with
+%% its options checked by `Module:init/1', if it has one.
+compile_handler(F) when is_function(F, 1) ->
+    {ok, F};
+compile_handler(M) when is_atom(M), M =/= undefined ->
+    case exports(M, handle, 1) of
+        true -> {ok, M};
+        false -> {error, "must be a module exporting handle/1 (is it compiled and in the code "
+                         "path?), {Module, Opts} with handle/2, or a fun of arity 1"}
+    end;
+compile_handler({M, Opts}) when is_atom(M), M =/= undefined ->
+    case {exports(M, handle, 2), exports(M, init, 1)} of
+        {false, _} -> {error, io_lib:format("~0tp does not export handle/2", [M])};
+        {true, false} -> {ok, {M, Opts}};
+        {true, true} ->
+            try {ok, {M, M:init(Opts)}}
+            catch error:Reason ->
+                    {error, io_lib:format("refused its options: ~0tP", [Reason, 20])}
+            end
+    end;
+compile_handler(_) ->
+    {error, "must be a module exporting handle/1, {Module, Opts} with handle/2, or a fun of "
+            "arity 1"}.
+
+exports(M, F, A) ->
     _ = code:ensure_loaded(M),
-    erlang:function_exported(M, handle, 1);
-valid_handler(_) -> false.
+    erlang:function_exported(M, F, A).
 
 %% @doc What answers a listener's requests, for its start-up line: the
 %% catch-all handler alone, or how many routes (and the catch-all).

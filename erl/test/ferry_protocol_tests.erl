@@ -72,3 +72,20 @@ length_headers_test() ->
                                                 200, 70000))
      || Values <- [[<<"69999">>], [<<"+70000">>], [<<" 70000">>], [<<"70000 ">>], [<<>>],
                    [<<"7e4">>], [<<"70000">>, <<"70000">>]]].
+
+file_commands_test() ->
+    ?assertEqual({send_file, 3, 206, [{<<"content-range">>, <<"bytes 1-2/9">>}], {<<"/f">>, 1, 2}},
+                 binary_to_term(ferry_protocol:send_file(3, 206, [{<<"content-range">>,
+                                                                  <<"bytes 1-2/9">>}],
+                                                         {<<"/f">>, 1, 2}))),
+    ?assertError(function_clause, ferry_protocol:send_file(3, 200, [], {<<"/f">>, -1, 2})),
+    ?assertError(function_clause, ferry_protocol:send_file(3, 200, [], {"/f", 0, 2})),
+    ?assertEqual({body_to_file, 4, tmp, #{digest => sha256, max => 10}},
+                 binary_to_term(ferry_protocol:body_to_file(4, tmp, #{digest => sha256,
+                                                                      max => 10}))).
+
+%% The atoms Rust sends about files (docs/PROTOCOL.md "Files") are listed,
+%% so [safe] decoding finds them.
+file_atoms_listed_test() ->
+    ?assertEqual([], [A || A <- [body_file, file_error, sha256, trailers, files, path, bytes],
+                           not lists:member(A, ferry_protocol:atoms())]).

@@ -109,3 +109,23 @@ split_path_test() ->
     ?assertEqual({ok, [<<"a">>, <<>>]}, ferry_router:split_path(<<"/a/">>)),
     ?assertEqual({ok, [<<>>, <<"a">>]}, ferry_router:split_path(<<"//a">>)),
     ?assertEqual({error, bad_path}, ferry_router:split_path(<<"a">>)).
+
+%% {Module, Opts}: Module:init/1 checks the options once, at compile time,
+%% and its result is what handle/2 gets (ferry_router_opts_h).
+module_with_opts_test() ->
+    {ok, C} = ferry_router:compile([{<<"GET">>, <<"/s/[...]">>, {ferry_router_opts_h, #{n => 1}}}],
+                                   {ferry_router_opts_h, #{n => 2}}),
+    ?assertEqual({ok, {ferry_router_opts_h, #{n => 1, checked => true}}, #{}, [<<"a">>]},
+                 ferry_router:match(<<"GET">>, <<"/s/a">>, C)),
+    ?assertEqual({ok, {ferry_router_opts_h, #{n => 2, checked => true}}, #{}, undefined},
+                 ferry_router:match(<<"GET">>, <<"/z">>, C)).
+
+module_with_bad_opts_test_() ->
+    Bad = [{ferry_router_opts_h, #{n => x}},    % init/1 raises
+           {ferry_router_opts_h, not_a_map},
+           {?MODULE, #{}},                        % no handle/2
+           {no_such_module_here, #{}}],
+    [?_assertEqual({error, {bad_option, routes}},
+                   ferry_router:compile([{<<"GET">>, <<"/s/[...]">>, H}], undefined))
+     || H <- Bad] ++
+    [?_assertEqual({error, {bad_option, handler}}, ferry_router:compile([], H)) || H <- Bad].

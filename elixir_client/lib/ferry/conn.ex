@@ -30,10 +30,15 @@ defmodule Ferry.Conn do
       next `send_resp/3`, `stream_start/2` or `sse_start/1`
     * `state` — `:unset`, `:sent`, `:streaming` or `:sse`
 
-  The functions that answer (`send_resp/3`, `stream_start/2`,
+  The functions that answer (`send_resp/3`, `send_file/5`, `stream_start/2`,
   `stream_chunk/2`, `stream_end/1`, `sse_start/1`, `send_event/2`) write to
   the client at once and return the updated conn; a route returns the last
   one. They must be called from the process that runs the route.
+
+  Files move between the socket and the disk in the Rust process, without
+  entering the BEAM: `send_file/5` answers with a file, `read_body_to_file/2`
+  writes the request body to one. `Ferry.Static` serves a directory and
+  `Ferry.Multipart` reads forms with file uploads.
   """
 
   alias Ferry.Conn
@@ -213,6 +218,80 @@ defmodule Ferry.Conn do
       {:error, :too_large} = error -> error
     end
   end
+
+  @doc """
+  Sends the file at `path` as the response (`Plug.Conn.send_file/5`'s
+  shape): all of it, or `length` bytes (`:all`: to the end) from `offset`.
+  The Rust process sends the bytes with `sendfile(2)`: they never enter the
+  BEAM, and this returns at once. Returns the conn in state `:sent`.
+
+      conn
+      |> put_resp_header("content-type", "application/pdf")
+      |> send_file(200, "priv/manual.pdf")
+
+  With `length: :all` the file is looked at first: a missing file, a
+  directory or an `offset` past its end raises `File.Error` here, so the
+  route can still answer. With an explicit `length` the route vouches for
+  it; a file the Rust process cannot open or finds shorter is answered 500
+  and logged. A `content-length` header set by the route must equal the
+  length sent. HEAD (and 204, 304) get only the head.
+  """
+  @spec send_file(t(), 200..599, Path.t(), non_neg_integer(), non_neg_integer() | :all) :: t()
+  def send_file(conn, status, path, offset \\ 0, length \\ :all)
+
+  def send_file(%Conn{state: :unset} = conn, status, path, offset, length)
+      when is_integer(status) and status >= 200 and is_binary(path) and is_integer(offset) and
+             offset >= 0 and (length == :all or (is_integer(length) and length >= 0)) do
+    req = :ferry_req.send_file(status, conn.resp_headers, {path, offset, length}, conn.req)
+    %{conn | req: req, state: :sent}
+  catch
+    :error, {:ferry, :send_file, {_, reason}} ->
+      raise File.Error, reason: reason, action: "send file", path: path
+  end
+
+  def send_file(%Conn{state: :unset}, status, path, offset, length) do
+    raise ArgumentError,
+          "send_file needs a status 200..599, a path (binary), an offset >= 0 and a length " <>
+            ">= 0 or :all, got: #{inspect({status, path, offset, length})}"
+  end
+
+  def send_file(%Conn{}, _status, _path, _offset, _length),
+    do: raise(Ferry.AlreadySentError, "the response was already sent")
+
+  @doc """
+  Writes the request body to a file without it entering the BEAM (the Rust
+  process writes what it reads from the socket) and returns where, how many
+  bytes, and their SHA-256 when asked:
+
+      {:ok, %{path: path, bytes: bytes, sha256: sha}, conn} =
+        read_body_to_file(conn, digest: :sha256)
+
+  Options (defaults in `ferry_opts:file_defaults(body_to_file)`):
+
+    * `:path` — the file to create or truncate, or `:tmp` (the default): a
+      new file under the listener's `:upload_dir` option, deleted when the
+      route's process ends unless the route moved it (`File.rename/2`) or
+      called `:ferry_tmp.keep(path)`.
+    * `:max` — refuse a body over this many bytes (the listener's
+      `:max_body` applies too).
+    * `:digest` — `:sha256` for the body's SHA-256 (32 bytes), or `:none`.
+    * `:timeout` — ms to wait for the whole body; the Rust process already
+      cuts clients that send too slowly.
+
+  A body over `:max` is answered 413, and a file that cannot be written 500,
+  by the Rust process, which removes the file; the route then ends quietly,
+  as when the client goes away. Call it instead of `read_body/2`, before
+  any of the body was read.
+  """
+  @spec read_body_to_file(t(), keyword()) ::
+          {:ok, %{path: binary(), bytes: non_neg_integer(), sha256: binary() | nil}, t()}
+  def read_body_to_file(%Conn{} = conn, opts \\ []) do
+    {:ok, info, req} = :ferry_req.read_body_to_file(conn.req, Map.new(opts))
+    {:ok, %{info | sha256: nil_if_undefined(info.sha256)}, %{conn | req: req}}
+  end
+
+  defp nil_if_undefined(:undefined), do: nil
+  defp nil_if_undefined(value), do: value
 
   @doc """
   Starts a streamed (chunked) response with `status` and the headers set so

@@ -50,6 +50,10 @@ defmodule Ferry.Router do
   `forward "/api", to: Other` hands every request under `/api` to the
   router `Other`, which sees the rest of the path in `conn.path_info`.
 
+  `static "/assets", from: "priv/static"` serves the files of a directory
+  under `/assets` (`GET` and `HEAD`), with content types, validators,
+  ranges and precompressed siblings; see `Ferry.Static` for its options.
+
   A path no route matches gets `404`; a path that matches only for other
   methods gets `405` with an `allow` header. A route that raises gets `500`,
   and the exception is logged with the router and the route.
@@ -65,16 +69,21 @@ defmodule Ferry.Router do
   defmacro __using__(_opts) do
     quote do
       import Ferry.Router,
-        only: [get: 2, post: 2, put: 2, patch: 2, delete: 2, match: 2, forward: 2]
+        only: [get: 2, post: 2, put: 2, patch: 2, delete: 2, match: 2, forward: 2, static: 2]
 
       import Ferry.Conn,
         only: [
           get_req_header: 2,
           put_resp_header: 3,
           send_resp: 3,
+          send_file: 3,
+          send_file: 4,
+          send_file: 5,
           read_body: 1,
           read_body: 2,
           read_full_body: 2,
+          read_body_to_file: 1,
+          read_body_to_file: 2,
           stream_start: 1,
           stream_start: 2,
           stream_chunk: 2,
@@ -131,4 +140,10 @@ defmodule Ferry.Router do
 
   @doc "Hands every request under `prefix` to the router in `to:`."
   defmacro forward(prefix, opts), do: Compiler.forward(prefix, opts, __CALLER__)
+
+  @doc """
+  Serves the files of the directory `from:` under `prefix` (`GET` and
+  `HEAD`): `static "/assets", from: "priv/static"`. See `Ferry.Static`.
+  """
+  defmacro static(prefix, opts), do: Compiler.static(prefix, opts, __CALLER__)
 end

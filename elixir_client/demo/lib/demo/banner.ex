@@ -19,6 +19,12 @@ defmodule Demo.Banner do
       streamed upload:    head -c 4G /dev/zero | curl -T - #{base}/upload
                           (size and SHA-256 of up to 16 GiB in constant memory;
                            compare: head -c 4G /dev/zero | sha256sum)
+      upload form:        #{base}/upload in a browser (several files: sizes and SHA-256)
+                          curl -F 'files[]=@/etc/hostname' -F note=hi #{base}/upload
+      static files:       curl -i #{base}/static/style.css   (sent by Rust with sendfile)
+                          curl -i -H 'range: bytes=0-9' #{base}/static/style.css
+      download:           curl -o /dev/null '#{base}/download?bytes=1073741824'
+                          (N bytes from BEAM memory, with content-length)
       chunked response:   curl -N '#{base}/stream?n=20'
       SSE clock:          curl -N '#{base}/sse/clock?n=10'
       crashing route:     curl -i #{base}/crash      (500, logged; the server keeps going)

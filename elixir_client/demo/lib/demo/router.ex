@@ -35,9 +35,21 @@ defmodule Demo.Router do
     end
   end
 
-  # The body is read in parts as it arrives: memory stays flat whatever its size.
-  post "/upload", do: Demo.Body.digest(conn)
+  # The body is read in parts as it arrives: memory stays flat whatever its
+  # size. A multipart form's files go to temporary files as they arrive.
+  get "/upload", do: Demo.Upload.form(conn)
+  post "/upload", do: Demo.Upload.post(conn)
   put "/upload", do: Demo.Body.digest(conn)
+
+  # Files sent by the Rust process (sendfile): their bytes never enter the BEAM.
+  static "/static", from: Path.expand("../../static", __DIR__)
+
+  get "/download" do
+    Demo.Download.send(
+      conn,
+      Demo.Params.int(conn.params, "bytes", 1_048_576, 0..(64 * 1024 ** 3))
+    )
+  end
 
   get "/stream" do
     count = Demo.Params.int(conn.params, "n", 10, 1..10_000)

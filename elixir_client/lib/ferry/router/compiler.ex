@@ -58,26 +58,62 @@ defmodule Ferry.Router.Compiler do
         compile_error!(caller, "forward needs a router: forward \"/api\", to: MyApp.Api")
 
     to = Macro.expand(to, caller)
+    segments = literal_prefix!(prefix, caller, "forward")
+    rest = Macro.var(:rest, __MODULE__)
+
+    quote do
+      @doc false
+      def __ferry_match__(_, unquote(prefix_pattern(segments, rest))) do
+        {:forward, unquote(to), unquote(segments), unquote(rest)}
+      end
+    end
+  end
+
+  # The literal segments of a forward's or static's prefix.
+  defp literal_prefix!(prefix, caller, macro) do
     {segments, _} = parse_path!(prefix, caller)
 
     if segments == :any or Enum.any?(segments, &(not is_binary(&1))) do
       compile_error!(
         caller,
-        "forward takes a literal prefix such as \"/api\", got: #{Macro.to_string(prefix)}"
+        "#{macro} takes a literal prefix such as \"/api\", got: #{Macro.to_string(prefix)}"
       )
     end
 
-    rest = Macro.var(:rest, __MODULE__)
+    segments
+  end
 
-    pattern =
-      segments
-      |> Enum.reverse()
-      |> Enum.reduce(rest, fn segment, tail -> [{:|, [], [segment, tail]}] end)
+  # [s1 | [s2 | rest]]: the prefix's segments, then whatever follows.
+  defp prefix_pattern(segments, rest) do
+    segments
+    |> Enum.reverse()
+    |> Enum.reduce(rest, fn segment, tail -> [{:|, [], [segment, tail]}] end)
+  end
+
+  @doc false
+  def static(prefix, opts, caller) do
+    segments = literal_prefix!(prefix, caller, "static")
+
+    # Options written out in place are checked now, not at the first request.
+    if Macro.quoted_literal?(opts) do
+      try do
+        Ferry.Static.validate!(opts)
+      rescue
+        error in ArgumentError -> compile_error!(caller, error.message)
+      end
+    end
+
+    rest = Macro.var(:rest, __MODULE__)
+    method = Macro.var(:method, __MODULE__)
+    label = "static " <> prefix
 
     quote do
+      @ferry_routes {["GET", "HEAD"], unquote(Macro.escape(segments ++ [{:glob, "rest"}]))}
       @doc false
-      def __ferry_match__(_, unquote(pattern)) do
-        {:forward, unquote(to), unquote(segments), unquote(rest)}
+      def __ferry_match__(unquote(method), unquote(prefix_pattern(segments, rest)))
+          when unquote(method) in ["GET", "HEAD"] do
+        {:route, unquote(label), %{},
+         fn conn -> Ferry.Static.serve(conn, unquote(rest), unquote(opts)) end}
       end
     end
   end
