@@ -127,8 +127,8 @@ compile_handler(F) when is_function(F, 1) ->
 compile_handler(M) when is_atom(M), M =/= undefined ->
     case exports(M, handle, 1) of
         true -> {ok, M};
-        false -> {error, "must be a module exporting handle/1 (is it compiled and in the code "
-                         "path?), {Module, Opts} with handle/2, or a fun of arity 1"}
+        false -> {error, "is not a module exporting handle/1 (is it compiled and in the code "
+                         "path?), {Module, Opts} with handle/2, nor a fun of arity 1"}
     end;
 compile_handler({M, Opts}) when is_atom(M), M =/= undefined ->
     case {exports(M, handle, 2), exports(M, init, 1)} of
@@ -141,7 +141,7 @@ compile_handler({M, Opts}) when is_atom(M), M =/= undefined ->
             end
     end;
 compile_handler(_) ->
-    {error, "must be a module exporting handle/1, {Module, Opts} with handle/2, or a fun of "
+    {error, "is not a module exporting handle/1, {Module, Opts} with handle/2, nor a fun of "
             "arity 1"}.
 
 exports(M, F, A) ->
