@@ -3,21 +3,27 @@
 //! connection code feeds what it read to a `Decoder` and gets whole messages
 //! back; it writes what `write` encodes.
 //!
+//! * `extensions`: the permessage-deflate offer and our answer to it.
 //! * `mask`: unmasking payloads, 8 bytes at a time.
 //! * `utf8`: text checked as it arrives.
 //! * `close`: close codes and close frame payloads.
+//! * `deflate`: the compression contexts of one connection.
 
 // Not wired into the event loop yet (src/conn does not call it): until it
 // is, most of this module and its re-exports are used only by its tests.
 #![allow(dead_code, unused_imports)]
 
 pub mod close;
+pub mod deflate;
+pub mod extensions;
 pub mod mask;
 pub mod utf8;
 
 use std::fmt;
 
 pub use close::CloseCode;
+pub use deflate::{Deflater, Inflater};
+pub use extensions::DeflateParams;
 
 /// Largest frame payload by default: 16 MiB, the largest message the
 /// Autobahn suite sends (cases 9.1.6, 9.2.6); browsers send a message as one
