@@ -4,7 +4,9 @@
 //! back; it writes what `write` encodes.
 //!
 //! * `extensions`: the permessage-deflate offer and our answer to it.
+//! * `frame`: one frame header, checked.
 //! * `mask`: unmasking payloads, 8 bytes at a time.
+//! * `message`: the `Decoder`, from bytes to whole checked messages.
 //! * `utf8`: text checked as it arrives.
 //! * `close`: close codes and close frame payloads.
 //! * `deflate`: the compression contexts of one connection.
@@ -16,7 +18,9 @@
 pub mod close;
 pub mod deflate;
 pub mod extensions;
+pub mod frame;
 pub mod mask;
+pub mod message;
 pub mod utf8;
 
 use std::fmt;
@@ -24,6 +28,8 @@ use std::fmt;
 pub use close::CloseCode;
 pub use deflate::{Deflater, Inflater};
 pub use extensions::DeflateParams;
+pub use frame::OpCode;
+pub use message::{Decoder, Message};
 
 /// Largest frame payload by default: 16 MiB, the largest message the
 /// Autobahn suite sends (cases 9.1.6, 9.2.6); browsers send a message as one
@@ -93,5 +99,25 @@ mod tests {
         assert_eq!(WsError::Protocol("x").code(), 1002);
         assert_eq!(WsError::InvalidUtf8.code(), 1007);
         assert_eq!(WsError::TooBig("x").code(), 1009);
+    }
+
+    #[test]
+    fn every_reason_fits_in_a_close_frame() {
+        // A close payload is 125 bytes: 2 for the code, 123 for the reason.
+        let sources =
+            [include_str!("frame.rs"), include_str!("message.rs"), include_str!("deflate.rs"), include_str!("close.rs")];
+        let mut seen = 0;
+        for src in sources {
+            for piece in src.split("WsError::").skip(1) {
+                if let Some(rest) = piece.strip_prefix("Protocol(\"").or_else(|| piece.strip_prefix("TooBig(\"")) {
+                    let reason = &rest[..rest.find('"').unwrap()];
+                    assert!(reason.len() <= 123, "{reason}");
+                    seen += 1;
+                }
+            }
+        }
+        // The scan itself found the reasons.
+        assert!(seen >= 15, "{seen}");
+        assert!(WsError::InvalidUtf8.to_string().len() <= 123);
     }
 }
