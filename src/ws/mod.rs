@@ -3,6 +3,7 @@
 //! connection code feeds what it read to a `Decoder` and gets whole messages
 //! back; it writes what `write` encodes.
 //!
+//! * `handshake`: is this request an upgrade, and the 101 that accepts it.
 //! * `extensions`: the permessage-deflate offer and our answer to it.
 //! * `frame`: one frame header, checked.
 //! * `mask`: unmasking payloads, 8 bytes at a time.
@@ -10,6 +11,7 @@
 //! * `utf8`: text checked as it arrives.
 //! * `close`: close codes and close frame payloads.
 //! * `deflate`: the compression contexts of one connection.
+//! * `write`: the frames the server sends.
 
 // Not wired into the event loop yet (src/conn does not call it): until it
 // is, most of this module and its re-exports are used only by its tests.
@@ -19,9 +21,11 @@ pub mod close;
 pub mod deflate;
 pub mod extensions;
 pub mod frame;
+pub mod handshake;
 pub mod mask;
 pub mod message;
 pub mod utf8;
+pub mod write;
 
 use std::fmt;
 
@@ -29,6 +33,7 @@ pub use close::CloseCode;
 pub use deflate::{Deflater, Inflater};
 pub use extensions::DeflateParams;
 pub use frame::OpCode;
+pub use handshake::Check;
 pub use message::{Decoder, Message};
 
 /// Largest frame payload by default: 16 MiB, the largest message the
