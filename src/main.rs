@@ -11,6 +11,7 @@ mod listener;
 mod protocol;
 mod server;
 mod stats;
+mod ws;
 
 use exit::{EXIT_PANIC, EXIT_USAGE};
 
