@@ -11,4 +11,7 @@
                     %% Bytes of request body the port lets be in flight to
                     %% this handler: what read_body grants ahead at least.
                     body_window :: pos_integer(),
+                    %% Largest frame the port reads (`ready' says it):
+                    %% what a WebSocket message sent whole must fit in.
+                    max_frame = infinity :: pos_integer() | infinity,
                     listener :: atom()}).

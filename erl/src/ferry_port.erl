@@ -199,6 +199,7 @@ terminate(Reason, #state{port = Port} = S) ->
 
 forget(#state{listener = Listener, shard = Shard}) ->
     catch ets:delete_object(?REGISTRY, {{Listener, Shard}, self()}),
+    catch ferry_ws:unregister_port(Listener, Shard),
     Shard =:= 1 andalso (catch ets:delete(?REGISTRY, {Listener, bound})),
     ok.
 
@@ -360,9 +361,11 @@ listen_error(Kind, Message) ->
 ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = Port} = S) ->
     S#state.shard =:= 1 andalso
         ets:insert(?REGISTRY, {{S#state.listener, bound}, parent(), Bound}),
+    MaxFrame = maps:get(max_frame, Info, maps:get(max_frame, Listen, infinity)),
+    ferry_ws:register_port(S#state.listener, S#state.shard, Port, MaxFrame),
     Ctx = #ferry_ctx{port = Port, owner = self(), listener = S#state.listener,
                      send_window = window(send_window, Info, Listen),
-                     body_window = window(body_window, Info, Listen)},
+                     body_window = window(body_window, Info, Listen), max_frame = MaxFrame},
     S#state{phase = serving, os_pid = OsPid, listen = Listen#{port => Bound}, ctx = Ctx,
             started_at = now_ms()}.
 
