@@ -33,6 +33,9 @@ format(#{what := handler_failed, listener := Listener, id := Id} = R) ->
         #{bad_return := {Status, _, _}, why := informational} ->
             {"~ts: handler returned ~p, an informational status, which is not a final "
              "answer (send a 1xx with ferry_req:reply/4); answered 500", [Where, Status]};
+        #{bad_return := Result, why := Why} ->
+            {"~ts: handler asked for a WebSocket upgrade ferry cannot make (~0tp): ~0tP",
+             [Where, Why, Result, 30]};
         #{bad_return := Result} ->
             {"~ts: handler returned something that is not an answer: ~0tp", [Where, Result]};
         #{class := Class, reason := Reason, stacktrace := Stack} ->
@@ -40,6 +43,31 @@ format(#{what := handler_failed, listener := Listener, id := Id} = R) ->
     end;
 format(#{what := handler_exit, listener := L, id := Id, reason := Reason}) ->
     {"ferry listener ~p: handler of request ~p exited without answering: ~0tp; answered 500",
+     [L, Id, Reason]};
+format(#{what := websocket_crashed, listener := L, id := Id, module := M, callback := F,
+         class := Class, reason := Reason, stacktrace := Stack} = R) ->
+    Where = io_lib:format("ferry listener ~p, WebSocket ~p ~ts: ~p:~p",
+                          [L, Id, maps:get(path, R, <<>>), M, F]),
+    %% terminate/3 runs once the connection is over: nothing to close.
+    Closed = case F of
+                 terminate -> "";
+                 _ -> "; closed with 1011"
+             end,
+    case Reason of
+        {ferry_websocket, bad_return, Value} ->
+            {"~ts returned something that is not a call_result: ~0tP~s", [Where, Value, 30, Closed]};
+        {ferry_websocket, bad_command, Command} ->
+            {"~ts asked for a command ferry cannot send: ~0tP (text and binary take iodata; "
+             "ping and pong at most 125 bytes; close codes 1000-1003, 1007-1014, 3000-4999 "
+             "with at most 123 bytes of reason)~s", [Where, Command, 30, Closed]};
+        {ferry_websocket, too_large, Op, Bytes, MaxFrame} ->
+            {"~ts asked to send a ~p message of ~p bytes, over the port's max_frame (~p)~s",
+             [Where, Op, Bytes, MaxFrame, Closed]};
+        _ ->
+            {"~ts crashed: ~tp:~0tP~s~n~tp", [Where, Class, Reason, 30, Closed, Stack]}
+    end;
+format(#{what := websocket_exit, listener := L, id := Id, reason := Reason}) ->
+    {"ferry listener ~p: the process of WebSocket ~p exited: ~0tp; closed with 1011",
      [L, Id, Reason]};
 format(#{what := request_timeout, listener := L, id := Id}) ->
     {"ferry listener ~p: handler of request ~p overran request_timeout; answered 503, killed",

@@ -23,11 +23,24 @@ formats_test_() ->
                L#{what => protocol_error, message => <<"bad">>},
                #{what => listen_error, listener => l, kind => eaddrinuse, message => <<"m">>},
                #{what => unexpected_frame, listener => l, frame => {x}},
+               L#{what => handler_failed, bad_return => {websocket, m, s, #{}},
+                  why => {bad_options, [compress]}},
+               L#{what => websocket_exit, reason => killed},
+               L#{what => websocket_crashed, module => m, callback => websocket_handle,
+                  path => <<"/ws">>, class => error, reason => r, stacktrace => []},
+               L#{what => websocket_crashed, module => m, callback => terminate,
+                  class => throw, reason => r, stacktrace => []},
+               [L#{what => websocket_crashed, module => m, callback => websocket_info,
+                   class => error, reason => {ferry_websocket, Kind, x}, stacktrace => []}
+                || Kind <- [bad_return, bad_command]],
+               L#{what => websocket_crashed, module => m, callback => websocket_info,
+                  class => error, reason => {ferry_websocket, too_large, text, 9, 8},
+                  stacktrace => []},
                #{what => something_else}],
     [?_assertMatch([_ | _], begin
                                 {Format, Args} = ferry_log:format(R),
                                 unicode:characters_to_list(io_lib:format(Format, Args))
-                            end) || R <- Reports].
+                            end) || R <- lists:flatten(Reports)].
 
 line(Report) ->
     {Format, Args} = ferry_log:format(Report),
