@@ -49,7 +49,8 @@ defmodule Demo.Banner do
                padding: 0 20px; color: #1d2433; }
         a.chat { display: inline-block; margin: 8px 0 20px; padding: 10px 18px; border-radius: 8px;
                  background: #2f6fed; color: #fff; font-weight: 600; text-decoration: none; }
-        pre { background: #f3f5f9; padding: 16px; border-radius: 8px; overflow-x: auto; }
+        pre { background: #f3f5f9; padding: 16px; border-radius: 8px; overflow-x: auto;
+              font-size: 13px; }
       </style></head><body>
       <h1>Ferry demo</h1>
       <p>The headline: a chat over WebSocket. Open it in two windows and join the same room.</p>
