@@ -97,6 +97,13 @@ defmodule Ferry.WebSock.AdapterTest do
              returning({:stop, :normal, {1000, "done"}, {:text, "last"}, :s})
   end
 
+  test "a close reason is cut to fit a close frame, on a character boundary" do
+    long = String.duplicate("é", 100)
+    assert {[{:close, 1000, cut}], _} = returning({:stop, :normal, {1000, long}, :s})
+    assert cut == String.duplicate("é", 61)
+    assert byte_size(cut) == 122 and String.valid?(cut)
+  end
+
   test "after a stop the handler is not called again, and terminate gets its reason" do
     {_, adapter} = returning({:stop, :normal, self()})
     assert {:ok, ^adapter} = Adapter.websocket_handle({:text, "late"}, adapter)

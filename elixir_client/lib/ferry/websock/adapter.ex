@@ -128,7 +128,21 @@ defmodule Ferry.WebSock.Adapter do
   defp close({code, nil}, _handler, _callback) when is_integer(code), do: {:close, code, ""}
 
   defp close({code, text}, _handler, _callback) when is_integer(code) and is_binary(text),
-    do: {:close, code, text}
+    do: {:close, code, close_text(text)}
+
+  # A close frame's payload is at most 125 bytes, the code included (RFC
+  # 6455 §5.5); Rust refuses a longer one and the client would get no close
+  # frame at all, so the reason is cut, on a character boundary.
+  @max_close_text 123
+
+  defp close_text(text) when byte_size(text) <= @max_close_text, do: text
+
+  defp close_text(text) do
+    case :unicode.characters_to_binary(binary_part(text, 0, @max_close_text)) do
+      cut when is_binary(cut) -> cut
+      {_incomplete_or_error, valid, _rest} -> valid
+    end
+  end
 
   defp close(other, handler, callback) do
     raise ArgumentError,

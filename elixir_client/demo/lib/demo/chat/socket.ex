@@ -27,8 +27,7 @@ defmodule Demo.Chat.Socket do
         {:push, frames, %{room: room, name: name}}
 
       {:error, :name_taken} ->
-        {:stop, :normal, {4001, "the name #{name} is taken in this room"},
-         %{room: room, name: name}}
+        {:stop, :normal, {4001, "name taken"}, %{room: room, name: name}}
     end
   end
 
