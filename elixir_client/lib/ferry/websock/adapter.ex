@@ -56,20 +56,20 @@ defmodule Ferry.WebSock.Adapter do
     :ok
   end
 
-  @doc false
   # A ferry_websocket terminate reason as WebSock names it.
   @spec close_reason(term(), t()) :: Ferry.WebSock.close_reason()
-  def close_reason(_reason, %__MODULE__{stopping: {:stop, :normal}}), do: :normal
-  def close_reason(_reason, %__MODULE__{stopping: {:stop, reason}}), do: {:error, reason}
-  def close_reason({:remote, _code, _text}, _adapter), do: :remote
-  # Rust closes with 1001 a client that answered no ping in time.
-  def close_reason({:error, 1001, _text}, _adapter), do: :timeout
-  def close_reason({:error, 1006, _text}, _adapter), do: {:error, :closed}
-  def close_reason({:error, code, text}, _adapter), do: {:error, {code, text}}
-  def close_reason(:stop, _adapter), do: :normal
-  def close_reason(:shutdown, _adapter), do: :shutdown
-  def close_reason({:crash, _class, reason, _stack}, _adapter), do: {:error, reason}
-  def close_reason(other, _adapter), do: {:error, other}
+  defp close_reason(_reason, %__MODULE__{stopping: {:stop, :normal}}), do: :normal
+  defp close_reason(_reason, %__MODULE__{stopping: {:stop, reason}}), do: {:error, reason}
+  defp close_reason({:remote, _code, _text}, _adapter), do: :remote
+  # Rust closes with 1001 a client that answered no ping in time (a
+  # listener stopping is `shutdown`, from the Erlang side).
+  defp close_reason({:error, 1001, _text}, _adapter), do: :timeout
+  defp close_reason({:error, 1006, _text}, _adapter), do: {:error, :closed}
+  defp close_reason({:error, code, text}, _adapter), do: {:error, {code, text}}
+  defp close_reason(:stop, _adapter), do: :normal
+  defp close_reason(:shutdown, _adapter), do: :shutdown
+  defp close_reason({:crash, _class, reason, _stack}, _adapter), do: {:error, reason}
+  defp close_reason(other, _adapter), do: {:error, other}
 
   defp call(%__MODULE__{handler: handler} = adapter, callback, args) do
     result = apply(handler, callback, args)
