@@ -5,15 +5,15 @@ CARGO      ?= cargo
 FERRY_BIN  := target/release/ferry
 PORT       ?= 4000
 
-.PHONY: run test bench bootstrap build test-rust test-erl test-elixir clean
+.PHONY: run test bench bootstrap build test-rust test-erl test-elixir test-browser clean
 
 ## Start the demo Elixir application on $(PORT). `mix compile` builds the
 ## Erlang sources and, through its ferry_rust compiler, the Rust binary.
 run: bootstrap
 	cd elixir_client && PORT=$(PORT) mix run --no-halt demo/demo.exs
 
-## Every test suite: cargo, rebar3 eunit + ct, mix test.
-test: bootstrap build test-rust test-erl test-elixir
+## Every test suite: cargo, rebar3 eunit + ct, mix test, the chat page in chromium.
+test: bootstrap build test-rust test-erl test-elixir test-browser
 
 ## Benchmarks side by side (not part of `make test`).
 bench: bootstrap build
@@ -39,6 +39,12 @@ test-erl: build
 test-elixir:
 	cd elixir_client && mix test
 
+## The demo's chat page in Debian's headless chromium, driven by playwright-core
+## (installed by bootstrap); screenshots in elixir_client/_build/test/chat*.png.
+test-browser: bootstrap
+	cd elixir_client/test/browser && node chat.test.mjs
+
 clean:
 	$(CARGO) clean
-	rm -rf erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry
+	rm -rf erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry \
+	       elixir_client/test/browser/node_modules
