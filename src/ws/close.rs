@@ -7,7 +7,6 @@ use super::WsError;
 
 pub type CloseCode = u16;
 
-pub const NORMAL: CloseCode = 1000;
 pub const GOING_AWAY: CloseCode = 1001;
 pub const PROTOCOL_ERROR: CloseCode = 1002;
 /// Reported when a close frame had no code; never on the wire (§7.4.1).

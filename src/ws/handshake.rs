@@ -103,21 +103,6 @@ pub fn accept_key(key: &[u8]) -> [u8; 28] {
     out
 }
 
-/// The subprotocols the client offers (`sec-websocket-protocol`, a comma
-/// list that may span repeated fields), in its order of preference.
-pub fn protocols<'a, H>(headers: H) -> Vec<&'a [u8]>
-where
-    H: IntoIterator<Item = (&'a [u8], &'a [u8])>,
-{
-    headers
-        .into_iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-protocol"))
-        .flat_map(|(_, v)| v.split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
 /// Whether a comma-list header (over all its fields) has `token`, in any case.
 fn has_token<'a>(values: impl Iterator<Item = &'a [u8]>, token: &[u8]) -> bool {
     values.flat_map(|v| v.split(|&b| b == b',')).any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
@@ -276,13 +261,6 @@ mod tests {
         let h = with(&[("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")], &[]);
         let Check::Ok(hs) = run("GET", 1, &h) else { panic!() };
         assert_eq!(hs.deflate, Some(DeflateParams::default()));
-    }
-
-    #[test]
-    fn protocols_offered() {
-        let h = [("sec-websocket-protocol", "chat, superchat"), ("host", "x"), ("Sec-WebSocket-Protocol", " mqtt ,")];
-        let got = protocols(h.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
-        assert_eq!(got, [&b"chat"[..], b"superchat", b"mqtt"]);
     }
 
     #[test]

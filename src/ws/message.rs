@@ -40,6 +40,10 @@ struct Current {
 pub struct Decoder {
     rules: Rules,
     max_message: usize,
+    /// permessage-deflate as agreed; the inflater is made for the first
+    /// compressed message (it holds tens of KiB), so a connection that
+    /// never sends one costs nothing for it.
+    deflate: Option<DeflateParams>,
     inflater: Option<Inflater>,
     /// A header cut by the end of the input so far.
     header: [u8; MAX_HEADER],
@@ -64,7 +68,8 @@ impl Decoder {
         Decoder {
             rules: Rules { deflate: deflate.is_some(), max_frame: limits.max_frame },
             max_message: limits.max_message,
-            inflater: deflate.map(Inflater::new),
+            deflate: deflate.copied(),
+            inflater: None,
             header: [0; MAX_HEADER],
             header_len: 0,
             frame: None,
@@ -93,6 +98,7 @@ impl Decoder {
     }
 
     /// Bytes held for messages not yet complete: what the connection costs.
+    #[allow(dead_code)] // Measured by the tests and the fuzz target.
     pub fn buffered(&self) -> usize {
         self.data.capacity() + self.control.capacity() + self.scratch.capacity()
     }
@@ -197,7 +203,7 @@ impl Decoder {
             self.scratch.clear();
             self.scratch.extend_from_slice(bytes);
             mask::apply(h.mask, offset, &mut self.scratch);
-            match self.inflater.as_mut() {
+            match inflater(&mut self.inflater, &self.deflate) {
                 Some(inflater) => inflater.inflate(&self.scratch, &mut self.data, self.max_message, text),
                 None => Ok(()),
             }
@@ -230,8 +236,12 @@ impl Decoder {
             _ => {
                 let Some(mut m) = self.message.take() else { return Ok(None) };
                 if m.compressed {
-                    if let Some(inflater) = self.inflater.as_mut() {
+                    if let Some(inflater) = inflater(&mut self.inflater, &self.deflate) {
                         inflater.finish(&mut self.data, self.max_message, m.text.then_some(&mut m.utf8))?;
+                    }
+                    if self.deflate.is_some_and(|d| d.client_no_context_takeover) {
+                        // Nothing carries over to the next message: free it.
+                        self.inflater = None;
                     }
                 }
                 if m.text {
@@ -247,6 +257,15 @@ impl Decoder {
             }
         };
         Ok(Some(message))
+    }
+}
+
+/// The connection's inflater, made on first use.
+fn inflater<'a>(inflater: &'a mut Option<Inflater>, deflate: &Option<DeflateParams>) -> Option<&'a mut Inflater> {
+    match (inflater, deflate) {
+        (Some(i), _) => Some(i),
+        (slot, Some(params)) => Some(slot.insert(Inflater::new(params))),
+        (_, None) => None,
     }
 }
 

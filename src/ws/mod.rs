@@ -13,10 +13,6 @@
 //! * `deflate`: the compression contexts of one connection.
 //! * `write`: the frames the server sends.
 
-// Not wired into the event loop yet (src/conn does not call it): until it
-// is, most of this module and its re-exports are used only by its tests.
-#![allow(dead_code, unused_imports)]
-
 pub mod close;
 pub mod deflate;
 pub mod extensions;
@@ -29,22 +25,14 @@ pub mod write;
 
 use std::fmt;
 
-pub use close::CloseCode;
-pub use deflate::{Deflater, Inflater};
+pub use deflate::Deflater;
 pub use extensions::DeflateParams;
 pub use frame::OpCode;
-pub use handshake::Check;
 pub use message::{Decoder, Message};
 
-/// Largest frame payload by default: 16 MiB, the largest message the
-/// Autobahn suite sends (cases 9.1.6, 9.2.6); browsers send a message as one
-/// frame, so this is also the largest browser message.
-pub const DEFAULT_MAX_FRAME: u64 = 16 * 1024 * 1024;
-/// Largest message by default (after inflation): 16 MiB.
-pub const DEFAULT_MAX_MESSAGE: usize = 16 * 1024 * 1024;
-
 /// What one connection may make Rust hold, checked before anything is
-/// buffered (tungstenite's `max_frame_size`, `max_message_size`).
+/// buffered (tungstenite's `max_frame_size`, `max_message_size`). The
+/// values come from the listener's options (`Config::ws_limits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest payload of one frame as announced in its header (compressed
@@ -53,12 +41,6 @@ pub struct Limits {
     /// Largest message: the sum of its frames' payloads, or for a
     /// compressed message its inflated size. Over it: 1009.
     pub max_message: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_frame: DEFAULT_MAX_FRAME, max_message: DEFAULT_MAX_MESSAGE }
-    }
 }
 
 /// Why the connection must be failed (RFC 6455 §7.1.7); each maps to the

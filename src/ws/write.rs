@@ -94,7 +94,7 @@ mod tests {
             mask::apply(KEY, 0, &mut masked[start..]);
             rest = &rest[hdr + len..];
         }
-        let mut dec = Decoder::new(Limits::default(), deflate);
+        let mut dec = Decoder::new(Limits { max_frame: 1 << 24, max_message: 1 << 24 }, deflate);
         let mut got = Vec::new();
         let mut at = 0;
         while at < masked.len() {
