@@ -6,6 +6,7 @@ mod conn;
 mod etf;
 mod exit;
 mod frame;
+mod groups;
 mod http;
 mod listener;
 mod protocol;

@@ -6,6 +6,11 @@ use crate::frame::Outbox;
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
+// By path, so the fuzz crate (which includes this file by path) finds it too.
+#[path = "protocol/ws.rs"]
+mod ws;
+pub use ws::{ws_closed, ws_in, ws_open, AcceptOpts, Cause, Frame as WsFrame, Target as WsTarget};
+
 /// A command from the BEAM. Terms inside stay borrowed from the frame.
 #[derive(Debug)]
 pub enum Command<'a> {
@@ -18,6 +23,11 @@ pub enum Command<'a> {
     Abort { id: u64 },
     Drain { timeout_ms: u64 },
     Stats,
+    WsAccept { id: u64, headers: Term<'a>, opts: AcceptOpts<'a> },
+    WsSend { target: WsTarget, frames: Vec<WsFrame<'a>> },
+    WsJoin { id: u64, group: &'a [u8] },
+    WsLeave { id: u64, group: &'a [u8] },
+    WsPublish { group: &'a [u8], frames: Vec<WsFrame<'a>>, except: Option<u64> },
 }
 
 /// A command that could not be understood: `{protocol_error, Id, Message}`.
@@ -58,6 +68,9 @@ pub fn decode_command(frame: &[u8]) -> Result<Command<'_>, BadCommand> {
             _ => Err(bad(None, "expected {drain, TimeoutMs}")),
         };
     }
+    if let Some(ws) = ws::decode(tag, arity, parts.clone()) {
+        return ws;
+    }
     let id = parts.next().and_then(|t| t.as_u64());
     let Some(id) = id else {
         return Err(bad(None, format!("{tag_text}: expected a non-negative integer id")));
@@ -97,9 +110,6 @@ pub fn decode_command(frame: &[u8]) -> Result<Command<'_>, BadCommand> {
             None => Err(shape("{stream_end, Id, Trailers}")),
         },
         (b"abort", 2) => Ok(Command::Abort { id }),
-        (b"ws_accept" | b"ws_send" | b"ws_close", _) => {
-            Err(bad(Some(id), format!("{tag_text} is reserved for a later protocol version")))
-        }
         _ => Err(bad(Some(id), format!("unknown command {tag_text}/{arity}"))),
     }
 }
@@ -173,7 +183,9 @@ pub fn ready(out: &mut Outbox, port: u16, os_pid: u32, send_window: u64, body_wi
     let b = out.begin_frame();
     etf::put_tuple(b, 2);
     etf::put_atom(b, "ready");
-    etf::put_map(b, 6);
+    etf::put_map(b, 7);
+    etf::put_atom(b, "websocket");
+    etf::put_atom(b, "true");
     etf::put_atom(b, "send_window");
     etf::put_uint(b, send_window);
     etf::put_atom(b, "body_window");
@@ -209,6 +221,9 @@ pub struct RequestEvent<'a> {
     pub minor_version: u8,
     pub headers: &'a [httparse::Header<'a>],
     pub peer: SocketAddr,
+    /// `websocket => ok | bad_version | bad_request` for a request that
+    /// asks for a WebSocket; other requests have no such key.
+    pub websocket: Option<&'static str>,
 }
 
 /// Body of a `{request, …}`: inline bytes or `stream`.
@@ -225,7 +240,7 @@ pub fn request_prefix(b: &mut Vec<u8>, r: &RequestEvent<'_>) {
     etf::put_tuple(b, 3);
     etf::put_atom(b, "request");
     etf::put_uint(b, r.id);
-    etf::put_map(b, 7);
+    etf::put_map(b, if r.websocket.is_some() { 8 } else { 7 });
     etf::put_atom(b, "method");
     etf::put_binary(b, r.method);
     etf::put_atom(b, "path");
@@ -240,6 +255,10 @@ pub fn request_prefix(b: &mut Vec<u8>, r: &RequestEvent<'_>) {
     put_headers(b, r.headers.iter().map(|h| (h.name.as_bytes(), h.value)), r.headers.len());
     etf::put_atom(b, "peer");
     put_peer(b, r.peer);
+    if let Some(check) = r.websocket {
+        etf::put_atom(b, "websocket");
+        etf::put_atom(b, check);
+    }
     etf::put_atom(b, "body");
 }
 
@@ -456,6 +475,7 @@ mod tests {
             (enc(tup(vec![a("respond"), i(7), bin(b"200"), list(vec![]), bin(b"")])), Some(7)),
             (enc(tup(vec![a("read_body"), i(7), i(-5)])), Some(7)),
             (enc(tup(vec![a("ws_send"), i(7), a("text"), bin(b"x")])), Some(7)),
+            (enc(tup(vec![a("ws_send"), i(7), list(vec![a("text")])])), Some(7)),
             (enc(tup(vec![i(1), i(2)])), None),
             (enc(tup(vec![a("drain"), a("now")])), None),
             (vec![131, 104], None),
@@ -511,6 +531,7 @@ mod tests {
                 minor_version: 1,
                 headers: &headers,
                 peer: "127.0.0.1:5000".parse().unwrap(),
+                websocket: None,
             },
             RequestBody::Inline(b""),
         );
@@ -534,6 +555,7 @@ mod tests {
         has(0, "{'ready', #{");
         has(0, "'port' => 4000");
         has(0, "'send_window' => 262144");
+        has(0, "'websocket' => 'true'");
         has(1, "1099511627776");
         has(1, "{<<104,111,115,116>>, <<120>>}");
         has(1, "'peer' => {{127, 0, 0, 1}, 5000}");

@@ -7,8 +7,13 @@
 //! One request is served at a time; pipelined requests wait in `inbuf` (or
 //! in the socket) until the response before them has been written.
 
+mod credit;
 mod reading;
 mod respond;
+mod ws;
+mod ws_out;
+
+pub use ws_out::{encode_shared, Shared};
 
 use crate::config::{Config, LogLevel};
 use crate::frame::Outbox;
@@ -16,6 +21,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::response::RequestInfo;
 use crate::protocol::{self, ClosedReason};
 use crate::stats::{IdMap, Stats};
+use crate::ws::handshake::Handshake;
 use mio::net::TcpStream;
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -76,6 +82,10 @@ enum Timer {
     Send,
     /// Closing: dropping what the client still sends.
     Linger,
+    /// A WebSocket is silent: ping it, then close it (`ws_idle_timeout`).
+    WsIdle,
+    /// Our WebSocket close is out: the client's answer is due.
+    WsClosing,
 }
 
 enum BodyIn {
@@ -114,6 +124,8 @@ struct Exchange {
     status: u16,
     /// Response bytes queued so far, head included.
     bytes_out: u64,
+    /// A valid WebSocket opening handshake, kept for `ws_accept`.
+    handshake: Option<Box<Handshake>>,
 }
 
 impl Exchange {
@@ -166,6 +178,8 @@ pub struct Conn {
     /// many more bytes may be.
     discard: Option<(BodyIn, u64)>,
     sent: Option<Box<SentInfo>>,
+    /// After `ws_accept`: the WebSocket the exchange became.
+    ws: Option<Box<ws::WsConn>>,
 }
 
 impl Conn {
@@ -187,6 +201,7 @@ impl Conn {
             ex: None,
             discard: None,
             sent: None,
+            ws: None,
         }
     }
 
@@ -201,7 +216,12 @@ impl Conn {
 
     /// Not serving anything: may be closed by `drain` at once.
     pub fn is_idle(&self) -> bool {
-        self.ex.is_none() && self.out_pending() == 0 && !self.close_after_write && !self.lingering
+        self.ex.is_none() && self.ws.is_none() && self.out_pending() == 0 && !self.close_after_write && !self.lingering
+    }
+
+    /// The WebSocket's id and groups, for the registry of groups.
+    pub fn ws_conn(&mut self) -> Option<&mut ws::WsConn> {
+        self.ws.as_deref_mut()
     }
 
     fn out_pending(&self) -> usize {
@@ -251,6 +271,7 @@ impl Conn {
     /// The client closed or reset the connection.
     pub fn peer_gone(&mut self, ctx: &mut Ctx<'_>) {
         self.end_exchange(ctx, ClosedReason::PeerClosed);
+        self.ws_lost(ctx, "the connection was lost without a close frame");
         self.dead = true;
     }
 
@@ -347,6 +368,14 @@ impl Conn {
 
     /// Starts the deadline the state calls for, unless it already runs.
     fn rearm(&mut self, ctx: &Ctx<'_>) {
+        if self.ws.is_some() && !self.lingering && self.out_pending() == 0 {
+            let (wanted, at) = self.ws_timer(ctx);
+            if wanted != self.timer {
+                self.timer = wanted;
+                self.deadline = at;
+            }
+            return;
+        }
         let wanted = self.wanted_timer();
         if wanted == self.timer {
             return;
@@ -360,6 +389,8 @@ impl Conn {
             Timer::Handler => cfg.handler_timeout,
             Timer::Send => cfg.send_timeout,
             Timer::Linger => LINGER_MS,
+            // Chosen by `ws_timer`, with their own deadlines.
+            Timer::WsIdle | Timer::WsClosing => 0,
         };
         self.deadline = if wanted == Timer::Off { u64::MAX } else { ctx.now + ms };
     }
@@ -394,8 +425,10 @@ impl Conn {
             Timer::Handler => self.handler_timeout(ctx),
             Timer::Send => {
                 self.end_exchange(ctx, ClosedReason::SendTimeout);
+                self.ws_lost(ctx, "send_timeout: the client read nothing");
                 self.dead = true;
             }
+            t @ (Timer::WsIdle | Timer::WsClosing) => self.ws_timeout(ctx, t),
         }
         self.timer = Timer::Off;
         self.rearm(ctx);

@@ -23,7 +23,7 @@ pub struct StreamOut {
 
 impl Conn {
     /// The exchange `id` names, if it is this connection's current one.
-    fn current(&self, id: u64) -> bool {
+    pub(super) fn current(&self, id: u64) -> bool {
         self.ex.as_ref().is_some_and(|ex| ex.id == id && ex.dispatched)
     }
 
@@ -35,6 +35,10 @@ impl Conn {
 
     /// `{read_body, Id, Bytes}`. Returns false when the id is not ours.
     pub fn read_body(&mut self, ctx: &mut Ctx<'_>, id: u64, bytes: u64) -> bool {
+        if self.ws_id() == Some(id) {
+            self.ws_grant(ctx, bytes);
+            return true;
+        }
         if !self.current(id) {
             return false;
         }
@@ -270,7 +274,7 @@ impl Conn {
 
     /// The BEAM's response is invalid: it is told, the client gets 500 (or
     /// a close, once the head is out).
-    fn invalid_response(&mut self, ctx: &mut Ctx<'_>, why: &str) {
+    pub(super) fn invalid_response(&mut self, ctx: &mut Ctx<'_>, why: &str) {
         let Some(ex) = self.ex.as_ref() else { return };
         let id = ex.id;
         ctx.stats.protocol_errors += 1;
@@ -300,6 +304,7 @@ impl Conn {
 
     /// `n` bytes of `out` reached the socket.
     pub(super) fn on_written(&mut self, ctx: &mut Ctx<'_>, n: u64) {
+        self.ws_written(ctx, n);
         let window = ctx.cfg.send_window;
         if let Some(Resp::Streaming(s)) = self.ex.as_mut().map(|ex| &mut ex.resp) {
             let d = n.min(s.in_out);
@@ -311,6 +316,7 @@ impl Conn {
 
     /// `out` is empty: every data byte queued has been written.
     pub(super) fn on_flushed(&mut self, ctx: &mut Ctx<'_>) {
+        self.ws_flushed(ctx);
         let window = ctx.cfg.send_window;
         if let Some(Resp::Streaming(s)) = self.ex.as_mut().map(|ex| &mut ex.resp) {
             s.uncredited += s.in_out;

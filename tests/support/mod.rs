@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod terms;
+pub mod ws;
 
 #[allow(unused_imports)]
 pub use client::{Client, Response};
