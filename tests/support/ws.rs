@@ -37,7 +37,7 @@ pub fn handshake(path: &str, extra: &[(&str, &str)]) -> String {
 /// A client frame: `first` is the whole first byte (FIN, RSV, opcode);
 /// masked with a fixed key unless `mask` is false. Lengths in the
 /// shortest form.
-pub fn frame(first: u8, payload: &[u8], mask: bool) -> Vec<u8> {
+pub fn ws_frame(first: u8, payload: &[u8], mask: bool) -> Vec<u8> {
     let mut f = vec![first];
     let m = if mask { 0x80 } else { 0 };
     match payload.len() {
@@ -62,7 +62,7 @@ pub fn frame(first: u8, payload: &[u8], mask: bool) -> Vec<u8> {
 
 /// A whole masked message in one frame.
 pub fn message(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    frame(0x80 | opcode, payload, true)
+    ws_frame(0x80 | opcode, payload, true)
 }
 
 /// A close frame's payload.
@@ -136,7 +136,7 @@ impl WsClient {
         }
         assert!(out.ends_with(&TAIL));
         out.truncate(out.len() - 4);
-        self.send(frame(0xC0 | opcode, &out, true));
+        self.send(ws_frame(0xC0 | opcode, &out, true));
     }
 
     /// The next frame, or None if the server closed the connection first.
@@ -160,6 +160,11 @@ impl WsClient {
     /// The next message (the server never fragments), inflated if compressed.
     pub fn recv_message(&mut self) -> (u8, Vec<u8>) {
         let f = self.recv();
+        self.message_of(f)
+    }
+
+    /// The message a frame already read carries, inflated if compressed.
+    pub fn message_of(&mut self, f: WsFrame) -> (u8, Vec<u8>) {
         assert!(f.fin, "a fragmented server message: {f:?}");
         if !f.rsv1 {
             return (f.opcode, f.payload);
