@@ -8,7 +8,7 @@
 -export([connect/2, connect/3, handshake/3, send/3, send_close/3, recv/1, recv/2,
          close/1, expect_closed/2]).
 
--define(GUID, <<"258EAFA5-E914-47DA-95CA-C5AB0DC11B65">>).
+-define(GUID, <<"258EAFA5-E914-47DA-95CA-C5AB0DC85B11">>).
 -define(TIMEOUT, 15000).
 
 %% @doc Opens a WebSocket to `Path': `{ok, Socket, ResponseHeaders}', or
