@@ -190,7 +190,7 @@ const OPTIONS: &[OptionSpec] = &[
         key: "ws_deflate",
         kind: Kind::Bool,
         default: "true",
-        meaning: "Accept a client's permessage-deflate offer (RFC 7692) when the handler's `ws_accept` allows it. Only messages to one connection are compressed; a compressor (about 300 KiB) is made for a connection when it first sends a message of 64 bytes or more.",
+        meaning: "Accept a client's permessage-deflate offer (RFC 7692) when the handler's `ws_accept` allows it. Only messages to one connection are compressed, and only those of 64 bytes or more. zlib's contexts are made on first use: a compressor (about 300 KiB, kept for the connection's life) when the connection first sends such a message, an inflater (about 20 KiB) when the client first sends a compressed one.",
         drives: "`sec-websocket-extensions` in the 101",
         set: |c, v| {
             if let Value::Bool(b) = v {
