@@ -375,6 +375,9 @@ impl Server {
 
     fn ws_send_many(&mut self, ids: &[u64], frames: &[WsFrame<'_>]) {
         let shared = conn::encode_shared(frames);
+        if shared.bytes.is_empty() {
+            return;
+        }
         for &id in ids {
             match self.ids.get(&id) {
                 Some(&slot) => self.fan_in(slot, id, &shared),
@@ -385,6 +388,9 @@ impl Server {
 
     fn ws_publish(&mut self, group: &[u8], frames: &[WsFrame<'_>], except: Option<u64>) {
         let shared = conn::encode_shared(frames);
+        if shared.bytes.is_empty() {
+            return;
+        }
         // Out while its members are written to; nothing leaves a group meanwhile.
         let groups = std::mem::take(&mut self.groups);
         if let Some(members) = groups.members(group) {
