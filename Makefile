@@ -57,5 +57,5 @@ autobahn-full: bootstrap build
 
 clean:
 	$(CARGO) clean
-	rm -rf erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry \
+	rm -rf _build priv erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry \
 	       elixir_client/test/browser/node_modules
