@@ -41,6 +41,10 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Where `{body_to_file, Id, tmp, _}` creates its files.
     pub upload_dir: PathBuf,
+    pub ws_max_frame: u64,
+    pub ws_max_message: usize,
+    pub ws_deflate: bool,
+    pub ws_idle_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -200,6 +204,21 @@ const OPTIONS: &[OptionSpec] = &[
             }
         },
     },
+    int_opt!("ws_max_frame", ws_max_frame, 125, 1 << 31, "16777216", "Largest payload of one WebSocket frame from a client, as its header announces it (compressed size for a compressed frame): a larger one closes the WebSocket with **1009** before its payload is read. 16 MiB: the largest Autobahn frame; browsers send a message as one frame.", "close **1009**; `ws_closed` `error`"),
+    int_opt!("ws_max_message", ws_max_message, 125, 1 << 31, "16777216", "Largest WebSocket message from a client in bytes: its frames together, inflated if compressed (a decompression bomb stops here). Larger: close **1009**. A message this size must also fit in a frame to the BEAM (`max_frame`).", "close **1009**; `ws_closed` `error`"),
+    OptionSpec {
+        key: "ws_deflate",
+        kind: Kind::Bool,
+        default: "true",
+        meaning: "Accept a client's permessage-deflate offer (RFC 7692) when the handler's `ws_accept` allows it. Only messages to one connection are compressed, and only those of 64 bytes or more. zlib's contexts are made on first use: a compressor (about 300 KiB, kept for the connection's life) when the connection first sends such a message, an inflater (about 20 KiB) when the client first sends a compressed one.",
+        drives: "`sec-websocket-extensions` in the 101",
+        set: |c, v| {
+            if let Value::Bool(b) = v {
+                c.ws_deflate = b;
+            }
+        },
+    },
+    int_opt!("ws_idle_timeout", ws_idle_timeout, 0, MS_MAX, "60000", "Ms a WebSocket may be silent (nothing read from the client) before Ferry pings it; if the next period passes silent too, close **1001**. 0: never. Not counted while the BEAM grants nothing (the socket is not read then).", "ping; close **1001**; `ws_closed` `error`"),
 ];
 
 /// Why a `listen` config was refused: `{listen_error, {Kind, Message}}`.
@@ -238,6 +257,10 @@ impl Default for Config {
             sent_events: false,
             log_level: LogLevel::Notice,
             upload_dir: PathBuf::new(),
+            ws_max_frame: 0,
+            ws_max_message: 0,
+            ws_deflate: false,
+            ws_idle_timeout: 0,
         };
         for spec in OPTIONS {
             if let Some(v) = parse_default(spec) {
@@ -330,6 +353,13 @@ fn read_ip(t: &Term<'_>) -> Option<IpAddr> {
             Some(IpAddr::V6(Ipv6Addr::new(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])))
         }
         _ => None,
+    }
+}
+
+impl Config {
+    /// What one WebSocket may make the decoder hold.
+    pub fn ws_limits(&self) -> crate::ws::Limits {
+        crate::ws::Limits { max_frame: self.ws_max_frame, max_message: self.ws_max_message }
     }
 }
 

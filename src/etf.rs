@@ -213,6 +213,7 @@ fn big_to_term(sign: u8, digits_le: &[u8]) -> Term<'static> {
 }
 
 /// Iterates the elements of a (validated) container body.
+#[derive(Clone)]
 pub struct Elements<'a> {
     body: &'a [u8],
     left: u32,

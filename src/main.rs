@@ -6,6 +6,7 @@ mod conn;
 mod etf;
 mod exit;
 mod frame;
+mod groups;
 mod http;
 mod listener;
 mod pipes;
@@ -13,6 +14,7 @@ mod protocol;
 mod server;
 mod splice;
 mod stats;
+mod ws;
 
 use exit::{EXIT_PANIC, EXIT_USAGE};
 

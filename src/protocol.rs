@@ -7,6 +7,11 @@ use crate::frame::Outbox;
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
+// By path, so the fuzz crate (which includes this file by path) finds it too.
+#[path = "protocol/ws.rs"]
+mod ws;
+pub use ws::{ws_closed, ws_in, ws_open, AcceptOpts, Cause, Frame as WsFrame, Target as WsTarget};
+
 /// A command from the BEAM. Terms inside stay borrowed from the frame.
 #[derive(Debug)]
 pub enum Command<'a> {
@@ -21,6 +26,11 @@ pub enum Command<'a> {
     BodyToFile { id: u64, target: FileTarget<'a>, opts: ToFileOpts },
     Drain { timeout_ms: u64 },
     Stats,
+    WsAccept { id: u64, headers: Term<'a>, opts: AcceptOpts<'a> },
+    WsSend { target: WsTarget, frames: Vec<WsFrame<'a>> },
+    WsJoin { id: u64, group: &'a [u8] },
+    WsLeave { id: u64, group: &'a [u8] },
+    WsPublish { group: &'a [u8], frames: Vec<WsFrame<'a>>, except: Option<u64> },
 }
 
 /// `{Path, Offset, Length}` of `send_file`.
@@ -83,6 +93,9 @@ pub fn decode_command(frame: &[u8]) -> Result<Command<'_>, BadCommand> {
             _ => Err(bad(None, "expected {drain, TimeoutMs}")),
         };
     }
+    if let Some(ws) = ws::decode(tag, arity, parts.clone()) {
+        return ws;
+    }
     let id = parts.next().and_then(|t| t.as_u64());
     let Some(id) = id else {
         return Err(bad(None, format!("{tag_text}: expected a non-negative integer id")));
@@ -139,9 +152,6 @@ pub fn decode_command(frame: &[u8]) -> Result<Command<'_>, BadCommand> {
                 (Some(target), Some(opts)) => Ok(Command::BodyToFile { id, target, opts }),
                 _ => Err(shape("{body_to_file, Id, Path | tmp, #{max => Bytes, digest => sha256 | none}}")),
             }
-        }
-        (b"ws_accept" | b"ws_send" | b"ws_close", _) => {
-            Err(bad(Some(id), format!("{tag_text} is reserved for a later protocol version")))
         }
         _ => Err(bad(Some(id), format!("unknown command {tag_text}/{arity}"))),
     }
@@ -247,8 +257,10 @@ pub fn ready(out: &mut Outbox, ip: &str, port: u16, os_pid: u32, cfg: &Config) {
     let b = out.begin_frame();
     etf::put_tuple(b, 2);
     etf::put_atom(b, "ready");
-    etf::put_map(b, 9);
+    etf::put_map(b, 10);
     etf::put_atom(b, "files");
+    etf::put_atom(b, "true");
+    etf::put_atom(b, "websocket");
     etf::put_atom(b, "true");
     etf::put_atom(b, "ip");
     etf::put_binary(b, ip.as_bytes());
@@ -289,6 +301,9 @@ pub struct RequestEvent<'a> {
     pub minor_version: u8,
     pub headers: &'a [httparse::Header<'a>],
     pub peer: SocketAddr,
+    /// `websocket => ok | bad_version | bad_request` for a request that
+    /// asks for a WebSocket; other requests have no such key.
+    pub websocket: Option<&'static str>,
 }
 
 /// Body of a `{request, …}`: inline bytes or `stream`.
@@ -305,7 +320,7 @@ pub fn request_prefix(b: &mut Vec<u8>, r: &RequestEvent<'_>) {
     etf::put_tuple(b, 3);
     etf::put_atom(b, "request");
     etf::put_uint(b, r.id);
-    etf::put_map(b, 7);
+    etf::put_map(b, if r.websocket.is_some() { 8 } else { 7 });
     etf::put_atom(b, "method");
     etf::put_binary(b, r.method);
     etf::put_atom(b, "path");
@@ -320,6 +335,10 @@ pub fn request_prefix(b: &mut Vec<u8>, r: &RequestEvent<'_>) {
     put_headers(b, r.headers.iter().map(|h| (h.name.as_bytes(), h.value)), r.headers.len());
     etf::put_atom(b, "peer");
     put_peer(b, r.peer);
+    if let Some(check) = r.websocket {
+        etf::put_atom(b, "websocket");
+        etf::put_atom(b, check);
+    }
     etf::put_atom(b, "body");
 }
 
@@ -581,6 +600,7 @@ mod tests {
             (enc(tup(vec![a("respond"), i(7), bin(b"200"), list(vec![]), bin(b"")])), Some(7)),
             (enc(tup(vec![a("read_body"), i(7), i(-5)])), Some(7)),
             (enc(tup(vec![a("ws_send"), i(7), a("text"), bin(b"x")])), Some(7)),
+            (enc(tup(vec![a("ws_send"), i(7), list(vec![a("text")])])), Some(7)),
             (enc(tup(vec![i(1), i(2)])), None),
             (enc(tup(vec![a("drain"), a("now")])), None),
             (enc(tup(vec![a("send_file"), i(7), i(200), list(vec![]), tup(vec![bin(b"/f"), i(-1), i(2)])])), Some(7)),
@@ -640,6 +660,7 @@ mod tests {
                 minor_version: 1,
                 headers: &headers,
                 peer: "127.0.0.1:5000".parse().unwrap(),
+                websocket: None,
             },
             RequestBody::Inline(b""),
         );
@@ -664,6 +685,7 @@ mod tests {
         has(0, "{'ready', #{");
         has(0, "'port' => 4000");
         has(0, "'send_window' => 262144");
+        has(0, "'websocket' => 'true'");
         has(0, "'max_frame' => 67108864");
         has(1, "1099511627776");
         has(1, "{<<104,111,115,116>>, <<120>>}");

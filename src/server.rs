@@ -2,13 +2,14 @@
 //! every connection. Only this module (and `conn`) does syscalls.
 
 use crate::config::{Config, ConfigError, LogLevel, DEFAULT_MAX_FRAME};
-use crate::conn::{Conn, Ctx};
+use crate::conn::{self, Conn, Ctx};
 use crate::exit::{self, EXIT_BAD_FRAME, EXIT_LISTEN, EXIT_OK, EXIT_STDOUT};
 use crate::frame::{self, Fill, FrameError, FrameReader, Outbox};
+use crate::groups::Groups;
 use crate::http::date::HttpDate;
 use crate::listener;
-use crate::protocol::{self, ClosedReason, Command};
 use crate::splice::SplicePipe;
+use crate::protocol::{self, ClosedReason, Command, WsFrame, WsTarget};
 use crate::stats::{IdMap, Stats};
 use mio::net::TcpListener;
 use mio::unix::SourceFd;
@@ -37,6 +38,8 @@ pub struct Server {
     conns: Vec<Option<Box<Conn>>>,
     free: Vec<usize>,
     ids: IdMap,
+    /// WebSocket groups: name → members.
+    groups: Groups,
     next_id: u64,
     events_out: Outbox,
     stdin: FrameReader,
@@ -105,6 +108,7 @@ impl Server {
             conns: Vec::new(),
             free: Vec::new(),
             ids: IdMap::default(),
+            groups: Groups::default(),
             next_id: 0,
             events_out,
             stdin: FrameReader::new(DEFAULT_MAX_FRAME),
@@ -214,10 +218,18 @@ impl Server {
     }
 
     fn reap(&mut self, slot: usize) {
-        if self.conns.get(slot).and_then(|c| c.as_ref()).is_some_and(|c| c.request_id().is_some()) {
-            self.with_conn_raw(slot, |c, ctx, _| c.end_exchange(ctx, ClosedReason::PeerClosed));
+        if self.conns.get(slot).and_then(|c| c.as_ref()).is_some_and(|c| c.request_id().is_some() || c.ws_id().is_some()) {
+            self.with_conn_raw(slot, |c, ctx, _| {
+                c.end_exchange(ctx, ClosedReason::PeerClosed);
+                c.ws_lost(ctx, "the connection was dropped");
+            });
         }
         let Some(Some(mut conn)) = self.conns.get_mut(slot).map(Option::take) else { return };
+        if let Some(ws) = conn.ws_conn() {
+            for name in &ws.groups {
+                self.groups.leave(name, ws.id);
+            }
+        }
         let _ = self.poll.registry().deregister(conn.stream());
         drop(conn);
         self.free.push(slot);
@@ -354,6 +366,12 @@ impl Server {
             Command::BodyToFile { id, target, opts } => self.for_request(id, |c, ctx| c.body_to_file(ctx, id, target, opts)),
             Command::Drain { timeout_ms } => self.start_drain(timeout_ms),
             Command::Stats => self.send_stats(),
+            Command::WsAccept { id, headers, opts } => self.for_request(id, |c, ctx| c.ws_accept(ctx, id, &headers, &opts)),
+            Command::WsSend { target: WsTarget::One(id), frames } => self.for_request(id, |c, ctx| c.ws_send(ctx, id, &frames)),
+            Command::WsSend { target: WsTarget::Many(ids), frames } => self.ws_send_many(&ids, &frames),
+            Command::WsJoin { id, group } => self.ws_join(id, group),
+            Command::WsLeave { id, group } => self.ws_leave(id, group),
+            Command::WsPublish { group, frames, except } => self.ws_publish(group, &frames, except),
         }
     }
 
@@ -367,6 +385,79 @@ impl Server {
         match self.with_conn(slot, |c, ctx, _| f(c, ctx)) {
             Some(true) => self.dirty.push(slot),
             _ => self.stats.ignored_commands += 1,
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // WebSocket fan-out: frames encoded once, the same bytes appended to
+    // every target's output. No target is dropped here (`with_conn_raw`):
+    // one that fails is reaped when it is driven.
+
+    fn ws_send_many(&mut self, ids: &[u64], frames: &[WsFrame<'_>]) {
+        let shared = conn::encode_shared(frames);
+        if shared.bytes.is_empty() {
+            return;
+        }
+        for &id in ids {
+            match self.ids.get(&id) {
+                Some(&slot) => self.fan_in(slot, id, &shared),
+                None => self.stats.ignored_commands += 1,
+            }
+        }
+    }
+
+    fn ws_publish(&mut self, group: &[u8], frames: &[WsFrame<'_>], except: Option<u64>) {
+        let shared = conn::encode_shared(frames);
+        if shared.bytes.is_empty() {
+            return;
+        }
+        // Out while its members are written to; nothing leaves a group meanwhile.
+        let groups = std::mem::take(&mut self.groups);
+        if let Some(members) = groups.members(group) {
+            for (&id, &slot) in members {
+                if Some(id) != except {
+                    self.fan_in(slot, id, &shared);
+                }
+            }
+        }
+        self.groups = groups;
+    }
+
+    fn fan_in(&mut self, slot: usize, id: u64, shared: &conn::Shared) {
+        match self.with_conn_raw(slot, |c, ctx, _| c.ws_fan_in(ctx, id, shared)) {
+            Some(true) => self.dirty.push(slot),
+            _ => self.stats.ignored_commands += 1,
+        }
+    }
+
+    fn ws_join(&mut self, id: u64, group: &[u8]) {
+        let Some(slot) = self.ws_slot(id) else { return };
+        if let Some(name) = self.groups.join(group, id, slot) {
+            if let Some(ws) = self.conns[slot].as_mut().and_then(|c| c.ws_conn()) {
+                ws.groups.push(name);
+            }
+        }
+    }
+
+    fn ws_leave(&mut self, id: u64, group: &[u8]) {
+        let Some(slot) = self.ws_slot(id) else { return };
+        if self.groups.leave(group, id) {
+            if let Some(ws) = self.conns[slot].as_mut().and_then(|c| c.ws_conn()) {
+                ws.groups.retain(|g| &**g != group);
+            }
+        }
+    }
+
+    /// The slot of WebSocket `id`; an id that names none is counted and ignored.
+    fn ws_slot(&mut self, id: u64) -> Option<usize> {
+        let slot = self.ids.get(&id).copied();
+        let is_ws = |slot: usize| self.conns[slot].as_ref().is_some_and(|c| c.ws_id() == Some(id));
+        match slot {
+            Some(slot) if is_ws(slot) => Some(slot),
+            _ => {
+                self.stats.ignored_commands += 1;
+                None
+            }
         }
     }
 
@@ -428,6 +519,9 @@ impl Server {
         for slot in 0..self.conns.len() {
             if self.conns[slot].as_ref().is_some_and(|c| c.is_idle()) {
                 self.reap(slot);
+            } else if self.conns[slot].as_ref().is_some_and(|c| c.ws_id().is_some()) {
+                self.with_conn_raw(slot, |c, ctx, _| c.ws_shutdown(ctx));
+                self.dirty.push(slot);
             }
         }
     }

@@ -14,7 +14,11 @@ port =
 # listening, "the Rust process restarted (os pid …)": the demo shows those lines.
 # max_body is raised from its default (docs/OPTIONS.md) so /upload can show a
 # body of several GiB going through in constant memory.
-children = [{Ferry, name: Demo.HTTP, port: port, router: Demo.Router, max_body: 16 * 1024 ** 3}]
+# Demo.Chat.Rooms keeps who is in which chat room.
+children = [
+  Demo.Chat.Rooms,
+  {Ferry, name: Demo.HTTP, port: port, router: Demo.Router, max_body: 16 * 1024 ** 3}
+]
 
 {:ok, _} = Supervisor.start_link(children, strategy: :one_for_one, name: Demo.Supervisor)
 

@@ -25,6 +25,9 @@ defmodule DemoScriptTest do
       [_, port] = Regex.run(~r{Ferry demo on http://localhost:(\d+)}, banner)
       port = String.to_integer(port)
       assert banner =~ "curl http://localhost:#{port}/hello/ada"
+      assert banner =~ "open http://localhost:#{port}/chat"
+      assert {200, _, page} = request(:get, port, "/chat")
+      assert page =~ "<title>Ferry chat</title>"
       assert {200, _, "Hello from Ferry!\n"} = request(:get, port, "/hello")
       assert {200, _, "Hello, ada!\n"} = request(:get, port, "/hello/ada")
     after

@@ -18,7 +18,9 @@
 %% both defines it and runs it. The simple form returns the response; the
 %% streaming form answers through ferry_req (read_body, stream_reply,
 %% stream_body, sse_start, send_event) and returns `{done, Req}'.
--type result() :: {100..599, ferry_req:headers(), iodata()} | {done, ferry_req:req()}.
+-type result() :: {100..599, ferry_req:headers(), iodata()} | {done, ferry_req:req()}
+                | {websocket, module(), term()}
+                | {websocket, module(), term(), ferry_websocket:opts()}.
 -callback handle(ferry_req:req()) -> result().
 
 %% @doc Spawned by ferry_port, linked to it: if the port owner dies, so do
@@ -94,6 +96,16 @@ finish({done, _} = Result, Req, #ferry_ctx{port = Port, id = Id} = Ctx) ->
         done -> ok;
         streaming -> send(Port, ferry_protocol:stream_end(Id, []));
         none -> garbage(Ctx, Req, Result)
+    end;
+finish({websocket, Module, State}, Req, Ctx) ->
+    finish({websocket, Module, State, #{}}, Req, Ctx);
+finish({websocket, Module, State, Opts} = Result, Req, Ctx) ->
+    %% The process becomes the connection's until it closes.
+    case ferry_req:response_state() =:= none
+        andalso ferry_websocket:upgrade(Req, Module, State, Opts) of
+        ok -> ok;
+        false -> garbage(Ctx, Req, Result);
+        {error, Why} -> report(Ctx, Req, #{bad_return => Result, why => Why}), fail(Ctx)
     end;
 finish(Result, Req, Ctx) ->
     garbage(Ctx, Req, Result).

@@ -78,6 +78,9 @@ line(#{what := handler_failed} = R) ->
         #{bad_return := {Status, _, _}, why := informational} ->
             f("~ts: handler returned ~p, an informational status, which is not a final "
               "answer (send a 1xx with ferry_req:reply/4); answered 500", [Where, Status]);
+        #{bad_return := Result, why := Why} ->
+            f("~ts: handler asked for a WebSocket upgrade ferry cannot make (~ts): ~ts",
+              [Where, term(Why), term(Result)]);
         #{bad_return := Result} ->
             [Where, ": handler returned something that is not an answer "
              "({Status, Headers, Body} or {done, Req}); answered 500: ", term(Result)];
@@ -88,6 +91,32 @@ line(#{what := handler_failed} = R) ->
 line(#{what := handler_exit, reason := Reason} = R) ->
     [listener(R), ": handler of ", request(R), " exited without answering: ", term(Reason),
      "; answered 500"];
+line(#{what := websocket_crashed, module := M, callback := F, class := Class,
+       reason := Reason} = R) ->
+    Where = [listener(R), ", WebSocket ", request(maps:remove(path, R)), " ",
+             text(maps:get(path, R, <<>>)), " (", name(M), ":", atom_to_list(F), ")"],
+    %% terminate/3 runs once the connection is over: nothing to close.
+    Closed = case F of
+                 terminate -> "";
+                 _ -> "; closed with 1011"
+             end,
+    case Reason of
+        {ferry_websocket, bad_return, Value} ->
+            [Where, " returned something that is not a call_result: ", term(Value), Closed];
+        {ferry_websocket, bad_command, Command} ->
+            [Where, " asked for a command ferry cannot send: ", term(Command),
+             " (text and binary take iodata; ping and pong at most 125 bytes; close codes "
+             "1000-1003, 1007-1014, 3000-4999 with at most 123 bytes of reason)", Closed];
+        {ferry_websocket, too_large, Op, Bytes, MaxFrame} ->
+            f("~ts asked to send a ~p message of ~b bytes, over the port's max_frame (~b)~ts",
+              [Where, Op, Bytes, MaxFrame, Closed]);
+        _ ->
+            [Where, " crashed", Closed, ":\n",
+             erl_error:format_exception(Class, Reason, maps:get(stacktrace, R, []))]
+    end;
+line(#{what := websocket_exit, reason := Reason} = R) ->
+    [listener(R), ": the process of WebSocket ", request(R), " exited: ", term(Reason),
+     "; closed with 1011"];
 line(#{what := request_timeout} = R) ->
     [listener(R), ": handler of ", request(R), " overran request_timeout",
      case R of

@@ -72,7 +72,8 @@ rust_keys() ->
      max_header_bytes, max_headers, max_body, inline_body, body_window,
      send_window, out_high_water, max_frame, header_timeout, idle_timeout,
      handler_timeout, send_timeout, min_send_rate, min_body_rate, sent_events,
-     log_level, upload_dir].
+     log_level, upload_dir,
+     ws_max_frame, ws_max_message, ws_deflate, ws_idle_timeout].
 
 -spec default_binary() -> file:filename().
 default_binary() ->

@@ -2,8 +2,8 @@
 %%
 %% On the request path it does the least it can: read the id of a request
 %% frame, spawn a handler process (ferry_handler) that decodes the rest,
-%% remember Id -> Pid; and forward body, credit and close events to that
-%% process. Handlers write
+%% remember Id -> Pid; and forward body, credit, close and WebSocket
+%% events to that process. Handlers write
 %% their answers to the port themselves. The Id <-> Pid maps live in the
 %% process dictionary (as in Ranch's connection supervisor): the cheapest
 %% place for a table touched twice per request.
@@ -208,6 +208,13 @@ handle_info({ferry_progress, Id, Pid}, S) ->
         _ -> ok
     end,
     {noreply, S};
+handle_info({ferry_websocket, Id, Pid}, S) ->
+    %% An upgraded handler: no deadline, and closed if it dies (ws_exit).
+    case get(Id) of
+        {Pid, _, timeout} -> put(Id, {Pid, infinity, websocket});
+        _ -> ok
+    end,
+    {noreply, S};
 handle_info({ferry_streaming, Id, Pid}, S) ->
     %% The pid tells this handler from one of a dead port with the same id.
     case get(Id) of
@@ -270,6 +277,7 @@ terminate(Reason, #state{port = Port} = S) ->
 
 forget(#state{listener = Listener, shard = Shard}) ->
     catch ets:delete_object(?REGISTRY, {{Listener, Shard}, self()}),
+    catch ferry_ws:unregister_port(Listener, Shard),
     Shard =:= 1 andalso (catch ets:delete(?REGISTRY, {Listener, bound})),
     ok.
 
@@ -288,6 +296,9 @@ event({body_file, Id, Info} = Event, S) ->
             _ -> orphan_file(Info)
         end,
     S;
+event({ws_open, Id, _} = Event, S) -> _ = forward(Id, Event), S;
+event({ws_in, Id, _, _} = Event, S) -> _ = forward(Id, Event), S;
+event({ws_closed, Id, _, _, _} = Event, S) -> ws_finished(Id, Event), S;
 event({closed, Id, _} = Event, S) ->
     %% Told first, so a handler waiting in ferry_req ends itself; one busy
     %% elsewhere is stopped at the next sweep but one.
@@ -295,6 +306,7 @@ event({closed, Id, _} = Event, S) ->
         {Pid, _, timeout} ->
             Pid ! Event,
             put(Id, {Pid, now_ms() + ?SWEEP_MS, closed});
+        {_, _, websocket} -> ws_finished(Id, Event);
         _ -> ok
     end,
     S;
@@ -371,9 +383,32 @@ handler_exit(Pid, Reason, S) ->
                     command(S#state.port, ferry_protocol:abort(Id)),
                     report(error, #{what => handler_exit, id => Id, reason => Reason,
                                     pid => Pid}, S);
+                {_, websocket} -> ws_exit(Id, Reason, S);
                 _ -> ok
             end
     end.
+
+%% The connection is over (ws_closed, or closed before the upgrade was
+%% written): its process runs terminate/3 and ends by itself.
+ws_finished(Id, Event) ->
+    case get(Id) of
+        {Pid, _, _} ->
+            Pid ! Event,
+            put(Id, {Pid, infinity, finished});
+        undefined ->
+            ok
+    end.
+
+%% A WebSocket process that ended without closing its connection (killed,
+%% or an exit from a link) leaves it to be closed here.
+ws_exit(Id, Reason, S) ->
+    Code = case Reason of
+               shutdown -> 1001;
+               {shutdown, _} -> 1001;
+               _ -> 1011
+           end,
+    command(S#state.port, ferry_protocol:ws_send(Id, [{close, Code, <<>>}])),
+    Code =:= 1011 andalso report(error, #{what => websocket_exit, id => Id, reason => Reason}, S).
 
 %% Past its deadline a handler's client gets 503 and the handler is killed;
 %% a handler whose client went away and who did not end by itself is killed.
@@ -482,6 +517,7 @@ ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = P
         ets:insert(?REGISTRY, {{S#state.listener, bound}, parent(), Bound}),
     SendWindow = window(send_window, Info, Listen),
     MaxFrame = max_frame(Info, Listen),
+    ferry_ws:register_port(S#state.listener, S#state.shard, Port, MaxFrame),
     Ctx = #ferry_ctx{port = Port, owner = self(), listener = S#state.listener, os_pid = OsPid,
                      send_window = SendWindow,
                      body_window = window(body_window, Info, Listen),
@@ -626,7 +662,8 @@ drain_loop(#state{port = Port} = S, Deadline) ->
         {'EXIT', Pid, Reason} when is_pid(Pid) ->
             handler_exit(Pid, Reason, S),
             drain_loop(S, Deadline);
-        {Tag, _, _} = Msg when Tag =:= ferry_streaming; Tag =:= ferry_progress ->
+        {Tag, _, _} = Msg when Tag =:= ferry_streaming; Tag =:= ferry_progress;
+                               Tag =:= ferry_websocket ->
             drain_loop(element(2, handle_info(Msg, S)), Deadline);
         {Port, {exit_status, Status}} ->
             drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);

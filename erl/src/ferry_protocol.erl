@@ -11,10 +11,17 @@
 -export([listen/1, respond/4, stream_start/3, stream_chunk/2, stream_end/2,
          abort/1, read_body/2, drain/1, stats/0, batch/1]).
 -export([send_file/4, body_to_file/3]).
+-export([ws_accept/3, ws_send/2, ws_join/2, ws_leave/2, ws_publish/2, ws_publish/3,
+         ws_frame/1, ws_fits/2, ws_runs/2]).
 
 -type id() :: non_neg_integer().
 -type headers() :: [{binary(), binary()}].
--export_type([id/0, headers/0]).
+%% A WebSocket frame as ws_send and ws_publish carry it (PROTOCOL.md
+%% "Messages out"); ws_frame/1 makes one from what a handler wrote.
+-type ws_frame() :: {text | binary | ping | pong, iodata()}
+                  | {close, close_code(), iodata()} | close.
+-type close_code() :: 1000..1003 | 1007..1014 | 3000..4999.
+-export_type([id/0, headers/0, ws_frame/0, close_code/0]).
 
 %% @doc Every atom of docs/PROTOCOL.md that Rust sends to the BEAM.
 -spec atoms() -> [atom()].
@@ -41,13 +48,18 @@ atoms() ->
      protocol_errors, out_queue_bytes, accepted, in_flight,
      %% log levels
      debug, info, notice, warning, error,
-     true, false].
+     true, false,
+     %% ready map, request map (`websocket => ok | bad_version | bad_request')
+     max_frame, websocket, ok, bad_version, bad_request,
+     %% WebSocket events, message opcodes, ws_open map, ws_closed kinds
+     ws_open, ws_in, ws_closed, text, binary, ping, pong, deflate, remote].
 
 %% @doc What each `{body, Id, Chunk}' costs the `read_body' grant on top of
 %% its size (docs/PROTOCOL.md, "Streamed request bodies"): Rust takes
 %% `byte_size(Chunk) + body_frame_cost()' off the grant and the reader gives
 %% the same back. So the grant bounds messages as well as bytes: a body
-%% sent as 1-byte chunks puts at most `body_window / 513' in flight.
+%% sent as 1-byte chunks puts at most `body_window / 513' in flight. A
+%% WebSocket message costs the same (PROTOCOL.md "WebSocket").
 -spec body_frame_cost() -> pos_integer().
 body_frame_cost() -> 512.
 
@@ -176,3 +188,134 @@ batch(Frames) ->
 
 -spec stats() -> binary().
 stats() -> term_to_binary(stats).
+
+%%% WebSocket commands (PROTOCOL.md "WebSocket").
+
+-spec ws_accept(id(), headers(), #{protocol => binary(), deflate => boolean(),
+                                   control => boolean()}) -> binary().
+ws_accept(Id, Headers, Opts) -> term_to_binary({ws_accept, Id, Headers, Opts}).
+
+%% `ws_send' and `ws_publish' are written by hand, as `stream_chunk' is:
+%% a large payload goes to the port as the caller's own binaries. A list
+%% of ids is always a list (term_to_binary/1 would write ids below 256 as
+%% a string).
+-spec ws_send(id() | [id()], [ws_frame()]) -> iodata().
+ws_send(Target, Frames) ->
+    command([<<104, 3>>, atom(ws_send), target(Target), frames(Frames)]).
+
+-spec ws_join(id(), binary()) -> binary().
+ws_join(Id, Group) when is_binary(Group) -> term_to_binary({ws_join, Id, Group}).
+
+-spec ws_leave(id(), binary()) -> binary().
+ws_leave(Id, Group) when is_binary(Group) -> term_to_binary({ws_leave, Id, Group}).
+
+-spec ws_publish(binary(), [ws_frame()]) -> iodata().
+ws_publish(Group, Frames) when is_binary(Group) ->
+    command([<<104, 3>>, atom(ws_publish), ext(Group), frames(Frames)]).
+
+%% @doc To every member of `Group' but `ExceptId'.
+-spec ws_publish(binary(), [ws_frame()], id()) -> iodata().
+ws_publish(Group, Frames, ExceptId) when is_binary(Group), is_integer(ExceptId) ->
+    command([<<104, 4>>, atom(ws_publish), ext(Group), frames(Frames), ext(ExceptId)]).
+
+command(Term) ->
+    Frame = [131 | Term],
+    case iolist_size(Frame) < ?COPY_BELOW of
+        true -> iolist_to_binary(Frame);
+        false -> Frame
+    end.
+
+target(Ids) when is_list(Ids) -> list([id(Id) || Id <- Ids]);
+target(Id) -> id(Id).
+
+id(Id) when is_integer(Id), Id >= 0 -> ext(Id).
+
+frames(Frames) -> list([frame(F) || F <- Frames]).
+
+frame({Op, Data}) when Op =:= text; Op =:= binary; Op =:= ping; Op =:= pong ->
+    [<<104, 2>>, atom(Op), payload(Data)];
+frame({close, Code, Reason}) when is_integer(Code) ->
+    [<<104, 3>>, atom(close), ext(Code), payload(Reason)];
+frame(close) ->
+    atom(close).
+
+list([]) -> <<106>>;
+list(Elements) -> [<<108, (length(Elements)):32>>, Elements, <<106>>].
+
+payload(Data) -> [<<109, (iolist_size(Data)):32>>, Data].
+
+atom(Atom) ->
+    Name = atom_to_binary(Atom),
+    <<119, (byte_size(Name)), Name/binary>>.
+
+%% @doc The frame for a command a handler gives (`ping' alone is an empty
+%% ping), with the bytes it counts against the send window (the data of
+%% text and binary frames); `error' for what Rust refuses: a payload that
+%% is not iodata, a control frame over 125 bytes, a close code not allowed
+%% on the wire (RFC 6455 7.4).
+-spec ws_frame(term()) -> {ok, ws_frame(), non_neg_integer()} | error.
+ws_frame({Op, Data} = Frame) when Op =:= text; Op =:= binary ->
+    case size_of(Data) of
+        error -> error;
+        Size -> {ok, Frame, Size}
+    end;
+ws_frame(ping) ->
+    {ok, {ping, <<>>}, 0};
+ws_frame({Op, Data} = Frame) when Op =:= ping; Op =:= pong ->
+    control(Frame, size_of(Data), 125);
+ws_frame(close) ->
+    {ok, close, 0};
+ws_frame({close, Code, Reason} = Frame) when is_integer(Code) ->
+    case close_code(Code) of
+        true -> control(Frame, size_of(Reason), 123);
+        false -> error
+    end;
+ws_frame(_) ->
+    error.
+
+control(Frame, Size, Max) when is_integer(Size), Size =< Max -> {ok, Frame, 0};
+control(_Frame, _Size, _Max) -> error.
+
+size_of(Data) when is_binary(Data) -> byte_size(Data);
+size_of(Data) when is_list(Data) ->
+    try iolist_size(Data) catch error:badarg -> error end;
+size_of(_) -> error.
+
+%% The codes an endpoint may send (RFC 6455 7.4.1, and the IANA registry's
+%% 1012-1014); 1004-1006 and 1015 name conditions, never a close frame.
+close_code(Code) ->
+    (Code >= 1000 andalso Code =< 1003) orelse (Code >= 1007 andalso Code =< 1014)
+        orelse (Code >= 3000 andalso Code =< 4999).
+
+%% Room in a frame to the port for all but the WebSocket frames of a
+%% command: its tag, id or group, list heads, and a batch's read_body.
+-define(WS_ENVELOPE, 512).
+
+%% @doc Does the frame fit in a command under the port's `max_frame'
+%% (which Rust never reads past: it would exit)?
+-spec ws_fits(ws_frame(), pos_integer() | infinity) -> boolean().
+ws_fits(_Frame, infinity) -> true;
+ws_fits(Frame, MaxFrame) -> frame_bytes(Frame) + ?WS_ENVELOPE =< MaxFrame.
+
+%% @doc The frames, in order, in runs that each fit one command under the
+%% port's `max_frame': one run unless they are very large together. A
+%% frame too large alone raises `{frame_too_large, Bytes, MaxFrame}'.
+-spec ws_runs([ws_frame()], pos_integer() | infinity) -> [[ws_frame(), ...]].
+ws_runs([], _MaxFrame) -> [];
+ws_runs(Frames, infinity) -> [Frames];
+ws_runs(Frames, MaxFrame) -> runs(Frames, MaxFrame - ?WS_ENVELOPE, [], 0, []).
+
+runs([], _Room, Run, _Bytes, Runs) ->
+    lists:reverse(Runs, [lists:reverse(Run) || Run =/= []]);
+runs([Frame | Rest] = Frames, Room, Run, Bytes, Runs) ->
+    Size = frame_bytes(Frame),
+    if
+        Size > Room -> error({frame_too_large, Size, Room + ?WS_ENVELOPE});
+        Bytes + Size > Room -> runs(Frames, Room, [], 0, [lists:reverse(Run) | Runs]);
+        true -> runs(Rest, Room, [Frame | Run], Bytes + Size, Runs)
+    end.
+
+%% An upper bound of a frame's bytes in a command.
+frame_bytes({_, Data}) -> iolist_size(Data) + 16;
+frame_bytes({close, _, Reason}) -> iolist_size(Reason) + 16;
+frame_bytes(close) -> 16.

@@ -13,7 +13,7 @@
 
 %% Pure.
 -export([header/2, header/3, parse_qs/1, parse_cookies/1, binding/2, binding/3,
-         path_info/1, encode_headers/1, sse_event/1]).
+         path_info/1, encode_headers/1, sse_event/1, websocket/1]).
 %% Talk to the port.
 -export([read_body/1, read_body/2, read_full_body/2, body_trailers/1,
          reply/4, stream_reply/3, stream_body/3, stream_trailers/2,
@@ -101,6 +101,12 @@ binding(Name, #{bindings := Bindings}, Default) ->
 
 -spec path_info(req()) -> [binary()] | undefined.
 path_info(#{path_info := PathInfo}) -> PathInfo.
+
+%% @doc Is this a WebSocket opening handshake (PROTOCOL.md "Upgrade")?
+%% `ok' a valid one, `bad_version' one of another version than 13,
+%% `bad_request' a broken one, `false' no `upgrade: websocket' at all.
+-spec websocket(req()) -> ok | bad_version | bad_request | false.
+websocket(Req) -> maps:get(websocket, Req, false).
 
 %% @doc Response headers as the port wants them: `[{binary(), binary()}]'.
 %% Raises `badarg' on a name or value that is not text, and

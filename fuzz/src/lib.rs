@@ -12,3 +12,5 @@ pub mod frame;
 pub mod http;
 #[path = "../../src/protocol.rs"]
 pub mod protocol;
+#[path = "../../src/ws/mod.rs"]
+pub mod ws;

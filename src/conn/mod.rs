@@ -10,9 +10,14 @@
 mod body_file;
 mod body_splice;
 mod file_out;
+mod credit;
 mod rate;
 mod reading;
 mod respond;
+mod ws;
+mod ws_out;
+
+pub use ws_out::{encode_shared, Shared};
 
 use crate::config::{Config, LogLevel};
 use crate::frame::Outbox;
@@ -20,6 +25,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::response::RequestInfo;
 use crate::protocol::{self, ClosedReason};
 use crate::stats::{IdMap, Stats};
+use crate::ws::handshake::Handshake;
 use mio::net::TcpStream;
 use rate::Wait;
 use std::io::{self, IoSlice, Write};
@@ -87,6 +93,10 @@ enum Timer {
     Send,
     /// Closing: dropping what the client still sends.
     Linger,
+    /// A WebSocket is silent: ping it, then close it (`ws_idle_timeout`).
+    WsIdle,
+    /// Our WebSocket close is out: the client's answer is due.
+    WsClosing,
 }
 
 enum BodyIn {
@@ -127,6 +137,8 @@ struct Exchange {
     bytes_out: u64,
     /// `body_to_file`: the rest of the body goes to this file.
     to_file: Option<Box<body_file::BodyFile>>,
+    /// A valid WebSocket opening handshake, kept for `ws_accept`.
+    handshake: Option<Box<Handshake>>,
 }
 
 impl Exchange {
@@ -195,6 +207,8 @@ pub struct Conn {
     sent: Option<Box<SentInfo>>,
     /// The body of a `send_file` response, sent after `out`.
     file: Option<Box<file_out::FileOut>>,
+    /// After `ws_accept`: the WebSocket the exchange became.
+    ws: Option<Box<ws::WsConn>>,
 }
 
 impl Conn {
@@ -219,6 +233,7 @@ impl Conn {
             discard: None,
             sent: None,
             file: None,
+            ws: None,
         }
     }
 
@@ -233,7 +248,12 @@ impl Conn {
 
     /// Not serving anything: may be closed by `drain` at once.
     pub fn is_idle(&self) -> bool {
-        self.ex.is_none() && self.out_pending() == 0 && !self.close_after_write && !self.lingering
+        self.ex.is_none() && self.ws.is_none() && self.out_pending() == 0 && !self.close_after_write && !self.lingering
+    }
+
+    /// The WebSocket's id and groups, for the registry of groups.
+    pub fn ws_conn(&mut self) -> Option<&mut ws::WsConn> {
+        self.ws.as_deref_mut()
     }
 
     /// Output waiting for the client: queued bytes, and a file being sent.
@@ -284,6 +304,7 @@ impl Conn {
     /// The client closed or reset the connection.
     pub fn peer_gone(&mut self, ctx: &mut Ctx<'_>) {
         self.end_exchange(ctx, ClosedReason::PeerClosed);
+        self.ws_lost(ctx, "the connection was lost without a close frame");
         self.dead = true;
     }
 
@@ -398,6 +419,14 @@ impl Conn {
     fn rearm(&mut self, ctx: &Ctx<'_>) {
         self.send_wait.track(self.out_pending() > 0, ctx.now);
         self.body_wait.track(self.waits_for_body(), ctx.now);
+        if self.ws.is_some() && !self.lingering && self.out_pending() == 0 {
+            let (wanted, at) = self.ws_timer(ctx);
+            if wanted != self.timer {
+                self.timer = wanted;
+                self.deadline = at;
+            }
+            return;
+        }
         let wanted = self.wanted_timer();
         if wanted == self.timer {
             return;
@@ -414,6 +443,8 @@ impl Conn {
             // whichever comes first.
             Timer::Body => (now + cfg.idle_timeout).min(self.body_wait.deadline(cfg.min_body_rate)),
             Timer::Send => (now + cfg.send_timeout).min(self.send_wait.deadline(cfg.min_send_rate)),
+            // Chosen by `ws_timer`, with their own deadlines.
+            Timer::WsIdle | Timer::WsClosing => u64::MAX,
         };
     }
 
@@ -461,8 +492,10 @@ impl Conn {
             Timer::Handler => self.handler_timeout(ctx),
             Timer::Send => {
                 self.end_exchange(ctx, ClosedReason::SendTimeout);
+                self.ws_lost(ctx, "send_timeout: the client read too little, too slowly");
                 self.reset();
             }
+            t @ (Timer::WsIdle | Timer::WsClosing) => self.ws_timeout(ctx, t),
         }
         self.timer = Timer::Off;
         self.rearm(ctx);

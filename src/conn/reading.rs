@@ -9,6 +9,7 @@ use crate::http::request::{self, BodyKind, Head, Limits};
 use crate::http::response::{self, RequestInfo};
 use crate::http::HttpError;
 use crate::protocol::{self, ClosedReason, RequestBody, RequestEvent};
+use crate::ws::handshake::{self, Check};
 use std::io::{self, Read};
 use std::time::Instant;
 
@@ -35,6 +36,9 @@ impl Conn {
         }
         if self.close_after_write || self.dead {
             return 0;
+        }
+        if self.ws.is_some() {
+            return self.ws_read_limit(ctx, scratch);
         }
         let Some(ex) = &self.ex else {
             if self.discard.is_some() {
@@ -128,6 +132,9 @@ impl Conn {
     /// bytes it decodes leave in one `body` frame (or `MAX_BODY_CHUNK` ones), however
     /// many chunks carried them.
     fn feed(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> usize {
+        if self.ws.is_some() {
+            return self.ws_feed(ctx, input);
+        }
         let used = self.take_input(ctx, input);
         self.after_body_progress(ctx);
         used
@@ -257,6 +264,16 @@ impl Conn {
         *ctx.next_id += 1;
         let f = head.framing;
         let info = RequestInfo { is_head: f.is_head, minor_version: head.minor_version, must_close: !f.keep_alive };
+        let check = handshake::check(head.method, head.minor_version, head.headers.iter().map(|h| (h.name.as_bytes(), h.value)));
+        let (websocket, handshake) = match check {
+            Check::NotWebSocket => (None, None),
+            Check::Ok(hs) => (Some("ok"), Some(Box::new(hs))),
+            Check::BadVersion => (Some("bad_version"), None),
+            Check::BadRequest(why) => {
+                ctx.log(LogLevel::Debug, &format!("{}: {why}", self.peer));
+                (Some("bad_request"), None)
+            }
+        };
         let ev = RequestEvent {
             id,
             method: head.method,
@@ -265,6 +282,7 @@ impl Conn {
             minor_version: head.minor_version,
             headers: head.headers,
             peer: self.peer,
+            websocket,
         };
         let mut ex = Box::new(Exchange {
             id,
@@ -282,6 +300,7 @@ impl Conn {
             status: 0,
             bytes_out: 0,
             to_file: None,
+            handshake,
         });
         let inline = ctx.cfg.inline_body as u64;
         let mut used = head.len;

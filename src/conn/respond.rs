@@ -35,6 +35,10 @@ impl Conn {
 
     /// `{read_body, Id, Bytes}`. Returns false when the id is not ours.
     pub fn read_body(&mut self, ctx: &mut Ctx<'_>, id: u64, bytes: u64) -> bool {
+        if self.ws_id() == Some(id) {
+            self.ws_grant(ctx, bytes);
+            return true;
+        }
         if !self.current(id) {
             return false;
         }
@@ -306,6 +310,7 @@ impl Conn {
 
     /// `n` bytes of `out` reached the socket.
     pub(super) fn on_written(&mut self, ctx: &mut Ctx<'_>, n: u64) {
+        self.ws_written(ctx, n);
         let window = ctx.cfg.send_window;
         if let Some(Resp::Streaming(s)) = self.ex.as_mut().map(|ex| &mut ex.resp) {
             let d = n.min(s.in_out);
@@ -317,6 +322,7 @@ impl Conn {
 
     /// `out` is empty: every data byte queued has been written.
     pub(super) fn on_flushed(&mut self, ctx: &mut Ctx<'_>) {
+        self.ws_flushed(ctx);
         let window = ctx.cfg.send_window;
         if let Some(Resp::Streaming(s)) = self.ex.as_mut().map(|ex| &mut ex.resp) {
             s.uncredited += s.in_out;

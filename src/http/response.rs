@@ -91,7 +91,7 @@ fn status_line(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(crate) fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -100,7 +100,7 @@ fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// A header field the handler may send: a token name, a value without CR,
 /// LF or NUL (RFC 7230 §3.2; CR/LF would let it inject headers).
-fn check_field(name: &[u8], value: &[u8]) -> Result<(), String> {
+pub(crate) fn check_field(name: &[u8], value: &[u8]) -> Result<(), String> {
     if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
         return Err(format!("invalid header name {:?}", String::from_utf8_lossy(name)));
     }

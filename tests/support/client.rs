@@ -142,12 +142,18 @@ impl Client {
 
     /// Exactly `n` bytes.
     pub fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        let got = self.buf.len();
+        self.try_read_exact_bytes(n).unwrap_or_else(|| panic!("connection closed after {got} of {n} bytes"))
+    }
+
+    /// Exactly `n` bytes, or None if the server closes first.
+    pub fn try_read_exact_bytes(&mut self, n: usize) -> Option<Vec<u8>> {
         while self.buf.len() < n {
             if self.fill() == 0 {
-                panic!("connection closed after {} of {n} bytes", self.buf.len());
+                return None;
             }
         }
-        self.buf.drain(..n).collect()
+        Some(self.buf.drain(..n).collect())
     }
 
     /// One response to a request that may carry a body (GET, POST, ...).

@@ -11,6 +11,7 @@
 pub mod client;
 pub mod files;
 pub mod terms;
+pub mod ws;
 
 #[allow(unused_imports)]
 pub use client::{Client, Response};

@@ -28,7 +28,10 @@ defmodule Ferry.Conn do
     * `script_name` — the segments a `forward` consumed
     * `resp_headers` — headers set with `put_resp_header/3`, sent by the
       next `send_resp/3`, `stream_start/2` or `sse_start/1`
-    * `state` — `:unset`, `:sent`, `:streaming` or `:sse`
+    * `state` — `:unset`, `:sent`, `:streaming`, `:sse` or `:websocket`
+      (after `upgrade_websocket/4`)
+    * `websocket` — the handler, state and options `upgrade_websocket/4`
+      was given, `nil` before
 
   The functions that answer (`send_resp/3`, `send_file/5`, `stream_start/2`,
   `stream_chunk/2`, `stream_end/1`, `sse_start/1`, `send_event/2`) write to
@@ -48,8 +51,11 @@ defmodule Ferry.Conn do
   @typedoc "Header name (lowercase) and value."
   @type header :: {binary(), binary()}
 
-  @typedoc "Where the response is: nothing sent, sent whole, or a stream (chunked or SSE) in progress."
-  @type state :: :unset | :sent | :streaming | :sse
+  @typedoc """
+  Where the response is: nothing sent, sent whole, a stream (chunked or SSE)
+  in progress, or a WebSocket upgrade to make once the route returns.
+  """
+  @type state :: :unset | :sent | :streaming | :sse | :websocket
 
   @typedoc "A request being answered. See the module doc for the fields."
   @type t :: %Conn{
@@ -67,6 +73,7 @@ defmodule Ferry.Conn do
           script_name: [binary()],
           resp_headers: [header()],
           state: state(),
+          websocket: nil | {module(), term(), map()},
           req: map()
         }
 
@@ -84,6 +91,7 @@ defmodule Ferry.Conn do
             script_name: [],
             resp_headers: [],
             state: :unset,
+            websocket: nil,
             req: %{}
 
   @doc """
@@ -354,4 +362,105 @@ defmodule Ferry.Conn do
   def send_event(%Conn{state: :sse} = conn, event) do
     %{conn | req: :ferry_req.send_event(event, conn.req)}
   end
+
+  @upgrade_options [:compress, :hibernate, :protocol, :headers]
+
+  @doc """
+  Upgrades the request to a WebSocket run by `handler`, a module of the
+  `Ferry.WebSock` behaviour (or any `WebSock` module written for Bandit),
+  starting from `state`; like `WebSockAdapter.upgrade/4`. The route returns
+  the conn and the upgrade happens then: the route's process becomes the
+  connection's process and calls `handler.init(state)`.
+
+      get "/ws/room/:room" do
+        upgrade_websocket(conn, MyApp.RoomSocket, %{room: room}, compress: true)
+      end
+
+  `Ferry.Router.websocket/4` is the short form for a route that always
+  upgrades. A request that is not a valid WebSocket handshake is answered
+  by ferry instead: 426 with `sec-websocket-version: 13` for another
+  protocol version, 400 for anything else wrong. A route that wants to
+  refuse (no session, no such room) answers as usual instead of upgrading.
+
+  Options (unset ones take the defaults of the Erlang `ferry_websocket`
+  behaviour, `docs/ERLANG_API.md`):
+
+    * `:compress` — accept permessage-deflate when the client offers it
+      and the listener's `ws_deflate` allows it. Defaults to `true`.
+    * `:hibernate` — hibernate the process whenever it is idle, which
+      trades CPU for memory on many quiet connections. Defaults to `false`.
+    * `:protocol` — the subprotocol to accept, one of those the client
+      offered in `sec-websocket-protocol`.
+    * `:headers` — `[{name, value}]` added to the 101 response, after the
+      headers set with `put_resp_header/3`.
+
+  Frame and message size limits and the idle timeout are listener options
+  (`ws_max_frame`, `ws_max_message`, `ws_idle_timeout` in
+  `docs/OPTIONS.md`). Raises `ArgumentError` for an unknown option or a
+  handler module that does not exist.
+  """
+  @spec upgrade_websocket(t(), module(), term(), keyword()) :: t()
+  def upgrade_websocket(conn, handler, state, opts \\ [])
+
+  def upgrade_websocket(%Conn{state: :unset} = conn, handler, state, opts)
+      when is_atom(handler) and is_list(opts) do
+    unless Code.ensure_loaded?(handler) and function_exported?(handler, :handle_in, 2) do
+      raise ArgumentError,
+            "upgrade_websocket: #{inspect(handler)} is not a module with handle_in/2 (use Ferry.WebSock)"
+    end
+
+    erl_opts =
+      opts
+      |> Enum.reduce(%{}, &upgrade_option/2)
+      |> Map.update(:headers, conn.resp_headers, &(conn.resp_headers ++ &1))
+      |> drop_empty_headers()
+      # Pings and pongs cross the port only for a handler that wants them.
+      |> put_control(function_exported?(handler, :handle_control, 2))
+
+    %{conn | state: :websocket, websocket: {handler, state, erl_opts}}
+  end
+
+  def upgrade_websocket(%Conn{state: :unset}, handler, _state, opts) do
+    raise ArgumentError,
+          "upgrade_websocket takes a handler module and a keyword list, got: " <>
+            "#{inspect(handler)}, #{inspect(opts)}"
+  end
+
+  def upgrade_websocket(%Conn{}, _handler, _state, _opts),
+    do: raise(Ferry.AlreadySentError, "cannot upgrade: the response was already sent")
+
+  defp upgrade_option({:compress, value}, acc) when is_boolean(value),
+    do: Map.put(acc, :deflate, value)
+
+  defp upgrade_option({:hibernate, value}, acc) when is_boolean(value),
+    do: Map.put(acc, :hibernate, value)
+
+  defp upgrade_option({:protocol, value}, acc) when is_binary(value),
+    do: Map.put(acc, :protocol, value)
+
+  defp upgrade_option({:headers, headers}, acc) when is_list(headers) do
+    for header <- headers,
+        not match?({name, value} when is_binary(name) and is_binary(value), header) do
+      raise ArgumentError,
+            "upgrade_websocket: a header is {name, value} binaries, got: #{inspect(header)}"
+    end
+
+    Map.put(acc, :headers, headers)
+  end
+
+  defp upgrade_option({key, value}, _acc) when key in @upgrade_options do
+    raise ArgumentError, "upgrade_websocket: bad value for #{inspect(key)}: #{inspect(value)}"
+  end
+
+  defp upgrade_option(other, _acc) do
+    raise ArgumentError,
+          "upgrade_websocket: unknown option #{inspect(other)}; the options are " <>
+            "#{inspect(@upgrade_options)} (size limits and timeouts are listener options)"
+  end
+
+  defp drop_empty_headers(%{headers: []} = opts), do: Map.delete(opts, :headers)
+  defp drop_empty_headers(opts), do: opts
+
+  defp put_control(opts, true), do: Map.put(opts, :control, true)
+  defp put_control(opts, false), do: opts
 end

@@ -18,6 +18,8 @@ defmodule Ferry.Router do
 
         forward "/api", to: MyApp.Api
 
+        websocket "/ws/echo", MyApp.EchoSocket
+
         match _, do: {404, "nothing here"}
       end
 
@@ -43,7 +45,7 @@ defmodule Ferry.Router do
   functions of `Ferry.Conn` are imported. The body returns one of:
 
     * a conn that was answered (`send_resp/3`, a stream or SSE; a stream
-      still open is ended for it),
+      still open is ended for it) or upgraded (`upgrade_websocket/4`),
     * a binary — sent as `200` with `content-type: text/plain`,
     * `{status, body}` or `{status, headers, body}`.
 
@@ -53,6 +55,20 @@ defmodule Ferry.Router do
   `static "/assets", from: "priv/static"` serves the files of a directory
   under `/assets` (`GET` and `HEAD`), with content types, validators,
   ranges and precompressed siblings; see `Ferry.Static` for its options.
+
+  ## WebSocket
+
+  `websocket "/ws/echo", MyApp.EchoSocket, state, opts` upgrades `GET`
+  requests to `path` to a WebSocket run by `MyApp.EchoSocket`, a
+  `Ferry.WebSock` handler, whose `init/1` gets `state` (default `[]`);
+  `opts` are those of `Ferry.Conn.upgrade_websocket/4`. `state` and `opts`
+  are evaluated for each request, with the path's `:name` variables and
+  `conn` bound:
+
+      websocket "/ws/rooms/:room", MyApp.RoomSocket, %{room: room}, compress: true
+
+  A route that decides first (authentication, a room that must exist)
+  calls `upgrade_websocket/4` itself and returns the conn.
 
   A path no route matches gets `404`; a path that matches only for other
   methods gets `405` with an `allow` header. A route that raises gets `500`,
@@ -69,7 +85,19 @@ defmodule Ferry.Router do
   defmacro __using__(_opts) do
     quote do
       import Ferry.Router,
-        only: [get: 2, post: 2, put: 2, patch: 2, delete: 2, match: 2, forward: 2, static: 2]
+        only: [
+          get: 2,
+          post: 2,
+          put: 2,
+          patch: 2,
+          delete: 2,
+          match: 2,
+          forward: 2,
+          static: 2,
+          websocket: 2,
+          websocket: 3,
+          websocket: 4
+        ]
 
       import Ferry.Conn,
         only: [
@@ -89,7 +117,9 @@ defmodule Ferry.Router do
           stream_chunk: 2,
           stream_end: 1,
           sse_start: 1,
-          send_event: 2
+          send_event: 2,
+          upgrade_websocket: 3,
+          upgrade_websocket: 4
         ]
 
       Module.register_attribute(__MODULE__, :ferry_routes, accumulate: true)
@@ -98,7 +128,10 @@ defmodule Ferry.Router do
 
       @doc "Handles one request of the Erlang API (the `:ferry_handler` behaviour)."
       @impl :ferry_handler
-      @spec handle(map()) :: {100..599, [{binary(), iodata()}], iodata()} | {:done, map()}
+      @spec handle(map()) ::
+              {100..599, [{binary(), iodata()}], iodata()}
+              | {:done, map()}
+              | {:websocket, module(), term(), map()}
       def handle(req), do: Ferry.Router.Dispatch.handle(__MODULE__, req)
 
       @doc "Routes `conn` and returns what the route returned."
@@ -137,6 +170,26 @@ defmodule Ferry.Router do
 
   @doc "A route for any method to `path`; `match _` matches any path too."
   defmacro match(path, contents), do: Compiler.route(:any, path, contents, __CALLER__)
+
+  @doc """
+  A WebSocket at `path`: `GET` requests to it are upgraded with
+  `Ferry.Conn.upgrade_websocket(conn, handler, state, opts)`. `state` and
+  `opts` may use the path's `:name` variables and `conn`. See "WebSocket"
+  in the module doc.
+  """
+  defmacro websocket(path, handler, state \\ [], opts \\ []) do
+    body =
+      quote do
+        Ferry.Conn.upgrade_websocket(
+          var!(conn),
+          unquote(handler),
+          unquote(state),
+          unquote(opts)
+        )
+      end
+
+    Compiler.route(["GET"], path, [do: body], __CALLER__)
+  end
 
   @doc "Hands every request under `prefix` to the router in `to:`."
   defmacro forward(prefix, opts), do: Compiler.forward(prefix, opts, __CALLER__)

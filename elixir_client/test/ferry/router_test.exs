@@ -29,6 +29,42 @@ defmodule Ferry.RouterTest do
     get "/after-forward", do: "after"
   end
 
+  defmodule Sock do
+    use Ferry.WebSock
+    @impl true
+    def handle_in(_frame, state), do: {:ok, state}
+  end
+
+  defmodule ControlSock do
+    use Ferry.WebSock
+    @impl true
+    def handle_in(_frame, state), do: {:ok, state}
+    @impl true
+    def handle_control(_frame, state), do: {:ok, state}
+  end
+
+  defmodule Sockets do
+    use Ferry.Router
+
+    websocket("/ws", Sock)
+    websocket("/ws/rooms/:room", Sock, %{room: room, query: conn.query})
+    websocket("/ws/opts", Sock, :s, compress: false, hibernate: true, protocol: "chat")
+    websocket("/ws/control", ControlSock)
+
+    get "/ws/decide" do
+      if conn.query == "yes" do
+        conn
+        |> put_resp_header("set-cookie", "a=1")
+        |> upgrade_websocket(Sock, :decided, headers: [{"x-extra", "2"}])
+      else
+        {403, "no"}
+      end
+    end
+
+    get "/ws/bad-option", do: upgrade_websocket(conn, Sock, :s, timeout: 5)
+    get "/ws/not-a-handler", do: upgrade_websocket(conn, String, :s)
+  end
+
   defmodule Fallback do
     use Ferry.Router
 
@@ -136,6 +172,50 @@ defmodule Ferry.RouterTest do
   test "a route returning something else is a logged 500" do
     log = capture_log(fn -> assert {500, _, _} = Routes.handle(req("GET", "/bad-return")) end)
     assert log =~ ":nonsense"
+  end
+
+  test "websocket upgrades GET with the handler's state, through the adapter" do
+    assert {:websocket, Ferry.WebSock.Adapter, {Sock, []}, %{}} =
+             Sockets.handle(req("GET", "/ws"))
+  end
+
+  test "a websocket route's state may use its path variables and conn" do
+    assert {:websocket, _, {Sock, %{room: "a b", query: "x=1"}}, _} =
+             Sockets.handle(req("GET", "/ws/rooms/a%20b", "x=1"))
+  end
+
+  test "upgrade options become the Erlang side's" do
+    assert {:websocket, _, {Sock, :s}, opts} = Sockets.handle(req("GET", "/ws/opts"))
+    assert opts == %{deflate: false, hibernate: true, protocol: "chat"}
+  end
+
+  test "pings and pongs are asked for only by a handler with handle_control/2" do
+    assert {:websocket, _, {ControlSock, []}, %{control: true}} =
+             Sockets.handle(req("GET", "/ws/control"))
+  end
+
+  test "a route may decide, and response headers go on the 101" do
+    assert {:websocket, _, {Sock, :decided}, %{headers: headers}} =
+             Sockets.handle(req("GET", "/ws/decide", "yes"))
+
+    assert headers == [{"set-cookie", "a=1"}, {"x-extra", "2"}]
+    assert {403, _, "no"} = Sockets.handle(req("GET", "/ws/decide", "no"))
+  end
+
+  test "a websocket route answers GET only" do
+    assert {405, headers, _} = Sockets.handle(req("POST", "/ws"))
+    assert {"allow", "GET"} in headers
+    assert {405, _, _} = Sockets.handle(req("HEAD", "/ws"))
+  end
+
+  test "a bad upgrade option or handler is a logged 500" do
+    log = capture_log(fn -> assert {500, _, _} = Sockets.handle(req("GET", "/ws/bad-option")) end)
+    assert log =~ "unknown option {:timeout, 5}"
+
+    log =
+      capture_log(fn -> assert {500, _, _} = Sockets.handle(req("GET", "/ws/not-a-handler")) end)
+
+    assert log =~ "String is not a module with handle_in/2"
   end
 
   test "a bad route definition does not compile" do

@@ -12,6 +12,10 @@ defmodule Demo.Banner do
     """
     Ferry demo on #{base}
 
+      chat (WebSocket):   open #{base}/chat in two browser windows, same room
+                          (each message is published once and fanned out by Rust)
+      WebSocket echo:     #{ws(base)}/ws/echo   (text and binary, permessage-deflate)
+
       hello:              curl #{base}/hello
       path params:        curl #{base}/hello/ada
                           curl '#{base}/users/7/posts/42?sort=new&tag=a+b'
@@ -37,5 +41,40 @@ defmodule Demo.Banner do
                           kill -9 $(curl -s #{base}/_ferry/os_pid)
                           curl #{base}/_ferry/info   (new os_pid, restarts + 1)
     """
+  end
+
+  @doc "The same list as an HTML page, with the chat linked at the top."
+  @spec html(String.t()) :: iodata()
+  def html(base) do
+    [
+      """
+      <!doctype html>
+      <html lang="en"><head><meta charset="utf-8"><title>Ferry demo</title>
+      <style>
+        body { font: 15px/1.5 system-ui, sans-serif; margin: 32px auto; max-width: 860px;
+               padding: 0 20px; color: #1d2433; }
+        a.chat { display: inline-block; margin: 8px 0 20px; padding: 10px 18px; border-radius: 8px;
+                 background: #2f6fed; color: #fff; font-weight: 600; text-decoration: none; }
+        pre { background: #f3f5f9; padding: 16px; border-radius: 8px; overflow-x: auto;
+              font-size: 13px; }
+      </style></head><body>
+      <h1>Ferry demo</h1>
+      <p>The headline: a chat over WebSocket. Open it in two windows and join the same room.</p>
+      <a class="chat" href="/chat">Open the chat &rarr;</a>
+      <pre>
+      """,
+      escape(text(base)),
+      "</pre></body></html>\n"
+    ]
+  end
+
+  defp ws("http" <> rest), do: "ws" <> rest
+  defp ws(base), do: base
+
+  defp escape(text) do
+    text
+    |> String.replace("&", "&amp;")
+    |> String.replace("<", "&lt;")
+    |> String.replace(">", "&gt;")
   end
 end

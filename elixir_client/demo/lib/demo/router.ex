@@ -1,14 +1,33 @@
 defmodule Demo.Router do
   @moduledoc """
   The routes of the demo started by `make run` (see `demo/demo.exs`); each
-  shows one thing Ferry does.
+  shows one thing Ferry does. The headline is the chat at `/chat`
+  (`Demo.Chat`, WebSocket with fan-out in Rust).
 
       curl http://localhost:4000/hello/ada
   """
 
   use Ferry.Router
 
-  get "/", do: Demo.Banner.text(base_url(conn))
+  # A browser gets the same list as a page, with a link to the chat.
+  get "/" do
+    if Enum.any?(get_req_header(conn, "accept"), &(&1 =~ "text/html")) do
+      {200, [{"content-type", "text/html; charset=utf-8"}], Demo.Banner.html(base_url(conn))}
+    else
+      Demo.Banner.text(base_url(conn))
+    end
+  end
+
+  get "/chat", do: {200, [{"content-type", "text/html; charset=utf-8"}], Demo.Chat.page()}
+
+  get "/ws/chat" do
+    case Demo.Chat.params(conn.params) do
+      {:ok, room, name} -> upgrade_websocket(conn, Demo.Chat.Socket, {room, name})
+      :error -> {400, "/ws/chat needs ?room=…&name=…, 1 to 24 printable characters each\n"}
+    end
+  end
+
+  websocket("/ws/echo", Demo.EchoSocket, [], compress: true)
 
   get "/hello", do: "Hello from Ferry!\n"
 

@@ -70,6 +70,11 @@ defmodule Ferry.Router.Dispatch do
   defp to_result(%Conn{state: state} = conn, _router) when state in [:streaming, :sse],
     do: {:done, Conn.stream_end(conn).req}
 
+  # The Erlang side checks the handshake (400, 426) and, when it is good,
+  # makes this process the connection's and calls the adapter.
+  defp to_result(%Conn{state: :websocket, websocket: {handler, state, opts}}, _router),
+    do: {:websocket, Ferry.WebSock.Adapter, {handler, state}, opts}
+
   defp to_result(%Conn{req: req}, _router), do: {:done, req}
   defp to_result(body, _router) when is_binary(body), do: {200, @text_plain, body}
   defp to_result({status, body}, _router) when is_integer(status), do: {status, @text_plain, body}

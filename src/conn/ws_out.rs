@@ -1,0 +1,179 @@
+//! What goes to a WebSocket client: the BEAM's frames to this one
+//! connection (compressed where agreed, under send credit), and frames
+//! shared by many connections, encoded once and appended as they are.
+
+use super::ws::State;
+use super::{Conn, Ctx, DIRECT_WRITE_MIN};
+use crate::protocol::{self, WsFrame};
+use crate::ws::close::{self, CloseCode};
+use crate::ws::write::{write_close, write_frame, write_header, write_message, MIN_COMPRESS};
+use crate::ws::{Deflater, OpCode};
+
+/// Frames for several connections: the same bytes for each.
+pub struct Shared {
+    pub bytes: Vec<u8>,
+    /// They end with a close frame: each connection then awaits its
+    /// client's close.
+    pub closes: bool,
+}
+
+/// Encodes `frames` once, never compressed (RFC 7692 lets any message go
+/// uncompressed), up to the first close frame: nothing may follow it.
+pub fn encode_shared(frames: &[WsFrame<'_>]) -> Shared {
+    let mut bytes = Vec::with_capacity(frames.iter().map(|f| frame_len(f) + 10).sum());
+    for f in frames {
+        match f {
+            WsFrame::Data(op, data) => {
+                write_header(&mut bytes, *op, true, false, data.len());
+                bytes.extend_from_slice(data);
+            }
+            WsFrame::Close(c) => {
+                put_close(&mut bytes, c.as_ref().map(|(code, reason)| (*code, &reason[..])));
+                return Shared { bytes, closes: true };
+            }
+        }
+    }
+    Shared { bytes, closes: false }
+}
+
+fn frame_len(f: &WsFrame<'_>) -> usize {
+    match f {
+        WsFrame::Data(_, data) => data.len(),
+        WsFrame::Close(c) => c.as_ref().map_or(0, |(_, r)| r.len() + 2),
+    }
+}
+
+/// A close frame the BEAM asked for (`protocol` checked its code and reason).
+fn put_close(out: &mut Vec<u8>, close: Option<(CloseCode, &[u8])>) {
+    let _ = match close {
+        Some((code, reason)) => write_close(out, code, reason),
+        None => write_frame(out, OpCode::Close, b""),
+    };
+}
+
+impl Conn {
+    /// `{ws_send, Id, Frames}` to this connection alone. Returns false
+    /// when `id` is not this WebSocket.
+    pub fn ws_send(&mut self, ctx: &mut Ctx<'_>, id: u64, frames: &[WsFrame<'_>]) -> bool {
+        match self.ws.as_ref() {
+            Some(ws) if ws.id == id && ws.state == State::Open => {}
+            // After a close nothing more goes out.
+            Some(ws) if ws.id == id => return true,
+            _ => return false,
+        }
+        for f in frames {
+            match f {
+                WsFrame::Data(op @ (OpCode::Text | OpCode::Binary), data) => {
+                    if !self.ws_send_data(ctx, *op, data) {
+                        break;
+                    }
+                }
+                WsFrame::Data(op, data) => {
+                    let _ = write_frame(&mut self.out, *op, data);
+                }
+                WsFrame::Close(c) => {
+                    put_close(&mut self.out, c.as_ref().map(|(code, reason)| (*code, &reason[..])));
+                    self.ws_closing(ctx);
+                    break;
+                }
+            }
+        }
+        let all_written = self.out_pending() == 0;
+        self.ws_credit(ctx, all_written);
+        true
+    }
+
+    /// A text or binary message under credit. Returns false when the
+    /// connection failed instead.
+    fn ws_send_data(&mut self, ctx: &mut Ctx<'_>, op: OpCode, data: &[u8]) -> bool {
+        let window = ctx.cfg.send_window;
+        let queued = self.out_pending() > 0;
+        let Some(ws) = self.ws.as_mut() else { return false };
+        let len = data.len() as u64;
+        if ws.credit.overruns(len, window) {
+            ctx.stats.protocol_errors += 1;
+            let why = format!("ws_send overran send_window ({window} bytes) by more than a window");
+            protocol::protocol_error(ctx.events, Some(ws.id), &why);
+            self.ws_fail(ctx, close::INTERNAL_ERROR, b"the server sent faster than its window allows");
+            return false;
+        }
+        if data.len() >= MIN_COMPRESS && ws.deflate.is_some() {
+            if ws.deflater.is_none() {
+                ws.deflater = ws.deflate.as_ref().and_then(Deflater::new).map(Box::new);
+                if ws.deflater.is_none() {
+                    // A window zlib cannot compress with: send plain.
+                    ws.deflate = None;
+                }
+            }
+            if let Some(d) = ws.deflater.as_mut() {
+                let before = self.out.len();
+                if write_message(&mut self.out, op, data, Some(&mut **d)).is_err() {
+                    self.ws_fail(ctx, close::INTERNAL_ERROR, b"compression failed");
+                    return false;
+                }
+                ws.credit.sent(len, (self.out.len() - before) as u64, 0);
+                return true;
+            }
+        }
+        if queued || data.len() < DIRECT_WRITE_MIN {
+            write_header(&mut self.out, op, true, false, data.len());
+            self.out.extend_from_slice(data);
+            ws.credit.sent(len, len, 0);
+            return true;
+        }
+        // A large message with nothing queued: from the command to the socket.
+        let mut head = Vec::with_capacity(10);
+        write_header(&mut head, op, true, false, data.len());
+        let direct = self.send_piece(ctx, &head, data, b"");
+        if let Some(ws) = self.ws.as_mut() {
+            ws.credit.sent(len, len - direct, direct);
+        }
+        true
+    }
+
+    /// Frames encoded once for many connections, appended as they are;
+    /// a connection already more than `send_window` behind is closed with
+    /// 1008 instead, so a slow subscriber never holds more. Returns false
+    /// when `id` is not this open WebSocket.
+    pub fn ws_fan_in(&mut self, ctx: &mut Ctx<'_>, id: u64, shared: &Shared) -> bool {
+        match self.ws.as_ref() {
+            Some(ws) if ws.id == id && ws.state == State::Open => {}
+            _ => return false,
+        }
+        if self.out_pending() as u64 > ctx.cfg.send_window {
+            self.ws_fail(ctx, close::POLICY_VIOLATION, b"too slow: more than send_window of messages unread");
+            return true;
+        }
+        self.out.extend_from_slice(&shared.bytes);
+        if shared.closes {
+            self.ws_closing(ctx);
+        }
+        true
+    }
+
+    /// Gives back the credit that is due.
+    fn ws_credit(&mut self, ctx: &mut Ctx<'_>, all_written: bool) {
+        let Some(ws) = self.ws.as_mut() else { return };
+        if let Some(n) = ws.credit.due(ctx.cfg.send_window, all_written) {
+            if !ws.reported {
+                protocol::stream_credit(ctx.events, ws.id, n);
+            }
+        }
+    }
+
+    /// `n` bytes of output reached the socket.
+    pub(super) fn ws_written(&mut self, ctx: &mut Ctx<'_>, n: u64) {
+        if let Some(ws) = self.ws.as_mut() {
+            ws.credit.written(n);
+            self.ws_credit(ctx, false);
+        }
+    }
+
+    /// The output is all written.
+    pub(super) fn ws_flushed(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(ws) = self.ws.as_mut() {
+            ws.credit.flushed();
+            self.ws_credit(ctx, true);
+        }
+    }
+}
