@@ -116,12 +116,19 @@ constraint(Fun, Value) when is_function(Fun, 2) ->
 %% @doc One line saying what is wrong, for a 400's body and for people.
 -spec describe({query, error()} | {match_qs, #{atom() => term()}} | term()) -> binary().
 describe({query, {bad_escape, Raw}}) ->
-    iolist_to_binary(io_lib:format("the query string has a % not followed by two hex digits "
-                                   "in ~0tp", [Raw]));
+    iolist_to_binary(["the query string has a % not followed by two hex digits in ", quoted(Raw)]);
 describe({query, {not_utf8, Raw}}) ->
-    iolist_to_binary(io_lib:format("the query string does not decode to UTF-8 in ~0tp", [Raw]));
+    iolist_to_binary(["the query string does not decode to UTF-8 in ", quoted(Raw)]);
 describe({match_qs, Errors}) ->
     Each = [io_lib:format("~ts: ~0tp", [Name, Why]) || {Name, Why} <- lists:sort(maps:to_list(Errors))],
     iolist_to_binary(["bad query parameters: ", lists:join(", ", Each)]);
 describe(Why) ->
     iolist_to_binary(io_lib:format("~0tp", [Why])).
+
+%% A pair as its sender wrote it: between quotes when it is text (the
+%% raw pair is still percent-encoded), as an Erlang binary when not.
+quoted(Raw) ->
+    case unicode:characters_to_binary(Raw) of
+        Raw -> [$", Raw, $"];
+        _ -> io_lib:format("~0tp", [Raw])
+    end.

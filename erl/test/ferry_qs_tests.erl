@@ -61,7 +61,7 @@ match_qs_raises_bad_request_test() ->
                  ferry_req:match_qs([{id, int}], Req)).
 
 describe_test() ->
-    ?assertEqual(<<"the query string has a % not followed by two hex digits in <<\"a=%zz\">>">>,
+    ?assertEqual(<<"the query string has a % not followed by two hex digits in \"a=%zz\"">>,
                  ferry_qs:describe({query, {bad_escape, <<"a=%zz">>}})),
     ?assertEqual(<<"bad query parameters: id: not_an_integer, x: missing">>,
                  ferry_qs:describe({match_qs, #{x => missing, id => not_an_integer}})).

@@ -5,7 +5,8 @@ defmodule Ferry.JSONTest do
   alias Ferry.JSON
 
   test "every JSON type decodes" do
-    text = ~s({"s": "x\\u00e9\\ud83d\\ude00\\n\\"\\\\\\/\\b\\f\\r\\t", "n": [0, -0, 12, -3.5, 1e3, 1.5E-2, 2E+2],
+    text =
+      ~s({"s": "x\\u00e9\\ud83d\\ude00\\n\\"\\\\\\/\\b\\f\\r\\t", "n": [0, -0, 12, -3.5, 1e3, 1.5E-2, 2E+2],
               "b": [true, false, null], "o": {"e": {}, "a": []}})
 
     assert JSON.decode(text) ==
@@ -22,7 +23,9 @@ defmodule Ferry.JSONTest do
     assert JSON.decode(" \t\r\n 7 \n") == {:ok, 7}
     assert JSON.decode(~s("a")) == {:ok, "a"}
     assert JSON.decode("null") == {:ok, nil}
-    assert JSON.decode(String.duplicate("9", 100)) == {:ok, String.to_integer(String.duplicate("9", 100))}
+
+    assert JSON.decode(String.duplicate("9", 100)) ==
+             {:ok, String.to_integer(String.duplicate("9", 100))}
   end
 
   test "object keys stay strings, and a repeated key keeps its last value" do
@@ -65,7 +68,8 @@ defmodule Ferry.JSONTest do
 
   test "what is not strict JSON is refused, saying what and where" do
     for {input, why} <- @refused do
-      assert {:error, %JSON.DecodeError{message: message, position: position}} = JSON.decode(input),
+      assert {:error, %JSON.DecodeError{message: message, position: position}} =
+               JSON.decode(input),
              "#{inspect(input)} was accepted"
 
       assert message =~ why, "#{inspect(input)}: #{message}"
@@ -77,8 +81,11 @@ defmodule Ferry.JSONTest do
   end
 
   test "encoding" do
-    assert JSON.encode!(%{a: [1, 2.5, nil, true, false, :x]}) == ~s({"a":[1,2.5,null,true,false,"x"]})
+    assert JSON.encode!(%{a: [1, 2.5, nil, true, false, :x]}) ==
+             ~s({"a":[1,2.5,null,true,false,"x"]})
+
     assert JSON.encode!("q\"\\\n\r\t\b\f\u0001é/") == ~s("q\\"\\\\\\n\\r\\t\\b\\f\\u0001é/")
+
     assert JSON.encode!(%{1 => ~D[2024-01-02], "t" => ~U[2024-01-02 03:04:05Z]}) ==
              ~s({"1":"2024-01-02","t":"2024-01-02T03:04:05Z"})
 
@@ -92,7 +99,13 @@ defmodule Ferry.JSONTest do
   end
 
   test "what it encodes, it decodes back" do
-    value = %{"s" => "a\u0000b\u001f\"\\é😀", "l" => [1, -2, 3.25, [], %{}], "t" => true, "n" => nil}
+    value = %{
+      "s" => "a\u0000b\u001f\"\\é😀",
+      "l" => [1, -2, 3.25, [], %{}],
+      "t" => true,
+      "n" => nil
+    }
+
     assert value |> JSON.encode!() |> JSON.decode() == {:ok, value}
   end
 end

@@ -12,9 +12,14 @@ defmodule Ferry.Router.Compiler do
   # body keeps the lexical context (imports, aliases) of the router module.
   @moduledoc false
 
+  @route_options [:do, :to, :init_opts, :assigns, :private]
+
   @doc false
-  def route(methods, path, contents, caller) do
-    body = fetch_body!(contents, caller)
+  # `options` are a route macro's: the body (`do:`, or a module plug in
+  # `to:` with `init_opts:`), and `assigns:` and `private:` to merge into
+  # the conn before the body runs.
+  def route(methods, path, options, caller) do
+    {body, setup} = body!(options, caller)
     {segments, path_text} = parse_path!(path, caller)
     # The head binds each :name as a variable of the route's body.
     {pattern, vars} = pattern(segments, &Macro.var(&1, nil))
@@ -40,6 +45,7 @@ defmodule Ferry.Router.Compiler do
 
     quote do
       @ferry_routes {unquote(methods), unquote(Macro.escape(segments))}
+      unquote(setup)
       @doc false
       def unquote(head) do
         {:route, unquote(label), unquote(path_params),
@@ -52,12 +58,37 @@ defmodule Ferry.Router.Compiler do
   end
 
   @doc false
+  # The methods of `match path, via: …`: atoms or strings, any case.
+  def via(methods, caller) do
+    methods
+    |> List.wrap()
+    |> Enum.map(fn
+      method when is_atom(method) or is_binary(method) ->
+        method |> to_string() |> String.upcase()
+
+      other ->
+        compile_error!(
+          caller,
+          "via: takes method names such as :get, got: #{Macro.to_string(other)}"
+        )
+    end)
+    |> with_head()
+  end
+
+  @doc false
+  # A route for GET answers HEAD too, however it is written.
+  def with_head(methods) do
+    if "GET" in methods and "HEAD" not in methods, do: methods ++ ["HEAD"], else: methods
+  end
+
+  @doc false
   def forward(prefix, opts, caller) do
     to =
       Keyword.get(opts, :to) ||
         compile_error!(caller, "forward needs a router: forward \"/api\", to: MyApp.Api")
 
     to = Macro.expand(to, caller)
+    init_opts = Keyword.get(opts, :init_opts, [])
     {segments, _} = parse_path!(prefix, caller)
 
     if segments == :any or Enum.any?(segments, &(not is_binary(&1))) do
@@ -74,10 +105,12 @@ defmodule Ferry.Router.Compiler do
       |> Enum.reverse()
       |> Enum.reduce(rest, fn segment, tail -> [{:|, [], [segment, tail]}] end)
 
+    # Initialised once, at compile time, as Plug initialises plugs.
     quote do
+      @ferry_forward_init unquote(to).init(unquote(init_opts))
       @doc false
       def __ferry_match__(_, unquote(pattern)) do
-        {:forward, unquote(to), unquote(segments), unquote(rest)}
+        {:forward, unquote(to), @ferry_forward_init, unquote(segments), unquote(rest)}
       end
     end
   end
@@ -179,13 +212,56 @@ defmodule Ferry.Router.Compiler do
   defp label(:any, path), do: "* " <> path
   defp label([method | _], path), do: method <> " " <> path
 
-  defp fetch_body!(contents, caller) do
-    case contents do
-      [do: body] ->
-        body
+  defp body!(options, caller) do
+    unless Keyword.keyword?(options) do
+      compile_error!(
+        caller,
+        "a route takes a keyword list: get \"/\", do: ... or get \"/\", to: MyPlug"
+      )
+    end
 
-      _ ->
-        compile_error!(caller, "a route needs a body: get \"/\", do: ... or get \"/\" do ... end")
+    for {key, _} <- options, key not in @route_options do
+      compile_error!(
+        caller,
+        "unknown route option #{inspect(key)}; the options are #{inspect(@route_options)}"
+      )
+    end
+
+    {body, setup} =
+      case {Keyword.fetch(options, :do), Keyword.fetch(options, :to)} do
+        {{:ok, body}, :error} ->
+          {body, nil}
+
+        {:error, {:ok, to}} ->
+          # Initialised once, at compile time, as Plug.Router does.
+          setup =
+            quote do
+              @ferry_route_init unquote(to).init(unquote(Keyword.get(options, :init_opts, [])))
+            end
+
+          {quote(do: unquote(to).call(var!(conn), @ferry_route_init)), setup}
+
+        _ ->
+          compile_error!(
+            caller,
+            "a route needs a body (do: ...) or a module plug (to: MyPlug), not both nor neither"
+          )
+      end
+
+    {merge(:private, options, merge(:assigns, options, body)), setup}
+  end
+
+  # The body, after `assigns:` or `private:` are merged into the conn.
+  defp merge(key, options, body) do
+    case Keyword.fetch(options, key) do
+      {:ok, values} ->
+        quote do
+          var!(conn) = Ferry.Router.Dispatch.merge(var!(conn), unquote(key), unquote(values))
+          unquote(body)
+        end
+
+      :error ->
+        body
     end
   end
 
