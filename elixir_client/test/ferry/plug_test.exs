@@ -124,6 +124,23 @@ defmodule Ferry.PlugTest do
 
     get "/chunk-without-send-chunked", do: chunk(conn, "x")
 
+    get "/chunk-forever" do
+      send(Ferry.PlugTest.Waiter, {:chunking, self()})
+      conn = send_chunked(conn, 200)
+
+      Stream.iterate(1, &(&1 + 1))
+      |> Enum.reduce_while(conn, fn i, conn ->
+        case chunk(conn, String.duplicate("x", 10_000) <> "#{i}") do
+          {:ok, conn} ->
+            {:cont, conn}
+
+          {:error, :closed} ->
+            send(Ferry.PlugTest.Waiter, {:closed_seen, i})
+            {:halt, conn}
+        end
+      end)
+    end
+
     get "/headers" do
       conn
       |> put_req_header("x-added", "1")
@@ -442,6 +459,20 @@ defmodule Ferry.PlugTest do
     assert head =~ ~r"^HTTP/1.1 200 "
     assert head =~ ~r"transfer-encoding: chunked"i
     assert dechunk(body) == "one two three"
+  end
+
+  test "chunk/2 says {:error, :closed} once the client went away", %{port: port} do
+    Process.register(self(), Ferry.PlugTest.Waiter)
+    {:ok, socket} = :gen_tcp.connect(~c"127.0.0.1", port, [:binary, active: false])
+
+    :ok =
+      :gen_tcp.send(socket, "GET /chunk-forever HTTP/1.1\r\nhost: x\r\nx-key: let-me-in\r\n\r\n")
+
+    assert_receive {:chunking, _route}, 10_000
+    {:ok, data} = :gen_tcp.recv(socket, 0, 10_000)
+    assert data =~ "HTTP/1.1 200"
+    :ok = :gen_tcp.close(socket)
+    assert_receive {:closed_seen, n} when is_integer(n), 10_000
   end
 
   test "chunk/2 without send_chunked/2 is a logged 500 saying why", %{port: port} do
