@@ -61,6 +61,11 @@ call(Handler, Req, Ctx) ->
             ok;
         error:{ferry, bad_request, Why} ->
             bad_request(Ctx, Why);
+        exit:{ferry, abort, _} ->
+            %% The handler reported its failure itself (the Elixir router
+            %% does, with the route): the response is aborted, and one
+            %% report is enough.
+            fail(Ctx);
         error:{ferry, bad_response, Why} ->
             report(Ctx, Req, #{handler => Handler, bad_response => Why}),
             fail(Ctx);

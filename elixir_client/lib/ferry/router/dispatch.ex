@@ -164,8 +164,9 @@ defmodule Ferry.Router.Dispatch do
           :none -> {500, @text_plain, "Internal Server Error\n"}
           :done -> {:done, req}
           # Half a response went out: only ferry can abort it (the client's
-          # connection is closed), which it does for a handler that raises.
-          :streaming -> :erlang.raise(kind, reason, stacktrace)
+          # connection is closed); this exit asks it to, without reporting
+          # again what was just logged.
+          :streaming -> exit({:ferry, :abort, :logged})
         end
     end
   end
