@@ -8,7 +8,7 @@ defmodule Ferry.FailuresTest do
   defmodule Routes do
     use Ferry.Router
 
-    plug(:announce)
+    plug :announce
 
     get "/twice", do: conn |> send_resp(200, "first") |> send_resp(200, "second")
 

@@ -41,7 +41,7 @@ defmodule Ferry.PlugTest do
   defmodule Api do
     use Ferry.Router
 
-    plug(:tag_api)
+    plug :tag_api
 
     get "/echo",
       do:
@@ -53,14 +53,14 @@ defmodule Ferry.PlugTest do
   defmodule Router do
     use Ferry.Router
 
-    plug(:request_id, prefix: "req-")
-    plug(:fetch_query_params)
-    plug(:fetch_cookies)
-    plug(RequireKey, header: "x-key")
-    plug(:match)
-    plug(:route_seen)
-    plug(Ferry.Parsers, parsers: [:urlencoded, :json], pass: ["text/*"], length: 1_000)
-    plug(:dispatch)
+    plug :request_id, prefix: "req-"
+    plug :fetch_query_params
+    plug :fetch_cookies
+    plug RequireKey, header: "x-key"
+    plug :match
+    plug :route_seen
+    plug Ferry.Parsers, parsers: [:urlencoded, :json], pass: ["text/*"], length: 1_000
+    plug :dispatch
 
     get "/fields" do
       %{
@@ -235,9 +235,9 @@ defmodule Ferry.PlugTest do
     # No :match / :dispatch: routing comes after the last plug.
     use Ferry.Router
 
-    plug(:first)
-    plug(:maybe_halt)
-    plug(Ferry.Parsers, parsers: [:json], json_decoder: Ferry.JSON)
+    plug :first
+    plug :maybe_halt
+    plug Ferry.Parsers, parsers: [:json], json_decoder: Ferry.JSON
 
     get "/", do: "#{conn.assigns.first} #{conn.halted}"
     post "/json", do: inspect(conn.body_params, custom_options: [sort_maps: true])
@@ -255,7 +255,7 @@ defmodule Ferry.PlugTest do
   defmodule BadPlug do
     use Ferry.Router
 
-    plug(:not_a_conn)
+    plug :not_a_conn
     get "/", do: "never"
 
     def not_a_conn(_conn, _opts), do: :oops
