@@ -176,6 +176,8 @@ data_lines(Data) ->
 %% @doc Reads the request body. An inline body is returned at once. A
 %% streamed body is returned `length' bytes (or more, at most one chunk
 %% more) at a time: `{more, Data, Req}' until the last part `{ok, Data, Req}'.
+%% Once the body was read to its end, more reads give `{ok, <<>>, Req}',
+%% inline or streamed alike (Plug's rule; the inline body stays in `Req').
 %% The first call grants the port `length' bytes, or the listener's
 %% `body_window' if larger, ahead and every chunk received is granted again,
 %% so the pipe stays full while the handler works and at most that many
@@ -189,7 +191,13 @@ read_body(Req) -> read_body(Req, #{}).
 -spec read_body(req(), #{length => pos_integer(), timeout => timeout()}) ->
           {ok | more, binary(), req()}.
 read_body(#{body := Body} = Req, _Opts) when is_binary(Body) ->
-    {ok, Body, Req};
+    case get(?BODY) of
+        done ->
+            {ok, <<>>, Req};
+        undefined ->
+            put(?BODY, done),
+            {ok, Body, Req}
+    end;
 read_body(#{body := stream, ?FERRY_CTX := Ctx} = Req, Opts) ->
     Length = maps:get(length, Opts, ferry_opts:req_default(read_length)),
     Timeout = maps:get(timeout, Opts, ferry_opts:req_default(read_timeout)),

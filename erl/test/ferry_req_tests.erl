@@ -51,9 +51,18 @@ sse_event_test() ->
 
 inline_body_test() ->
     R = (req())#{body => <<"abc">>},
-    ?assertMatch({ok, <<"abc">>, _}, ferry_req:read_body(R)),
-    ?assertMatch({ok, <<"abc">>, _}, ferry_req:read_full_body(R, 3)),
-    ?assertEqual({error, too_large}, ferry_req:read_full_body(R, 2)).
+    %% Each read in a process of its own: a read body is read.
+    InProcess = fun(F) ->
+                        Parent = self(),
+                        spawn_link(fun() -> Parent ! {self(), F()} end),
+                        receive {_, Result} -> Result end
+                end,
+    ?assertMatch({ok, <<"abc">>, _}, InProcess(fun() -> ferry_req:read_body(R) end)),
+    ?assertMatch({ok, <<"abc">>, _}, InProcess(fun() -> ferry_req:read_full_body(R, 3) end)),
+    ?assertEqual({error, too_large}, InProcess(fun() -> ferry_req:read_full_body(R, 2) end)),
+    %% Then `<<>>', as for a streamed body read to its end.
+    ?assertMatch({{ok, <<"abc">>, _}, {ok, <<>>, _}},
+                 InProcess(fun() -> {ferry_req:read_body(R), ferry_req:read_body(R)} end)).
 
 set_resp_cookie_test() ->
     R0 = req(),

@@ -284,7 +284,9 @@ defmodule Ferry.Conn do
   @doc """
   Reads the next part of the request body. `{:ok, data, conn}` when `data`
   ends the body, `{:more, data, conn}` when there is more to read. When the
-  body arrived whole (`conn.body` is a binary) it is returned at once.
+  body arrived whole (`conn.body` is a binary) it is returned at once. Once
+  the body was read to its end (by the route, or by `Ferry.Parsers`), more
+  reads give `{:ok, "", conn}`, whatever its size, as in Plug.
 
   Options: `:length` — bytes to ask for per call; `:timeout` — ms to wait.
   Both default to the `ferry_req:read_body/2` defaults.
