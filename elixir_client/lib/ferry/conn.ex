@@ -228,17 +228,21 @@ defmodule Ferry.Conn do
   """
   @spec get_req_header(t(), binary()) :: [binary()]
   def get_req_header(%Conn{req_headers: headers}, name) when is_binary(name) do
+    name = String.downcase(name)
     for {^name, value} <- headers, do: value
   end
 
   @doc """
-  Sets response header `name` (lowercase) to `value`, replacing an earlier
-  value. It is sent with the next `send_resp/3`, `send_chunked/2` or
+  Sets response header `name` to `value`, replacing an earlier value. The
+  name is lowercased (HTTP names are case-insensitive), so
+  `"Content-Type"` replaces `"content-type"` rather than going out beside
+  it. It is sent with the next `send_resp/3`, `send_chunked/2` or
   `sse_start/1`.
   """
   @spec put_resp_header(t(), binary(), binary()) :: t()
   def put_resp_header(%Conn{state: state, resp_headers: headers} = conn, name, value)
       when state in [:unset, :set] and is_binary(name) and is_binary(value) do
+    name = String.downcase(name)
     %{conn | resp_headers: List.keystore(headers, name, 0, {name, value})}
   end
 
@@ -470,7 +474,7 @@ defmodule Ferry.Conn do
             "upgrade_websocket: a header is {name, value} binaries, got: #{inspect(header)}"
     end
 
-    Map.put(acc, :headers, headers)
+    Map.put(acc, :headers, for({name, value} <- headers, do: {String.downcase(name), value}))
   end
 
   defp upgrade_option({key, value}, _acc) when key in @upgrade_options do
@@ -603,14 +607,16 @@ defmodule Ferry.Conn do
 
   @doc "The values of response header `name`, as set so far."
   @spec get_resp_header(t(), binary()) :: [binary()]
-  def get_resp_header(%Conn{resp_headers: headers}, name) when is_binary(name),
-    do: for({^name, value} <- headers, do: value)
+  def get_resp_header(%Conn{resp_headers: headers}, name) when is_binary(name) do
+    name = String.downcase(name)
+    for {^name, value} <- headers, do: value
+  end
 
   @doc "Removes response header `name`."
   @spec delete_resp_header(t(), binary()) :: t()
   def delete_resp_header(%Conn{state: state, resp_headers: headers} = conn, name)
       when state in [:unset, :set] and is_binary(name),
-      do: %{conn | resp_headers: List.keydelete(headers, name, 0)}
+      do: %{conn | resp_headers: List.keydelete(headers, String.downcase(name), 0)}
 
   def delete_resp_header(%Conn{}, name) do
     raise Ferry.AlreadySentError,
@@ -630,6 +636,7 @@ defmodule Ferry.Conn do
   @spec put_req_header(t(), binary(), binary()) :: t()
   def put_req_header(%Conn{req_headers: headers} = conn, name, value)
       when is_binary(name) and is_binary(value) do
+    name = String.downcase(name)
     headers = for({key, _} = header <- headers, key != name, do: header) ++ [{name, value}]
     %{conn | req_headers: headers, headers: headers}
   end
@@ -637,6 +644,7 @@ defmodule Ferry.Conn do
   @doc "Removes request header `name`."
   @spec delete_req_header(t(), binary()) :: t()
   def delete_req_header(%Conn{req_headers: headers} = conn, name) when is_binary(name) do
+    name = String.downcase(name)
     headers = for {key, _} = header <- headers, key != name, do: header
     %{conn | req_headers: headers, headers: headers}
   end
