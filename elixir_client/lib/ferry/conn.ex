@@ -271,6 +271,8 @@ defmodule Ferry.Conn do
   """
   @spec send_resp(t(), Ferry.Conn.Status.t(), iodata()) :: t()
   def send_resp(%Conn{state: state} = conn, status, body) when state in [:unset, :set] do
+    unsent!("send_resp/3")
+
     case Ferry.Conn.Status.code(status) do
       informational when informational < 200 ->
         %{conn | req: :ferry_req.reply(informational, conn.resp_headers, body, conn.req)}
@@ -282,8 +284,7 @@ defmodule Ferry.Conn do
     end
   end
 
-  def send_resp(%Conn{}, _status, _body),
-    do: raise(Ferry.AlreadySentError, "the response was already sent")
+  def send_resp(%Conn{state: state}, _status, _body), do: misuse!("send_resp/3", state, nil)
 
   @doc """
   Reads the next part of the request body. `{:ok, data, conn}` when `data`
@@ -337,11 +338,17 @@ defmodule Ferry.Conn do
   wait, so memory stays bounded.
   """
   @spec stream_start(t(), Ferry.Conn.Status.t()) :: t()
-  def stream_start(%Conn{state: state} = conn, status \\ 200) when state in [:unset, :set] do
+  def stream_start(conn, status \\ 200)
+
+  def stream_start(%Conn{state: state} = conn, status) when state in [:unset, :set] do
+    unsent!("stream_start/2")
+
     conn = prepare_response(%{conn | status: Ferry.Conn.Status.code(status)})
     req = :ferry_req.stream_reply(conn.status, conn.resp_headers, conn.req)
     %{conn | req: req, state: :streaming}
   end
+
+  def stream_start(%Conn{state: state}, _status), do: misuse!("stream_start/2", state, nil)
 
   @doc "Sends one part of a streamed response started by `stream_start/2`."
   @spec stream_chunk(t(), iodata()) :: t()
@@ -349,11 +356,15 @@ defmodule Ferry.Conn do
     %{conn | req: :ferry_req.stream_body(data, :nofin, conn.req)}
   end
 
+  def stream_chunk(%Conn{state: state}, _data), do: misuse!("stream_chunk/2", state, :chunked)
+
   @doc "Ends a streamed response started by `stream_start/2` or `sse_start/1`."
   @spec stream_end(t()) :: t()
   def stream_end(%Conn{state: state} = conn) when state in [:streaming, :sse] do
     %{conn | req: :ferry_req.stream_body("", :fin, conn.req), state: :sent}
   end
+
+  def stream_end(%Conn{state: state}), do: misuse!("stream_end/1", state, :any)
 
   @doc """
   Starts a server-sent-events response: status 200, `content-type:
@@ -366,6 +377,7 @@ defmodule Ferry.Conn do
   """
   @spec sse_start(t()) :: t()
   def sse_start(%Conn{state: state} = conn) when state in [:unset, :set] do
+    unsent!("sse_start/1")
     conn = prepare_response(%{conn | status: 200})
 
     headers =
@@ -389,6 +401,8 @@ defmodule Ferry.Conn do
   def send_event(%Conn{state: :sse} = conn, event) do
     %{conn | req: :ferry_req.send_event(event, conn.req)}
   end
+
+  def send_event(%Conn{state: state}, _event), do: misuse!("send_event/2", state, :sse)
 
   @upgrade_options [:compress, :hibernate, :protocol, :headers]
 
@@ -431,6 +445,7 @@ defmodule Ferry.Conn do
 
   def upgrade_websocket(%Conn{state: :unset} = conn, handler, state, opts)
       when is_atom(handler) and is_list(opts) do
+    unsent!("upgrade_websocket/4")
     conn = prepare_response(%{conn | status: 101})
 
     unless Code.ensure_loaded?(handler) and function_exported?(handler, :handle_in, 2) do
@@ -600,10 +615,7 @@ defmodule Ferry.Conn do
     :exit, {:ferry, :closed, _} -> {:error, :closed}
   end
 
-  def chunk(%Conn{state: state}, _data) do
-    raise ArgumentError,
-          "chunk/2 sends a part of a response started with send_chunked/2; this conn is #{inspect(state)}"
-  end
+  def chunk(%Conn{state: state}, _data), do: misuse!("chunk/2", state, :chunked)
 
   @doc "The values of response header `name`, as set so far."
   @spec get_resp_header(t(), binary()) :: [binary()]
@@ -822,6 +834,50 @@ defmodule Ferry.Conn do
     port = if conn.port == 80, do: "", else: ":#{conn.port}"
     query = if conn.query_string == "", do: "", else: "?" <> conn.query_string
     "#{conn.scheme}://#{conn.host}#{port}#{conn.request_path}#{query}"
+  end
+
+  # The conn says nothing was sent, but this process sent a response: the
+  # route holds a copy of the conn from before it answered.
+  defp unsent!(function) do
+    unless :ferry_req.response_state() == :none do
+      raise Ferry.AlreadySentError,
+            "#{function}: the response was already sent; this conn is an older copy: " <>
+              "use the conn that the call which answered returned"
+    end
+  end
+
+  # A function called on a conn in the wrong state: what happened and
+  # what to call instead, without the conn a FunctionClauseError dumps.
+  @spec misuse!(binary(), state(), nil | :chunked | :sse | :any) :: no_return()
+  defp misuse!(function, state, stream) do
+    case {state, stream} do
+      {:sent, nil} ->
+        raise Ferry.AlreadySentError, "#{function}: the response was already sent"
+
+      {:sent, _} ->
+        raise Ferry.AlreadySentError,
+              "#{function}: the stream was already ended with stream_end/1 " <>
+                "(or the response was sent whole)"
+
+      {:websocket, _} ->
+        raise ArgumentError,
+              "#{function}: this conn is upgraded to a WebSocket; its handler sends"
+
+      {:sse, _} ->
+        raise ArgumentError,
+              "#{function}: this conn is a server-sent-events stream; send with send_event/2"
+
+      {:streaming, _} ->
+        raise ArgumentError,
+              "#{function}: this conn is a chunked stream; send with stream_chunk/2 (chunk/2)"
+
+      {_unset, :sse} ->
+        raise ArgumentError, "#{function}: no stream was started; start one with sse_start/1"
+
+      {_unset, _} ->
+        raise ArgumentError,
+              "#{function}: no stream was started; start one with stream_start/2 (send_chunked/2)"
+    end
   end
 
   @doc false

@@ -479,7 +479,7 @@ defmodule Ferry.PlugTest do
     log =
       capture_log(fn -> assert {500, _, _} = http(:get, port, "/chunk-without-send-chunked") end)
 
-    assert log =~ "chunk/2 sends a part of a response started with send_chunked/2"
+    assert log =~ "chunk/2: no stream was started; start one with stream_start/2 (send_chunked/2)"
   end
 
   test "request and response header functions", %{port: port} do
