@@ -8,7 +8,7 @@ defmodule Ferry.FailuresTest do
   defmodule Routes do
     use Ferry.Router
 
-    plug :announce
+    plug FerryTest.Announce, Ferry.FailuresTest.Waiter
 
     get "/twice", do: conn |> send_resp(200, "first") |> send_resp(200, "second")
 
@@ -21,13 +21,6 @@ defmodule Ferry.FailuresTest do
       conn = send_chunked(conn, 200)
       {:ok, _conn} = chunk(conn, "part")
       raise "raised mid-stream"
-    end
-
-    # The test waits for the route's process to end: its log lines come
-    # after the client has its answer.
-    def announce(conn, _opts) do
-      send(Ferry.FailuresTest.Waiter, {:route, self()})
-      conn
     end
   end
 
@@ -42,12 +35,6 @@ defmodule Ferry.FailuresTest do
   end
 
   defp occurrences(log, text), do: length(String.split(log, text)) - 1
-
-  defp route_ended do
-    assert_receive {:route, route}, 10_000
-    ref = Process.monitor(route)
-    assert_receive {:DOWN, ^ref, :process, ^route, _}, 10_000
-  end
 
   # Issue 15, item 3: one error line for the route's mistake, nothing about
   # answers that are not answers (the route did answer).

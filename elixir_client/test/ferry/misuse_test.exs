@@ -9,7 +9,7 @@ defmodule Ferry.MisuseTest do
   defmodule Routes do
     use Ferry.Router
 
-    plug :announce
+    plug FerryTest.Announce, Ferry.MisuseTest.Waiter
 
     get "/chunk-after-end" do
       conn |> stream_start(200) |> stream_chunk("a") |> stream_end() |> stream_chunk("b")
@@ -27,11 +27,6 @@ defmodule Ferry.MisuseTest do
     end
 
     get "/header-map", do: {200, %{"x-a" => "b"}, "with a header map"}
-
-    def announce(conn, _opts) do
-      send(Ferry.MisuseTest.Waiter, {:route, self()})
-      conn
-    end
   end
 
   setup do
@@ -48,9 +43,7 @@ defmodule Ferry.MisuseTest do
   defp log_of(port, path) do
     capture_log(fn ->
       raw(port, "GET #{path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", fn _ -> false end)
-      assert_receive {:route, route}, 10_000
-      ref = Process.monitor(route)
-      assert_receive {:DOWN, ^ref, :process, ^route, _}, 10_000
+      route_ended()
     end)
   end
 
