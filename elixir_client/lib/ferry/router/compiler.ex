@@ -44,6 +44,13 @@ defmodule Ferry.Router.Compiler do
       end
 
     quote do
+      Ferry.Router.Compiler.check_reachable(
+        __MODULE__,
+        unquote(methods),
+        unquote(label),
+        __ENV__
+      )
+
       @ferry_routes {unquote(methods), unquote(Macro.escape(segments))}
       unquote(setup)
       @doc false
@@ -54,6 +61,26 @@ defmodule Ferry.Router.Compiler do
            unquote(body)
          end}
       end
+    end
+  end
+
+  @doc false
+  # Run as each route is defined: a `match _` above (for these methods)
+  # takes every request this route could get.
+  def check_reachable(module, methods, label, env) do
+    shadowed? =
+      module
+      |> Module.get_attribute(:ferry_routes)
+      |> Enum.any?(fn {earlier, segments} ->
+        segments == :any and
+          (earlier == :any or (methods != :any and Enum.all?(methods, &(&1 in earlier))))
+      end)
+
+    if shadowed? do
+      IO.warn(
+        "route #{label} is unreachable: match _ above takes every request it would get",
+        Macro.Env.stacktrace(env)
+      )
     end
   end
 
@@ -107,6 +134,7 @@ defmodule Ferry.Router.Compiler do
 
     # Initialised once, at compile time, as Plug initialises plugs.
     quote do
+      Ferry.Router.Pipeline.ensure_plug!(unquote(to), "forward to:", __ENV__)
       @ferry_forward_init unquote(to).init(unquote(init_opts))
       @doc false
       def __ferry_match__(_, unquote(pattern)) do
@@ -157,6 +185,14 @@ defmodule Ferry.Router.Compiler do
 
     if globs != [] do
       compile_error!(caller, "a *glob may only be the last segment of #{inspect(path)}")
+    end
+
+    # "/a/:x/b/:x" would match only equal segments; nobody means that.
+    names = for {kind, name} <- segments, kind in [:param, :glob], do: name
+
+    case names -- Enum.uniq(names) do
+      [] -> :ok
+      [twice | _] -> compile_error!(caller, ":#{twice} is bound twice in #{inspect(path)}")
     end
 
     {segments, path}
@@ -236,6 +272,7 @@ defmodule Ferry.Router.Compiler do
           # Initialised once, at compile time, as Plug.Router does.
           setup =
             quote do
+              Ferry.Router.Pipeline.ensure_plug!(unquote(to), "to:", __ENV__)
               @ferry_route_init unquote(to).init(unquote(Keyword.get(options, :init_opts, [])))
             end
 

@@ -100,7 +100,7 @@ defmodule Ferry.Router.Pipeline do
   defp call({plug, opts, line}, conn, env) do
     case Atom.to_charlist(plug) do
       ~c"Elixir." ++ _ ->
-        {:module, _} = ensure_plug!(plug, env, line)
+        :ok = ensure_plug!(plug, "plug", %{env | line: line})
         init = Macro.escape(plug.init(opts))
         quote(do: unquote(plug).call(unquote(conn), unquote(init)))
 
@@ -111,23 +111,20 @@ defmodule Ferry.Router.Pipeline do
     end
   end
 
-  defp ensure_plug!(plug, env, line) do
+  @doc false
+  # A module plug (of `plug`, a route's `to:`, `forward`) must exist and
+  # have init/1 and call/2 when the router compiles, which calls its init.
+  def ensure_plug!(plug, what, env) do
     case Code.ensure_compiled(plug) do
-      {:module, _} = ok ->
+      {:module, _} ->
         unless function_exported?(plug, :init, 1) and function_exported?(plug, :call, 2) do
-          compile_error!(
-            %{env | line: line},
-            "plug #{inspect(plug)} must define init/1 and call/2"
-          )
+          compile_error!(env, "#{what} #{inspect(plug)} must define init/1 and call/2")
         end
 
-        ok
+        :ok
 
       {:error, why} ->
-        compile_error!(
-          %{env | line: line},
-          "plug #{inspect(plug)} is not an available module (#{why})"
-        )
+        compile_error!(env, "#{what} #{inspect(plug)} is not an available module (#{why})")
     end
   end
 
