@@ -2,7 +2,7 @@
 %% set of decoding rules for the Erlang and the Elixir side, and Cowboy's
 %% `match_qs' on top.
 %%
-%% The rules (docs/ERLANG_API.md "Query strings"): pairs are separated by
+%% The rules (docs/ERLANG_API.md "Paths and query strings"): pairs are separated by
 %% `&' (empty ones skipped); a pair is `key=value', or `key' alone (value
 %% `true'); `+' is a space; `%' must be followed by two hex digits; the
 %% decoded key and value must be UTF-8; a pair whose key decodes to

@@ -153,10 +153,11 @@ defmodule Ferry.Conn do
 
   @doc """
   Builds a conn from the request map the Erlang side hands to a handler
-  (see `docs/ERLANG_API.md`). Path segments are percent-decoded leniently,
-  as browsers do: a `%` not followed by two hex digits is kept as it is.
-  The query string is decoded strictly (`Ferry.Conn.Query`): a bad one
-  raises `Ferry.Conn.InvalidQueryError`, which answers 400.
+  (see `docs/ERLANG_API.md`). The path and the query string are decoded by
+  the rules the Erlang side uses ("Paths and query strings" there): path
+  segments split on `/`, empty ones left out, each percent-decoded; a bad
+  `%` escape in the path raises `Ferry.Conn.MalformedURIError`, a bad
+  query string `Ferry.Conn.InvalidQueryError`: both answer 400.
   """
   @spec from_req(map()) :: t()
   def from_req(%{method: method, path: path} = req) do
@@ -176,7 +177,7 @@ defmodule Ferry.Conn do
       version: Map.get(req, :version, {1, 1}),
       body: Map.get(req, :body, ""),
       query_params: Ferry.Conn.Query.decode(query),
-      path_info: path |> String.split("/", trim: true) |> Enum.map(&URI.decode/1),
+      path_info: path_info(path),
       path: path,
       query: query,
       headers: headers,
@@ -184,6 +185,24 @@ defmodule Ferry.Conn do
       req: req
     }
     |> merge_params()
+  end
+
+  defp path_info(path) do
+    case :ferry_router.split_path(path) do
+      {:ok, segments} ->
+        segments
+
+      {:error, :bad_path} ->
+        case path do
+          # OPTIONS * and the like: a request target that is not a path.
+          "/" <> _ ->
+            raise Ferry.Conn.MalformedURIError,
+                  "the path #{inspect(path)} has a % not followed by two hex digits"
+
+          _ ->
+            []
+        end
+    end
   end
 
   # Cowboy's and Plug's reading of the host header: the port after the last

@@ -52,7 +52,9 @@ defmodule Ferry.Router do
   and `private:` maps are merged into the conn before the body runs.
 
   A request path is split on `/` (empty segments dropped) and each segment
-  percent-decoded before matching, so `"/café"` matches `/caf%C3%A9`. A
+  percent-decoded before matching, so `"/café"` matches `/caf%C3%A9`; a
+  bad `%` escape is 400 (the rules are the Erlang side's,
+  docs/ERLANG_API.md "Paths and query strings"). A
   segment `:name` matches one segment and binds the variable `name` in the
   body; a last segment `*name`
   binds the remaining segments as a list. Both are also in

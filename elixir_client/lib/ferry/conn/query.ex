@@ -5,7 +5,7 @@ defmodule Ferry.Conn.Query do
   `%{"a" => "1", "b" => %{"c" => "2"}, "d" => ["3", "4"]}`.
 
   Pairs are decoded by the rules the Erlang side uses too (`ferry_qs`,
-  docs/ERLANG_API.md "Query strings"): `+` is a space, `%` must be
+  docs/ERLANG_API.md "Paths and query strings"): `+` is a space, `%` must be
   followed by two hex digits, keys and values must be UTF-8, empty pairs
   and empty keys are skipped, a key alone has the value `""`. Then keys
   nest: `k[x]` puts `x` in the map `k`, a trailing `k[]` appends to the
@@ -95,4 +95,12 @@ defmodule Ferry.Conn.InvalidQueryError do
   `plug_status` is 400: the client gets `400` with the message.
   """
   defexception message: "invalid query string", plug_status: 400
+end
+
+defmodule Ferry.Conn.MalformedURIError do
+  @moduledoc """
+  A request path with a `%` not followed by two hex digits. Its
+  `plug_status` is 400, as for `Plug.Router.MalformedURIError`.
+  """
+  defexception message: "malformed request path", plug_status: 400
 end
