@@ -21,7 +21,7 @@ defmodule DemoWebSocketTest do
     ws
   end
 
-  defp json(term), do: term |> Demo.Json.encode() |> IO.iodata_to_binary()
+  defp json(term), do: Ferry.JSON.encode!(term)
 
   # The next text message containing `part`; others are skipped (member
   # lists come from the room and from the socket itself, in either order).

@@ -62,6 +62,13 @@ call(Handler, Req, Ctx) ->
     catch
         exit:{ferry, closed, _} ->
             ok;
+        error:{ferry, bad_request, Why} ->
+            bad_request(Ctx, Why);
+        exit:{ferry, abort, _} ->
+            %% The handler reported its failure itself (the Elixir router
+            %% does, with the route): the response is aborted, and one
+            %% report is enough.
+            fail(Ctx);
         error:{ferry, bad_response, Why} ->
             report(Ctx, Req, #{handler => Handler, bad_response => Why}),
             fail(Ctx);
@@ -109,6 +116,16 @@ finish({websocket, Module, State, Opts} = Result, Req, Ctx) ->
     end;
 finish(Result, Req, Ctx) ->
     garbage(Ctx, Req, Result).
+
+%% The request, not the handler, is at fault (a query string that is not
+%% one, a parameter match_qs refused): 400 saying why, as Cowboy answers
+%% it, and no report.
+bad_request(Ctx, Why) ->
+    case ferry_req:response_state() of
+        none -> respond(Ctx, 400, [{<<"content-type">>, <<"text/plain; charset=utf-8">>}],
+                        [<<"Bad Request: ">>, ferry_qs:describe(Why), $\n]);
+        _ -> fail(Ctx)
+    end.
 
 garbage(Ctx, Req, Result) ->
     report(Ctx, Req, #{bad_return => Result}),

@@ -14,6 +14,8 @@
 %% Pure.
 -export([header/2, header/3, parse_qs/1, parse_cookies/1, binding/2, binding/3,
          path_info/1, encode_headers/1, sse_event/1, websocket/1]).
+%% Pure, after Cowboy's: cookies to send, query strings checked.
+-export([set_resp_cookie/4, match_qs/2]).
 %% Talk to the port.
 -export([read_body/1, read_body/2, read_full_body/2, body_trailers/1,
          reply/4, stream_reply/3, stream_body/3, stream_trailers/2,
@@ -59,36 +61,61 @@ header(Name, #{headers := Headers}, Default) ->
     end.
 
 %% @doc The query string as `[{Key, Value | true}]', percent-decoded with
-%% `+' as space. A key without `=' has the value `true'. Bytes that are not
-%% valid percent-encoding are kept as they are rather than failing.
+%% `+' as space; a key without `=' has the value `true' (the rules of
+%% `ferry_qs'). A query string that breaks them (a `%' not followed by two
+%% hex digits, bytes that do not decode to UTF-8) raises
+%% `error({ferry, bad_request, {query, Why}})': the client gets 400.
 -spec parse_qs(req() | binary()) -> [{binary(), binary() | true}].
 parse_qs(#{query := Query}) -> parse_qs(Query);
 parse_qs(Query) when is_binary(Query) ->
-    [qs_pair(P) || P <- binary:split(Query, <<"&">>, [global]), P =/= <<>>].
-
-qs_pair(Pair) ->
-    case binary:split(Pair, <<"=">>) of
-        [Key] -> {qs_decode(Key), true};
-        [Key, Value] -> {qs_decode(Key), qs_decode(Value)}
+    case ferry_qs:parse(Query) of
+        {ok, Pairs} -> Pairs;
+        {error, Why} -> error({ferry, bad_request, {query, Why}})
     end.
 
-qs_decode(Bin) ->
-    Spaced = binary:replace(Bin, <<"+">>, <<" ">>, [global]),
-    case ferry_router:pct_decode(Spaced) of
-        {ok, Decoded} -> Decoded;
-        error -> Spaced
+%% @doc Cowboy's `match_qs/2': the query parameters named in `Fields' as a
+%% map, checked (`ferry_qs:match/2' says how). A missing or bad parameter
+%% raises `error({ferry, bad_request, {match_qs, Errors}})': the client
+%% gets 400 naming them.
+%%
+%% ```
+%% #{id := Id, lang := Lang} =
+%%     ferry_req:match_qs([{id, int}, {lang, nonempty, <<"en">>}], Req)
+%% '''
+-spec match_qs([ferry_qs:field()], req()) -> #{atom() => term()}.
+match_qs(Fields, Req) ->
+    case ferry_qs:match(Fields, parse_qs(Req)) of
+        {ok, Map} -> Map;
+        {error, Errors} -> error({ferry, bad_request, {match_qs, Errors}})
     end.
 
 %% @doc The request's cookies (RFC 6265 5.4: `name=value' pairs joined by
-%% "; ", in every `cookie' field), in order. Values are not decoded; a pair
-%% without `=' is skipped, as browsers do.
+%% "; ", in every `cookie' field), in order. Values are not decoded; a
+%% malformed pair is skipped, as browsers do (`ferry_cookie:parse/1').
 -spec parse_cookies(req()) -> [{binary(), binary()}].
 parse_cookies(#{headers := Headers}) ->
-    [{string:trim(Name), string:trim(Value)}
-     || {<<"cookie">>, Field} <- Headers,
-        Pair <- binary:split(Field, <<";">>, [global]),
-        [Name, Value] <- [binary:split(Pair, <<"=">>)],
-        string:trim(Name) =/= <<>>].
+    [Pair || {<<"cookie">>, Field} <- Headers, Pair <- ferry_cookie:parse(Field)].
+
+%% @doc Cowboy's `set_resp_cookie/4': a `set-cookie' header that the next
+%% `reply/4' or `stream_reply/3' (or `sse_start/1') of this `Req' sends; a
+%% later one of the same `Name' replaces it. `Opts' as in
+%% `ferry_cookie:setcookie/3' (`max_age', `path', `domain', `secure',
+%% `http_only', `same_site', with `path => <<"/">>' and `http_only =>
+%% true' unless said otherwise). A handler returning `{Status, Headers,
+%% Body}' puts `{<<"set-cookie">>, ferry_cookie:setcookie(N, V, Opts)}' in
+%% `Headers' instead. Delete a cookie with `#{max_age => 0}'.
+-spec set_resp_cookie(iodata(), iodata(), ferry_cookie:opts(), req()) -> req().
+set_resp_cookie(Name, Value, Opts, Req) ->
+    Field = ferry_cookie:setcookie(Name, Value, Opts),
+    Cookies = maps:get(resp_cookies, Req, #{}),
+    Req#{resp_cookies => Cookies#{iolist_to_binary(Name) => Field}}.
+
+%% The headers of a response, then the cookies set on `Req'.
+with_cookies(Headers, #{resp_cookies := Cookies}) ->
+    encode_headers(Headers)
+        ++ [{<<"set-cookie">>, Field} || {_, Field} <- lists:sort(maps:to_list(Cookies))];
+with_cookies(Headers, _Req) ->
+    encode_headers(Headers).
 
 -spec binding(binary() | atom(), req()) -> binary() | undefined.
 binding(Name, Req) -> binding(Name, Req, undefined).
@@ -175,6 +202,8 @@ data_lines(Data) ->
 %% @doc Reads the request body. An inline body is returned at once. A
 %% streamed body is returned `length' bytes (or more, at most one chunk
 %% more) at a time: `{more, Data, Req}' until the last part `{ok, Data, Req}'.
+%% Once the body was read to its end, more reads give `{ok, <<>>, Req}',
+%% inline or streamed alike (Plug's rule; the inline body stays in `Req').
 %% The first call grants the port `length' bytes, or the listener's
 %% `body_window' if larger, ahead and every chunk received is granted again,
 %% so the pipe stays full while the handler works and at most that many
@@ -188,7 +217,13 @@ read_body(Req) -> read_body(Req, #{}).
 -spec read_body(req(), #{length => pos_integer(), timeout => timeout()}) ->
           {ok | more, binary(), req()}.
 read_body(#{body := Body} = Req, _Opts) when is_binary(Body) ->
-    {ok, Body, Req};
+    case get(?BODY) of
+        done ->
+            {ok, <<>>, Req};
+        undefined ->
+            put(?BODY, done),
+            {ok, Body, Req}
+    end;
 read_body(#{body := stream, ?FERRY_CTX := Ctx} = Req, Opts) ->
     Length = maps:get(length, Opts, ferry_opts:req_default(read_length)),
     Timeout = maps:get(timeout, Opts, ferry_opts:req_default(read_timeout)),
@@ -288,7 +323,7 @@ reply(Status, Headers, _Body, #{?FERRY_CTX := Ctx, version := Version} = Req)
     Req;
 reply(Status, Headers, Body, #{?FERRY_CTX := Ctx} = Req) ->
     not_replied_yet(),
-    respond(Ctx, Req, Status, encode_headers(Headers), Body, iolist_size(Body)),
+    respond(Ctx, Req, Status, with_cookies(Headers, Req), Body, iolist_size(Body)),
     put(?RESP, done),
     Req.
 
@@ -324,7 +359,7 @@ stream_reply(Status, _Headers, _Req) when not ?IS_STATUS(Status) ->
     error({ferry, bad_response, {status, Status}});
 stream_reply(Status, Headers, #{?FERRY_CTX := Ctx} = Req) ->
     not_replied_yet(),
-    start_stream(Ctx, Status, encode_headers(Headers)),
+    start_stream(Ctx, Status, with_cookies(Headers, Req)),
     Req.
 
 start_stream(#ferry_ctx{id = Id, owner = Owner} = Ctx, Status, Headers) ->

@@ -4,7 +4,10 @@
 %% Pure: no process, no I/O. A pattern is a binary path whose segments are
 %% literals, `:name' (binds one segment) or, last only, `[...]' (binds the
 %% rest, possibly nothing, as `path_info'). Path segments are percent-decoded
-%% before matching, as Cowboy's router does, so `/caf%C3%A9' matches `/café'.
+%% before matching, as Cowboy's router does, so `/caf%C3%A9' matches `/café';
+%% empty segments do not count, as in Plug, so `/a/' and `//a' are `/a'.
+%% The Elixir router takes its segments from here too (docs/ERLANG_API.md,
+%% "Paths and query strings").
 %%
 %% A handler is a module with `handle/1', a fun of arity 1, or
 %% `{Module, Opts}' for a module with `handle(Req, Opts)' (as `ferry_static'
@@ -156,12 +159,19 @@ summary({Routes, CatchAll}) -> {routes, length(Routes), CatchAll}.
 
 %% @doc Finds the handler of a request. A matched path with another method
 %% gives 405 with `allow' even when a catch-all exists: the path belongs to
-%% a route. HEAD is served by a GET route when no route names HEAD.
+%% a route. HEAD is served by a GET route when no route names HEAD. A path
+%% with a bad `%' escape is 400 (`bad_path') even with a catch-all, so an
+%% Elixir router (a catch-all) follows the same rule; a request target that
+%% is not a path (`OPTIONS *') goes to the catch-all if there is one.
 -spec match(binary(), binary(), compiled()) -> result().
 match(Method, Path, {Routes, CatchAll}) ->
     case split_path(Path) of
         {ok, Segments} -> match(Method, Segments, Routes, CatchAll, []);
-        {error, bad_path} when CatchAll =/= undefined -> {ok, CatchAll, #{}, undefined};
+        {error, bad_path} when CatchAll =/= undefined ->
+            case Path of
+                <<"/", _/binary>> -> {error, bad_path};
+                _ -> {ok, CatchAll, #{}, undefined}
+            end;
         {error, bad_path} -> {error, bad_path}
     end.
 
@@ -205,13 +215,13 @@ match_segments([Seg | Pattern], [Seg | Rest], Wildcard, Bindings) ->
 match_segments(_, _, _, _) ->
     nomatch.
 
-%% @doc Splits an absolute path into percent-decoded segments:
-%% `/' is `[]', `/a/b' is `[a, b]', `/a/' is `[a, <<>>]'.
+%% @doc Splits an absolute path into percent-decoded segments, empty ones
+%% left out: `/' is `[]', `/a/b' and `//a/b/' are `[a, b]', `/a%2Fb' is
+%% `[<<"a/b">>]'. `{error, bad_path}' for a `%' not followed by two hex
+%% digits, or a path not starting with `/'.
 -spec split_path(binary()) -> {ok, [binary()]} | {error, bad_path}.
-split_path(<<"/">>) ->
-    {ok, []};
 split_path(<<"/", Path/binary>>) ->
-    try [strict_decode(S) || S <- binary:split(Path, <<"/">>, [global])] of
+    try [strict_decode(S) || S <- binary:split(Path, <<"/">>, [global]), S =/= <<>>] of
         Segments -> {ok, Segments}
     catch throw:bad_path -> {error, bad_path}
     end;

@@ -7,19 +7,20 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([upload_100mb_flat_memory/1, full_body/1, full_body_too_large/1,
-         chunked_upload/1, expect_continue/1, small_length_reads/1]).
+         chunked_upload/1, expect_continue/1, small_length_reads/1, read_twice/1]).
 
 -define(MB, 1048576).
 
 all() ->
     [upload_100mb_flat_memory, full_body, full_body_too_large, chunked_upload,
-     expect_continue, small_length_reads].
+     expect_continue, small_length_reads, read_twice].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
     Routes = [{<<"POST">>, <<"/count">>, fun count/1},
               {<<"POST">>, <<"/full">>, fun full/1},
-              {<<"POST">>, <<"/small">>, fun small/1}],
+              {<<"POST">>, <<"/small">>, fun small/1},
+              {<<"POST">>, <<"/twice">>, fun twice/1}],
     Port = ferry_test_lib:start(body, #{routes => Routes}),
     [{port, Port} | Config].
 
@@ -46,6 +47,14 @@ full(Req0) ->
         {ok, Body, _Req} -> {200, [], [integer_to_binary(byte_size(Body)), $\s, Body]};
         {error, too_large} -> {413, [], <<"too large\n">>}
     end.
+
+%% Reads the whole body, then reads again: Plug's rule, `<<>>' once read,
+%% whether the body came inline or as a stream.
+twice(Req0) ->
+    {ok, A, Req1} = ferry_req:read_full_body(Req0, 1000000),
+    {ok, B, Req2} = ferry_req:read_body(Req1),
+    {ok, C, _} = ferry_req:read_full_body(Req2, 10),
+    {200, [], io_lib:format("~b ~b ~b", [byte_size(A), byte_size(B), byte_size(C)])}.
 
 %% Reads with `length => 1000': every `more' part is at least 1000 bytes.
 small(Req) ->
@@ -141,3 +150,10 @@ small_length_reads(Config) ->
     ?assertEqual(Body, Echoed),
     [?assert(S >= 1000) || S <- lists:droplast(Sizes)],
     ?assert(length(Sizes) >= 2).
+
+read_twice(Config) ->
+    Port = ?config(port, Config),
+    %% 5 bytes come inline, 200 KB (over inline_body) as a stream.
+    ?assertMatch({200, _, <<"5 0 0">>}, ferry_test_lib:http(post, Port, "/twice", [], <<"hello">>)),
+    ?assertMatch({200, _, <<"200000 0 0">>},
+                 ferry_test_lib:http(post, Port, "/twice", [], binary:copy(<<"x">>, 200000))).

@@ -58,9 +58,12 @@ head_uses_get_test() ->
 
 not_found_test() ->
     ?assertEqual({error, not_found}, match(<<"GET">>, <<"/nope">>)),
-    ?assertEqual({error, not_found}, match(<<"GET">>, <<"/users">>)),
-    %% A trailing slash is another path.
-    ?assertEqual({error, not_found}, match(<<"GET">>, <<"/users/1/">>)).
+    ?assertEqual({error, not_found}, match(<<"GET">>, <<"/users">>)).
+
+%% Empty segments do not count (as in Plug): a trailing slash is the same path.
+empty_segments_test() ->
+    ?assertEqual({user, #{<<"id">> => <<"1">>}, undefined}, match(<<"GET">>, <<"/users/1/">>)),
+    ?assertEqual({user, #{<<"id">> => <<"1">>}, undefined}, match(<<"GET">>, <<"//users//1">>)).
 
 method_not_allowed_test() ->
     ?assertEqual({error, {method_not_allowed, <<"DELETE, GET, HEAD">>}},
@@ -78,6 +81,9 @@ catch_all_test() ->
     ?assertEqual(all, F1(req)),
     {ok, F2, _, _} = ferry_router:match(<<"OPTIONS">>, <<"*">>, C),
     ?assertEqual(all, F2(req)),
+    %% A bad % escape is the client's error, for a catch-all (an Elixir
+    %% router) as for routes: one rule for both sides.
+    ?assertEqual({error, bad_path}, ferry_router:match(<<"GET">>, <<"/a%zz">>, C)),
     %% The path belongs to a route: 405 wins over the catch-all.
     ?assertEqual({error, {method_not_allowed, <<"GET, HEAD">>}},
                  ferry_router:match(<<"POST">>, <<"/a">>, C)).
@@ -104,10 +110,17 @@ bad_routes_test_() ->
 bad_catch_all_test() ->
     ?assertEqual({error, {bad_option, handler}}, ferry_router:compile([], not_a_module_x)).
 
+%% The path cases of the table both sides are tested with.
+split_path_table_test_() ->
+    {ok, Cases} = file:consult(filename:join(filename:dirname(?FILE), "ferry_uri_cases.eterm")),
+    Paths = [{Path, Result} || {path, Path, Result} <- Cases],
+    ?assert(length(Paths) >= 8),
+    [?_assertEqual(Result, case ferry_router:split_path(Path) of
+                               {ok, Segments} -> {ok, Segments};
+                               {error, bad_path} -> bad_request
+                           end) || {Path, Result} <- Paths].
+
 split_path_test() ->
-    ?assertEqual({ok, []}, ferry_router:split_path(<<"/">>)),
-    ?assertEqual({ok, [<<"a">>, <<>>]}, ferry_router:split_path(<<"/a/">>)),
-    ?assertEqual({ok, [<<>>, <<"a">>]}, ferry_router:split_path(<<"//a">>)),
     ?assertEqual({error, bad_path}, ferry_router:split_path(<<"a">>)).
 
 %% {Module, Opts}: Module:init/1 checks the options once, at compile time,

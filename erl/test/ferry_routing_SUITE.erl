@@ -9,7 +9,7 @@
          query_parsing/1, request_map/1, inline_body_echo/1, module_handler/1,
          catch_all/1, map_headers_and_iolist_body/1, keep_alive_many/1, info_counts/1,
          bad_options/1, port_rejects_option/1, address_in_use/1, options_match_port/1,
-         stop_unknown/1, ipv6_and_tuple_ip/1]).
+         stop_unknown/1, ipv6_and_tuple_ip/1, uri_table/1]).
 -behaviour(ferry_handler).
 -export([handle/1]).
 
@@ -17,7 +17,7 @@ all() ->
     [bindings_and_path_info, not_found, method_not_allowed, head_via_get, query_parsing,
      request_map, inline_body_echo, module_handler, catch_all, map_headers_and_iolist_body,
      keep_alive_many, info_counts, bad_options, port_rejects_option, address_in_use,
-     options_match_port, stop_unknown, ipv6_and_tuple_ip].
+     options_match_port, stop_unknown, ipv6_and_tuple_ip, uri_table].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -27,7 +27,8 @@ init_per_suite(Config0) ->
               {<<"GET">>, <<"/qs">>, fun qs/1},
               {'_', <<"/echo">>, fun echo/1},
               {<<"GET">>, <<"/module">>, ?MODULE},
-              {<<"GET">>, <<"/fancy">>, fun fancy/1}],
+              {<<"GET">>, <<"/fancy">>, fun fancy/1},
+              {<<"GET">>, <<"/table/[...]">>, fun table/1}],
     Port = ferry_test_lib:start(routing, #{routes => Routes}),
     [{port, Port} | Config].
 
@@ -54,6 +55,10 @@ echo(Req) ->
     {200, [{<<"x-host">>, ferry_req:header(<<"host">>, Req, <<"none">>)}],
      term_to_binary(Summary#{headers => maps:get(headers, Req)})}.
 
+%% The segments and the query pairs, for the table of uri_table/1.
+table(Req) ->
+    {200, [], term_to_binary({ferry_req:path_info(Req), ferry_req:parse_qs(Req)})}.
+
 handle(_Req) ->
     {201, [], <<"from module">>}.
 
@@ -76,7 +81,6 @@ not_found(Config) ->
     Port = ?config(port, Config),
     ?assertMatch({404, _, _}, ferry_test_lib:http(get, Port, "/nothing/here")),
     ?assertMatch({404, _, _}, ferry_test_lib:http(get, Port, "/users")),
-    ?assertMatch({404, _, _}, ferry_test_lib:http(get, Port, "/users/1/")),
     %% Bad percent-encoding in the path is the client's error.
     ?assertMatch({400, _, _}, ferry_test_lib:raw(Port, <<"GET /users/%zz HTTP/1.1\r\nhost: x\r\n\r\n">>)).
 
@@ -218,3 +222,29 @@ ipv6_and_tuple_ip(_Config) ->
     after
         ok = ferry:stop_listener(v6)
     end.
+
+%% The table both sides are tested with (ferry_uri_cases.eterm; the Elixir
+%% side reads it too), through a listener: what a route sees, or 400.
+uri_table(Config) ->
+    Port = ?config(port, Config),
+    {ok, Cases} = file:consult(filename:join(filename:dirname(?FILE), "ferry_uri_cases.eterm")),
+    Get = fun(Target) ->
+                  ferry_test_lib:raw(Port, <<"GET /table", Target/binary,
+                                             " HTTP/1.1\r\nhost: x\r\n\r\n">>)
+          end,
+    Answer = fun({200, _, Body}) -> {ok, binary_to_term(Body)};
+                ({400, _, _}) -> bad_request
+             end,
+    [?assertEqual({Path, Result},
+                  {Path, case Answer(Get(Path)) of
+                             {ok, {Segments, []}} -> {ok, Segments};
+                             bad_request -> bad_request
+                         end})
+     || {path, Path, Result} <- Cases, Path =/= <<"/">>],
+    [?assertEqual({Query, Result},
+                  {Query, case Answer(Get(<<"/?", Query/binary>>)) of
+                              {ok, {[], Pairs}} -> {ok, Pairs};
+                              bad_request -> bad_request
+                          end})
+     || {query, Query, Result} <- Cases],
+    ok.

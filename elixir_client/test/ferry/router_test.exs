@@ -121,9 +121,23 @@ defmodule Ferry.RouterTest do
     assert body(result) == ~s(%{"name" => "bob", "x" => "1", "y" => "a+b c"})
   end
 
-  test "malformed percent-encoding is kept as it is, not a crash" do
-    result = Routes.handle(req("GET", "/params/%zz", "a=%&b=%4"))
-    assert body(result) == ~s(%{"a" => "%", "b" => "%4", "name" => "%zz"})
+  test "malformed percent-encoding in a path is the client's 400, not a crash" do
+    assert {400, _, message} = Routes.handle(req("GET", "/params/%zz", "a=1"))
+    assert IO.iodata_to_binary(message) =~ ~s(the path "/params/%zz" has a % not followed)
+  end
+
+  test "a query string that is not one is the client's 400, not logged" do
+    log =
+      capture_log(fn ->
+        assert {400, _, message} = Routes.handle(req("GET", "/params/x", "a=%&b=1"))
+
+        assert IO.iodata_to_binary(message) ==
+                 ~s(the query string has a % not followed by two hex digits in "a=%"\n)
+
+        assert {400, _, _} = Routes.handle(req("GET", "/params/x", "a=%E9"))
+      end)
+
+    assert log == ""
   end
 
   test "match answers every method" do

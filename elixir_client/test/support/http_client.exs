@@ -66,6 +66,23 @@ defmodule FerryTest.HTTP do
   end
 
   @doc false
+  # Waits (bounded) for the end of the route FerryTest.Announce announced.
+  def route_ended do
+    receive do
+      {:route, route} ->
+        ref = Process.monitor(route)
+
+        receive do
+          {:DOWN, ^ref, :process, ^route, _} -> :ok
+        after
+          10_000 -> raise "the route did not end"
+        end
+    after
+      10_000 -> raise "no route announced itself"
+    end
+  end
+
+  @doc false
   # Waits (bounded) until fun returns a truthy value, which it returns.
   def eventually(fun, tries \\ 200) do
     case safe(fun) do
@@ -85,5 +102,19 @@ defmodule FerryTest.HTTP do
     fun.()
   catch
     _, _ -> nil
+  end
+end
+
+defmodule FerryTest.Announce do
+  @moduledoc false
+  # A plug telling the test process (registered under the name given) which
+  # process runs the request, so that a test can wait for it to end: the
+  # log lines of a route that fails after answering come after the client
+  # has its answer. Then FerryTest.HTTP.route_ended/0.
+  def init(name), do: name
+
+  def call(conn, name) do
+    send(name, {:route, self()})
+    conn
   end
 end

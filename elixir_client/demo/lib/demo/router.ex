@@ -98,7 +98,8 @@ defmodule Demo.Router do
   end
 
   get "/_ferry/info" do
-    {200, [{"content-type", "application/json"}], [Demo.Json.encode(Ferry.info(Demo.HTTP)), ?\n]}
+    {200, [{"content-type", "application/json"}],
+     [Ferry.JSON.encode_to_iodata!(Ferry.info(Demo.HTTP)), ?\n]}
   end
 
   get "/_ferry/os_pid", do: "#{Ferry.info(Demo.HTTP).os_pid}\n"

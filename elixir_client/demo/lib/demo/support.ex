@@ -29,39 +29,3 @@ defmodule Demo.Clock do
   @spec now() :: String.t()
   def now, do: DateTime.utc_now() |> DateTime.truncate(:millisecond) |> DateTime.to_iso8601()
 end
-
-defmodule Demo.Json do
-  @moduledoc """
-  Just enough JSON for `/_ferry/info` (Elixir 1.14 has no JSON module and
-  the demo takes no dependency).
-
-      Demo.Json.encode(%{requests: 3}) #=> ~s({"requests":3})
-  """
-
-  @doc "Encodes maps, lists, tuples (as lists), numbers, booleans, nil, atoms and binaries."
-  @spec encode(term()) :: iodata()
-  def encode(map) when is_map(map) do
-    fields =
-      map |> Enum.sort() |> Enum.map(fn {k, v} -> [string(to_string(k)), ?:, encode(v)] end)
-
-    [?{, Enum.intersperse(fields, ?,), ?}]
-  end
-
-  def encode(list) when is_list(list),
-    do: [?[, Enum.intersperse(Enum.map(list, &encode/1), ?,), ?]]
-
-  def encode(tuple) when is_tuple(tuple), do: encode(Tuple.to_list(tuple))
-  def encode(n) when is_number(n), do: to_string(n)
-  def encode(nil), do: "null"
-  def encode(b) when is_boolean(b), do: to_string(b)
-  def encode(atom) when is_atom(atom), do: string(Atom.to_string(atom))
-  def encode(binary) when is_binary(binary), do: string(binary)
-  def encode(other), do: string(inspect(other))
-
-  defp string(s), do: [?", for(<<c <- s>>, do: escape(c)), ?"]
-
-  defp escape(?"), do: "\\\""
-  defp escape(?\\), do: "\\\\"
-  defp escape(c) when c < 0x20, do: :io_lib.format("\\u~4.16.0B", [c])
-  defp escape(c), do: c
-end

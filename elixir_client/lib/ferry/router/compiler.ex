@@ -12,9 +12,14 @@ defmodule Ferry.Router.Compiler do
   # body keeps the lexical context (imports, aliases) of the router module.
   @moduledoc false
 
+  @route_options [:do, :to, :init_opts, :assigns, :private]
+
   @doc false
-  def route(methods, path, contents, caller) do
-    body = fetch_body!(contents, caller)
+  # `options` are a route macro's: the body (`do:`, or a module plug in
+  # `to:` with `init_opts:`), and `assigns:` and `private:` to merge into
+  # the conn before the body runs.
+  def route(methods, path, options, caller) do
+    {body, setup} = body!(options, caller)
     {segments, path_text} = parse_path!(path, caller)
     # The head binds each :name as a variable of the route's body.
     {pattern, vars} = pattern(segments, &Macro.var(&1, nil))
@@ -39,7 +44,15 @@ defmodule Ferry.Router.Compiler do
       end
 
     quote do
+      Ferry.Router.Compiler.check_reachable(
+        __MODULE__,
+        unquote(methods),
+        unquote(label),
+        __ENV__
+      )
+
       @ferry_routes {unquote(methods), unquote(Macro.escape(segments))}
+      unquote(setup)
       @doc false
       def unquote(head) do
         {:route, unquote(label), unquote(path_params),
@@ -52,19 +65,67 @@ defmodule Ferry.Router.Compiler do
   end
 
   @doc false
+  # Run as each route is defined: a `match _` above (for these methods)
+  # takes every request this route could get.
+  def check_reachable(module, methods, label, env) do
+    shadowed? =
+      module
+      |> Module.get_attribute(:ferry_routes)
+      |> Enum.any?(fn {earlier, segments} ->
+        segments == :any and
+          (earlier == :any or (methods != :any and Enum.all?(methods, &(&1 in earlier))))
+      end)
+
+    if shadowed? do
+      IO.warn(
+        "route #{label} is unreachable: match _ above takes every request it would get",
+        Macro.Env.stacktrace(env)
+      )
+    end
+  end
+
+  @doc false
+  # The methods of `match path, via: …`: atoms or strings, any case.
+  def via(methods, caller) do
+    methods
+    |> List.wrap()
+    |> Enum.map(fn
+      method when is_atom(method) or is_binary(method) ->
+        method |> to_string() |> String.upcase()
+
+      other ->
+        compile_error!(
+          caller,
+          "via: takes method names such as :get, got: #{Macro.to_string(other)}"
+        )
+    end)
+    |> with_head()
+  end
+
+  @doc false
+  # A route for GET answers HEAD too, however it is written.
+  def with_head(methods) do
+    if "GET" in methods and "HEAD" not in methods, do: methods ++ ["HEAD"], else: methods
+  end
+
+  @doc false
   def forward(prefix, opts, caller) do
     to =
       Keyword.get(opts, :to) ||
         compile_error!(caller, "forward needs a router: forward \"/api\", to: MyApp.Api")
 
     to = Macro.expand(to, caller)
+    init_opts = Keyword.get(opts, :init_opts, [])
     segments = literal_prefix!(prefix, caller, "forward")
     rest = Macro.var(:rest, __MODULE__)
 
+    # Initialised once, at compile time, as Plug initialises plugs.
     quote do
+      Ferry.Router.Pipeline.ensure_plug!(unquote(to), "forward to:", __ENV__)
+      @ferry_forward_init unquote(to).init(unquote(init_opts))
       @doc false
       def __ferry_match__(_, unquote(prefix_pattern(segments, rest))) do
-        {:forward, unquote(to), unquote(segments), unquote(rest)}
+        {:forward, unquote(to), @ferry_forward_init, unquote(segments), unquote(rest)}
       end
     end
   end
@@ -162,6 +223,14 @@ defmodule Ferry.Router.Compiler do
       compile_error!(caller, "a *glob may only be the last segment of #{inspect(path)}")
     end
 
+    # "/a/:x/b/:x" would match only equal segments; nobody means that.
+    names = for {kind, name} <- segments, kind in [:param, :glob], do: name
+
+    case names -- Enum.uniq(names) do
+      [] -> :ok
+      [twice | _] -> compile_error!(caller, ":#{twice} is bound twice in #{inspect(path)}")
+    end
+
     {segments, path}
   end
 
@@ -215,13 +284,57 @@ defmodule Ferry.Router.Compiler do
   defp label(:any, path), do: "* " <> path
   defp label([method | _], path), do: method <> " " <> path
 
-  defp fetch_body!(contents, caller) do
-    case contents do
-      [do: body] ->
-        body
+  defp body!(options, caller) do
+    unless Keyword.keyword?(options) do
+      compile_error!(
+        caller,
+        "a route takes a keyword list: get \"/\", do: ... or get \"/\", to: MyPlug"
+      )
+    end
 
-      _ ->
-        compile_error!(caller, "a route needs a body: get \"/\", do: ... or get \"/\" do ... end")
+    for {key, _} <- options, key not in @route_options do
+      compile_error!(
+        caller,
+        "unknown route option #{inspect(key)}; the options are #{inspect(@route_options)}"
+      )
+    end
+
+    {body, setup} =
+      case {Keyword.fetch(options, :do), Keyword.fetch(options, :to)} do
+        {{:ok, body}, :error} ->
+          {body, nil}
+
+        {:error, {:ok, to}} ->
+          # Initialised once, at compile time, as Plug.Router does.
+          setup =
+            quote do
+              Ferry.Router.Pipeline.ensure_plug!(unquote(to), "to:", __ENV__)
+              @ferry_route_init unquote(to).init(unquote(Keyword.get(options, :init_opts, [])))
+            end
+
+          {quote(do: unquote(to).call(var!(conn), @ferry_route_init)), setup}
+
+        _ ->
+          compile_error!(
+            caller,
+            "a route needs a body (do: ...) or a module plug (to: MyPlug), not both nor neither"
+          )
+      end
+
+    {merge(:private, options, merge(:assigns, options, body)), setup}
+  end
+
+  # The body, after `assigns:` or `private:` are merged into the conn.
+  defp merge(key, options, body) do
+    case Keyword.fetch(options, key) do
+      {:ok, values} ->
+        quote do
+          var!(conn) = Ferry.Router.Dispatch.merge(var!(conn), unquote(key), unquote(values))
+          unquote(body)
+        end
+
+      :error ->
+        body
     end
   end
 

@@ -26,6 +26,6 @@ defmodule Demo.Chat.Event do
   @spec members([String.t()], non_neg_integer()) :: binary()
   def members(names, version), do: encode(%{type: "members", members: names, version: version})
 
-  defp encode(map), do: map |> Demo.Json.encode() |> IO.iodata_to_binary()
+  defp encode(map), do: Ferry.JSON.encode!(map)
   defp now, do: Demo.Clock.now()
 end
