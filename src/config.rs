@@ -8,6 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Frames from the BEAM may not exceed this until `listen` sets `max_frame`.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
+/// Room for the rest of a `stream_chunk` frame around its data: the BEAM
+/// sends a body in pieces of half a `send_window`, each in one frame.
+const CHUNK_FRAME_OVERHEAD: u64 = 1024;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,6 +30,8 @@ pub struct Config {
     pub idle_timeout: u64,
     pub handler_timeout: u64,
     pub send_timeout: u64,
+    pub min_send_rate: u64,
+    pub min_body_rate: u64,
     pub max_frame: usize,
     pub out_high_water: usize,
     pub sent_events: bool,
@@ -146,11 +151,13 @@ const OPTIONS: &[OptionSpec] = &[
     int_opt!("max_body", max_body, 0, 1 << 62, "1073741824", "Largest request body in bytes: a larger `content-length` is **413** before the request reaches the BEAM; a chunked body growing past it is **413** and `{closed, Id, too_large}`.", "**413**, close; `closed` `too_large`"),
     int_opt!("inline_body", inline_body, 0, 16 << 20, "65536", "A body of at most this many bytes that has fully arrived rides in `{request, …}` as a binary; a larger one is `body => stream`.", "`body => Binary` or `stream`"),
     int_opt!("body_window", body_window, 1, 1 << 40, "1048576", "Cap on the outstanding `read_body` grant of a streamed request body: at most this many body bytes are in flight to the BEAM.", "`read_body` grant cap"),
-    int_opt!("send_window", send_window, 1024, 1 << 40, "262144", "Bytes of `stream_chunk` data the BEAM may have outstanding per response; `{stream_credit, Id, N}` returns credit. Overrunning it by more than this again: `protocol_error`, connection closed.", "`stream_credit`; overrun: `protocol_error`, close"),
+    int_opt!("send_window", send_window, 1024, 1 << 40, "262144", "Bytes of `stream_chunk` data the BEAM may have outstanding per response; `{stream_credit, Id, N}` returns credit. Overrunning it by more than this again: `protocol_error`, connection closed. The BEAM streams a large body in pieces of half a window, so half of it plus 1024 bytes must fit in `max_frame`, else `listen_error` `{bad_option, <<\"send_window\">>}`.", "`stream_credit`; overrun: `protocol_error`, close"),
     int_opt!("header_timeout", header_timeout, 1, MS_MAX, "10000", "Ms from the first byte of a request head until it must be complete: then **408** and close (slowloris).", "**408**, close"),
-    int_opt!("idle_timeout", idle_timeout, 1, MS_MAX, "60000", "Ms an idle keep-alive connection (or a request body that stops arriving) is kept open.", "close (idle); **408** (inline body stalls)"),
-    int_opt!("handler_timeout", handler_timeout, 1, MS_MAX, "60000", "Ms from `{request, …}` (or from the last `read_body`) until the BEAM starts a response: then **504** and `{closed, Id, handler_timeout}`. A started stream is not cut by it.", "**504**; `closed` `handler_timeout`"),
+    int_opt!("idle_timeout", idle_timeout, 1, MS_MAX, "60000", "Ms an idle keep-alive connection is kept open; also how long a request body Ferry waits for may stop arriving altogether (then as below `min_body_rate`).", "close (idle); **408**, `closed` `body_timeout` (body stalls)"),
+    int_opt!("handler_timeout", handler_timeout, 1, MS_MAX, "60000", "Ms from `{request, …}` (or from the last `read_body`, or body bytes sent to the BEAM) until the BEAM starts a response: then **504** and `{closed, Id, handler_timeout}`. Not counted while a `read_body` grant waits on the client; a started stream is not cut by it.", "**504**; `closed` `handler_timeout`"),
     int_opt!("send_timeout", send_timeout, 1, MS_MAX, "30000", "Ms a client may read nothing while a response waits for it: then close and `{closed, Id, send_timeout}`.", "close; `closed` `send_timeout`"),
+    int_opt!("min_send_rate", min_send_rate, 0, 1 << 40, "240", "Bytes/s a client must read on average while output waits for it, from 5 s into each wait (a wait ends when all that was queued is written): a client that trickles is cut as one that reads nothing, with close and `{closed, Id, send_timeout}`. 0: off.", "close; `closed` `send_timeout`"),
+    int_opt!("min_body_rate", min_body_rate, 0, 1 << 40, "240", "Bytes/s a request body must arrive at on average while Ferry waits for it (collecting an inline body, a `read_body` grant outstanding, or dropping an unread body after the response), from 5 s into each wait: below it **408** (if no response began), `{closed, Id, body_timeout}` and close. Waiting for the BEAM's grant does not count. 0: off.", "**408**, close; `closed` `body_timeout`"),
     int_opt!("max_frame", max_frame, 1024, 1 << 31, "67108864", "Largest frame from the BEAM in bytes (the `listen` frame itself is read with the default). A longer length prefix: stderr line, exit 3.", "stderr line, exit 3"),
     int_opt!("out_high_water", out_high_water, 4096, 1 << 40, "8388608", "Bytes queued for the BEAM above which Ferry stops reading new requests from clients, until the queue is below half of it.", "back-pressure on clients"),
     OptionSpec {
@@ -222,6 +229,8 @@ impl Default for Config {
             idle_timeout: 0,
             handler_timeout: 0,
             send_timeout: 0,
+            min_send_rate: 0,
+            min_body_rate: 0,
             max_frame: 0,
             out_high_water: 0,
             sent_events: false,
@@ -263,6 +272,9 @@ impl Config {
             let spec = OPTIONS.iter().find(|s| s.key.as_bytes() == name).ok_or(ConfigError::BadOption(name_text.clone()))?;
             let v = read_value(spec.kind, &value).ok_or(ConfigError::BadOption(name_text))?;
             (spec.set)(&mut config, v);
+        }
+        if config.send_window / 2 + CHUNK_FRAME_OVERHEAD > config.max_frame as u64 {
+            return Err(ConfigError::BadOption("send_window".into()));
         }
         Ok(config)
     }
@@ -408,6 +420,10 @@ mod tests {
         assert_eq!(parse(&[("reuseport", atom("yes"))]).map(|_| ()), bad("reuseport"));
         assert_eq!(parse(&[("max_request_line", int(15))]).map(|_| ()), bad("max_request_line"));
         assert_eq!(parse(&[("log_level", atom("loud"))]).map(|_| ()), bad("log_level"));
+        // Half a send_window and a frame's overhead must fit in max_frame.
+        assert!(parse(&[("send_window", int(6144)), ("max_frame", int(4096))]).is_ok());
+        assert_eq!(parse(&[("send_window", int(6146)), ("max_frame", int(4096))]).map(|_| ()), bad("send_window"));
+        assert_eq!(parse(&[("max_frame", int(4096))]).map(|_| ()), bad("send_window"));
         assert!(matches!(Config::from_term(&etf::Term::Nil), Err(ConfigError::BadConfig(_))));
     }
 

@@ -1,6 +1,7 @@
 //! The port protocol (docs/PROTOCOL.md): commands from the BEAM decoded into
 //! a typed enum, events to the BEAM encoded straight into the outbox.
 
+use crate::config::Config;
 use crate::etf::{self, Term};
 use crate::frame::Outbox;
 use std::borrow::Cow;
@@ -159,6 +160,7 @@ pub enum ClosedReason {
     HandlerTimeout,
     TooLarge,
     BadBody,
+    BodyTimeout,
     ProtocolError,
     Shutdown,
 }
@@ -171,25 +173,28 @@ impl ClosedReason {
             ClosedReason::HandlerTimeout => "handler_timeout",
             ClosedReason::TooLarge => "too_large",
             ClosedReason::BadBody => "bad_body",
+            ClosedReason::BodyTimeout => "body_timeout",
             ClosedReason::ProtocolError => "protocol_error",
             ClosedReason::Shutdown => "shutdown",
         }
     }
 }
 
-/// `{ready, Map}`; the windows in effect ride along so the BEAM need not
-/// know Rust's defaults.
-pub fn ready(out: &mut Outbox, port: u16, os_pid: u32, send_window: u64, body_window: u64) {
+/// `{ready, Map}`; the windows and the largest frame in effect ride along
+/// so the BEAM need not know Rust's defaults.
+pub fn ready(out: &mut Outbox, port: u16, os_pid: u32, cfg: &Config) {
     let b = out.begin_frame();
     etf::put_tuple(b, 2);
     etf::put_atom(b, "ready");
-    etf::put_map(b, 7);
+    etf::put_map(b, 8);
     etf::put_atom(b, "websocket");
     etf::put_atom(b, "true");
     etf::put_atom(b, "send_window");
-    etf::put_uint(b, send_window);
+    etf::put_uint(b, cfg.send_window);
     etf::put_atom(b, "body_window");
-    etf::put_uint(b, body_window);
+    etf::put_uint(b, cfg.body_window);
+    etf::put_atom(b, "max_frame");
+    etf::put_uint(b, cfg.max_frame as u64);
     etf::put_atom(b, "port");
     etf::put_int(b, port as i64);
     etf::put_atom(b, "os_pid");
@@ -516,7 +521,7 @@ mod tests {
     #[test]
     fn events_round_trip_through_eetf() {
         let mut out = Outbox::default();
-        ready(&mut out, 4000, 123, 262144, 1 << 20);
+        ready(&mut out, 4000, 123, &Config::default());
         let headers = [
             httparse::Header { name: "Host", value: b"x" },
             httparse::Header { name: "X-A", value: b"1" },
@@ -556,6 +561,7 @@ mod tests {
         has(0, "'port' => 4000");
         has(0, "'send_window' => 262144");
         has(0, "'websocket' => 'true'");
+        has(0, "'max_frame' => 67108864");
         has(1, "1099511627776");
         has(1, "{<<104,111,115,116>>, <<120>>}");
         has(1, "'peer' => {{127, 0, 0, 1}, 5000}");

@@ -449,7 +449,7 @@ impl Server {
             self.listen_failed("io", &format!("cannot watch the listening socket: {e}"));
         }
         let port = listener.local_addr().map_or(cfg.port, |a| a.port());
-        protocol::ready(&mut self.events_out, port, std::process::id(), cfg.send_window, cfg.body_window);
+        protocol::ready(&mut self.events_out, port, std::process::id(), &cfg);
         self.cfg = cfg;
         self.listener = Some(listener);
         self.listening = true;

@@ -15,10 +15,36 @@ fn ready_reports_port_pid_protocol_version_and_windows() {
     let answer = ferry.listen(config(&[("send_window", int(12345)), ("body_window", int(54321))]));
     assert_eq!(answer.el(1).get("send_window").and_then(|w| w.int()), Some(12345), "{answer}");
     assert_eq!(answer.el(1).get("body_window").and_then(|w| w.int()), Some(54321), "{answer}");
+    assert_eq!(answer.el(1).get("max_frame").and_then(|w| w.int()), Some(64 << 20), "the default max_frame: {answer}");
+    let mut ferry = Ferry::spawn();
+    let answer = ferry.listen(config(&[("max_frame", int(1 << 20))]));
+    assert_eq!(answer.el(1).get("max_frame").and_then(|w| w.int()), Some(1 << 20), "{answer}");
     // And the port really listens.
     let mut ferry = Ferry::start(&[]);
     let mut client = ferry.client();
     ferry.round_trip(&mut client, "/");
+}
+
+/// The BEAM streams a body in pieces of half a window: each piece, with
+/// its frame's overhead (1024 bytes), must fit in `max_frame`.
+#[test]
+fn send_window_must_fit_max_frame() {
+    for (send_window, max_frame, fits) in [(6144, 4096, true), (6146, 4096, false), (262_144, 131_072, false), (262_144, 132_096, true)] {
+        let mut ferry = Ferry::spawn();
+        let answer = ferry.listen(config(&[("send_window", int(send_window)), ("max_frame", int(max_frame))]));
+        if fits {
+            assert_eq!(answer.tag(), Some("ready"), "send_window {send_window}, max_frame {max_frame}: {answer}");
+        } else {
+            assert_eq!(answer.tag(), Some("listen_error"), "send_window {send_window}, max_frame {max_frame}: {answer}");
+            assert_eq!(answer.el(1).el(0).atom(), Some("bad_option"), "{answer}");
+            assert_eq!(answer.el(1).el(1).bin(), Some(&b"send_window"[..]), "{answer}");
+            ferry.assert_exit(EXIT_LISTEN, WAIT);
+        }
+    }
+    // With the default send_window, a small max_frame alone is refused too.
+    let mut ferry = Ferry::spawn();
+    let answer = ferry.listen(config(&[("max_frame", int(4096))]));
+    assert_eq!(answer.tag(), Some("listen_error"), "{answer}");
 }
 
 #[test]
@@ -121,7 +147,7 @@ fn stdin_eof_before_listen_exits_zero() {
 
 #[test]
 fn frame_length_over_max_frame_exits_3_with_a_message() {
-    let mut ferry = Ferry::start(&[("max_frame", int(4096))]);
+    let mut ferry = Ferry::start(&[("max_frame", int(4096)), ("send_window", int(4096))]);
     let mut bytes = 4097u32.to_be_bytes().to_vec();
     bytes.extend(vec![0u8; 4097]);
     ferry.send_raw(&bytes);
@@ -131,7 +157,7 @@ fn frame_length_over_max_frame_exits_3_with_a_message() {
 
 #[test]
 fn frame_at_max_frame_is_read() {
-    let mut ferry = Ferry::start(&[("max_frame", int(4096))]);
+    let mut ferry = Ferry::start(&[("max_frame", int(4096)), ("send_window", int(4096))]);
     // A valid term padded to exactly max_frame bytes: {respond, Id, 200, [], <<pad>>}.
     let mut client = ferry.client();
     client.send(get("/"));

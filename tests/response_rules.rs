@@ -195,3 +195,112 @@ fn handler_transfer_encoding_is_replaced_by_rusts_framing() {
     assert!(resp.headers_named("transfer-encoding").len() <= 1, "{:?}", String::from_utf8_lossy(&resp.head));
     ferry.round_trip(&mut client, "/after");
 }
+
+/// The raw bytes of the response to a `connection: close` request whose
+/// handler answers with `status`, `headers` and `body` (for heads the
+/// strict client would refuse, and for what must not be on the wire).
+fn raw_response(ferry: &mut Ferry, request: &str, status: i64, headers: &[(&str, &str)], body: &str) -> (String, i64) {
+    let mut client = ferry.client();
+    client.send(request);
+    let req = ferry.expect_request();
+    ferry.respond(req.id, status, headers, body);
+    (String::from_utf8_lossy(&client.read_to_eof()).into_owned(), req.id)
+}
+
+fn close_request(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+}
+
+/// Exactly one content-length of digits only, equal to the body (RFC 9110
+/// §8.6): anything else is the handler's error and never reaches the wire.
+#[test]
+fn handler_content_length_must_be_one_field_of_digits_equal_to_the_body() {
+    let mut ferry = Ferry::start(&[]);
+    let cases: &[&[(&str, &str)]] = &[
+        &[("content-length", "50"), ("content-length", "3")],
+        &[("content-length", "3"), ("Content-Length", "3")],
+        &[("content-length", "+3")],
+        &[("content-length", " 3 ")],
+        &[("content-length", "3 ")],
+        &[("content-length", "3, 3")],
+        &[("content-length", "")],
+        &[("content-length", "-3")],
+        &[("content-length", "0x3")],
+        &[("content-length", "99999999999999999999999")],
+    ];
+    for headers in cases {
+        let (wire, id) = raw_response(&mut ferry, &close_request("/cl"), 200, headers, "abc");
+        ferry.expect_for("protocol_error", id);
+        assert_eq!(ferry.expect_closed(id), "protocol_error");
+        assert!(wire.starts_with("HTTP/1.1 500 "), "{headers:?} gave {wire:?}");
+        for (_, value) in *headers {
+            assert!(!wire.contains(&format!("ength: {value}\r\n")), "{headers:?}: the handler's value is on the wire: {wire:?}");
+        }
+        assert!(!wire.contains("abc"), "{headers:?}: the handler's body is on the wire: {wire:?}");
+    }
+    // The same rule for the length a stream announces.
+    for value in ["+3", " 3", "3,3", "3, 3"] {
+        let mut client = ferry.client();
+        client.send(close_request("/stream-cl"));
+        let req = ferry.expect_request();
+        ferry.stream_start(req.id, 200, &[("content-length", value)]);
+        ferry.expect_for("protocol_error", req.id);
+        let wire = String::from_utf8_lossy(&client.read_to_eof()).into_owned();
+        assert!(wire.starts_with("HTTP/1.1 500 "), "stream_start with content-length {value:?} gave {wire:?}");
+    }
+    // One field of digits equal to the body goes out as given.
+    let (wire, _) = raw_response(&mut ferry, &close_request("/ok"), 200, &[("content-length", "3")], "abc");
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n") && wire.ends_with("\r\n\r\nabc"), "{wire:?}");
+    assert_eq!(wire.matches("content-length").count(), 1, "{wire:?}");
+}
+
+/// RFC 9110 §15.2: a server must not send a 1xx response to an HTTP/1.0
+/// client. The request stays open for its final response.
+#[test]
+fn informational_response_to_http10_is_not_written() {
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send("GET /early HTTP/1.0\r\n\r\n");
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 103, &[("link", "</style.css>; rel=preload")], "");
+    ferry.respond(req.id, 200, &[], "final");
+    let wire = String::from_utf8_lossy(&client.read_to_eof()).into_owned();
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{wire:?}");
+    assert!(!wire.contains("103") && !wire.contains("link:"), "a 1xx reached an HTTP/1.0 client: {wire:?}");
+    assert!(wire.ends_with("\r\n\r\nfinal"), "{wire:?}");
+}
+
+/// The `connection` header is Rust's: it says what Rust will do.
+#[test]
+fn connection_header_on_the_wire_is_rusts() {
+    let mut ferry = Ferry::start(&[]);
+    // The client closes; a handler's keep-alive must not say otherwise.
+    let (wire, _) = raw_response(&mut ferry, &close_request("/a"), 200, &[("connection", "keep-alive")], "a");
+    let fields: Vec<&str> = wire.lines().filter(|l| l.to_ascii_lowercase().starts_with("connection:")).collect();
+    assert_eq!(fields, vec!["connection: close"], "{wire:?}");
+
+    // Other connection fields of the handler's are dropped on a kept connection.
+    let mut client = ferry.client();
+    for value in ["keep-alive", "upgrade", "x-hop"] {
+        client.send(get("/kept"));
+        let req = ferry.expect_request();
+        ferry.respond(req.id, 200, &[("connection", value), ("Connection", "keep-alive")], "k");
+        let resp = client.response();
+        assert!(resp.headers_named("connection").is_empty(), "{value}: {:?}", String::from_utf8_lossy(&resp.head));
+    }
+    // A close token anywhere in the handler's fields closes, said once.
+    client.send(get("/bye"));
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 200, &[("connection", "upgrade"), ("connection", "x, Close")], "bye");
+    let resp = client.response();
+    assert_eq!(resp.headers_named("connection"), vec!["close"], "{:?}", String::from_utf8_lossy(&resp.head));
+    client.expect_eof();
+
+    // HTTP/1.0 kept alive: Rust says keep-alive, once.
+    let mut client = ferry.client();
+    client.send("GET /old HTTP/1.0\r\nconnection: keep-alive\r\n\r\n");
+    let req = ferry.expect_request();
+    ferry.respond(req.id, 200, &[("connection", "upgrade")], "old");
+    let resp = client.response();
+    assert_eq!(resp.headers_named("connection"), vec!["keep-alive"], "{:?}", String::from_utf8_lossy(&resp.head));
+}

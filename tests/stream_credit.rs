@@ -16,13 +16,6 @@ const TOTAL: usize = 48 << 20;
 /// to send (measured: about 2.5 MiB).
 const RSS_BOUND_KIB: u64 = 16 << 10;
 
-/// The most a socket's send buffer can grow to (tcp_wmem's maximum): what
-/// the kernel may absorb, and so may be credited, while the client reads nothing.
-fn tcp_wmem_max() -> usize {
-    let v = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").expect("tcp_wmem");
-    v.split_whitespace().nth(2).and_then(|m| m.parse().ok()).expect("tcp_wmem max")
-}
-
 /// Sends pieces while the window allows; returns new (sent, credited).
 fn send_within_window(ferry: &mut Ferry, id: i64, sent: &mut usize, credited: usize) {
     while (*sent - credited) as i64 + (PIECE as i64) <= WINDOW && *sent < TOTAL {

@@ -233,21 +233,17 @@ fn a_slow_subscriber_is_closed_1008_and_the_others_go_on() {
     ferry.ws_join(fast_id, "news");
     let piece = pattern(0, 16 << 10);
     let rounds = (tcp_wmem_max() + (8 << 20)) / piece.len();
-    let reader = thread::spawn(move || {
-        for _ in 0..rounds {
-            assert_eq!(fast.recv_message().1.len(), 16 << 10);
-        }
-        fast
-    });
+    // The fast one reads each message before the next is published: it
+    // keeps up however loaded the machine is.
     for _ in 0..rounds {
         ferry.ws_publish("news", vec![out("binary", &piece)], None);
+        assert_eq!(fast.recv_message().1.len(), 16 << 10);
     }
     let (cause, code, _) = ferry.expect_ws_closed(slow_id);
     assert_eq!((cause.as_str(), code), ("error", 1008));
     let rss = ferry.rss_kib();
     println!("after {rounds} publishes of 16 KiB with a subscriber that reads nothing: ferry VmRSS {rss} KiB");
     assert!(rss < 32 << 10, "ferry RSS {rss} KiB");
-    let mut fast = reader.join().expect("the fast subscriber got every message");
     ferry.ws_publish("news", vec![out("text", "still here")], None);
     assert_eq!(fast.recv_message(), (TEXT, b"still here".to_vec()));
 }
@@ -303,7 +299,8 @@ fn deflate_is_declined_when_the_listener_or_the_handler_says_no() {
 
 #[test]
 fn a_silent_connection_is_pinged_then_closed_1001() {
-    let mut ferry = Ferry::start(&[("ws_idle_timeout", int(300))]);
+    // Long enough for a loaded machine to answer a ping within a period.
+    let mut ferry = Ferry::start(&[("ws_idle_timeout", int(1000))]);
     let (mut c, id) = ferry.ws_open("/ws");
     for _ in 0..2 {
         assert_eq!(c.recv_message(), (PING, vec![]), "pinged after silence");
@@ -316,7 +313,7 @@ fn a_silent_connection_is_pinged_then_closed_1001() {
     assert_eq!((cause.as_str(), code), ("error", 1001));
     // Without a grant the socket is not read, and silence does not count.
     let (mut c, id, _) = ferry.ws_connect("/ws", &[], map(vec![]), 0);
-    assert!(!c.http.closed_within(Duration::from_millis(1000)), "closed while the BEAM granted nothing");
+    assert!(!c.http.closed_within(Duration::from_millis(2500)), "closed while the BEAM granted nothing");
     ferry.read_body(id, 1000);
     assert_eq!(c.recv_message(), (PING, vec![]));
 }

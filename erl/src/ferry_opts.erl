@@ -60,8 +60,8 @@ rust_keys() ->
     [ip, port, backlog, reuseport, max_connections, max_request_line,
      max_header_bytes, max_headers, max_body, inline_body, body_window,
      send_window, out_high_water, max_frame, header_timeout, idle_timeout,
-     handler_timeout, send_timeout, sent_events, log_level,
-     ws_max_frame, ws_max_message, ws_deflate, ws_idle_timeout].
+     handler_timeout, send_timeout, min_send_rate, min_body_rate, sent_events,
+     log_level, ws_max_frame, ws_max_message, ws_deflate, ws_idle_timeout].
 
 -spec default_binary() -> file:filename().
 default_binary() ->

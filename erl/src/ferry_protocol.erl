@@ -35,7 +35,8 @@ atoms() ->
      %% request map
      method, path, query, headers, peer, stream, undefined,
      %% closed reasons
-     peer_closed, send_timeout, handler_timeout, too_large, bad_body, shutdown,
+     peer_closed, send_timeout, handler_timeout, too_large, bad_body,
+     body_timeout, shutdown,
      %% sent map
      status, bytes, duration_us,
      %% stats map

@@ -8,6 +8,7 @@
 //! in the socket) until the response before them has been written.
 
 mod credit;
+mod rate;
 mod reading;
 mod respond;
 mod ws;
@@ -23,6 +24,7 @@ use crate::protocol::{self, ClosedReason};
 use crate::stats::{IdMap, Stats};
 use crate::ws::handshake::Handshake;
 use mio::net::TcpStream;
+use rate::Wait;
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
@@ -73,12 +75,14 @@ enum Timer {
     Idle,
     /// A head has started: `header_timeout`, then 408.
     Header,
-    /// An inline body is arriving: `idle_timeout` without progress, then 408.
+    /// Ferry waits for body bytes from the client: `idle_timeout` without
+    /// any, or an average under `min_body_rate`, then 408.
     Body,
     /// The BEAM owes a response: `handler_timeout` from the request (or its
     /// last `read_body`), then 504.
     Handler,
-    /// Output waits for the client: `send_timeout` without progress, then close.
+    /// Output waits for the client: `send_timeout` without progress, or an
+    /// average under `min_send_rate`, then close.
     Send,
     /// Closing: dropping what the client still sends.
     Linger,
@@ -162,6 +166,10 @@ pub struct Conn {
     /// Output for the client; `out_written` bytes of it are gone.
     out: Vec<u8>,
     out_written: usize,
+    /// Bytes written since output began to wait for the client.
+    send_wait: Wait,
+    /// Bytes read since Ferry began to wait for body bytes.
+    body_wait: Wait,
     timer: Timer,
     pub deadline: u64,
     /// The socket may have input (no `WouldBlock` seen since the last event).
@@ -175,8 +183,9 @@ pub struct Conn {
     pub in_paused_list: bool,
     ex: Option<Box<Exchange>>,
     /// The unread rest of a finished request's body, being dropped, and how
-    /// many more bytes may be.
-    discard: Option<(BodyIn, u64)>,
+    /// many more bytes may be (boxed: rare, and an idle connection's
+    /// memory counts).
+    discard: Option<Box<(BodyIn, u64)>>,
     sent: Option<Box<SentInfo>>,
     /// After `ws_accept`: the WebSocket the exchange became.
     ws: Option<Box<ws::WsConn>>,
@@ -190,6 +199,8 @@ impl Conn {
             inbuf: Vec::new(),
             out: Vec::new(),
             out_written: 0,
+            send_wait: Wait::NONE,
+            body_wait: Wait::NONE,
             timer: Timer::Idle,
             deadline: now + cfg.idle_timeout,
             readable: true,
@@ -275,6 +286,15 @@ impl Conn {
         self.dead = true;
     }
 
+    /// Closes with a reset: what the kernel still holds for a client that
+    /// does not read goes at once, rather than waiting on that client in an
+    /// orphaned socket.
+    fn reset(&mut self) {
+        // Failing leaves an ordinary close, which is still a close.
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(std::time::Duration::ZERO));
+        self.dead = true;
+    }
+
     /// Tells the BEAM a request it knows about ended early.
     pub fn end_exchange(&mut self, ctx: &mut Ctx<'_>, reason: ClosedReason) {
         if let Some(ex) = self.ex.take() {
@@ -299,6 +319,7 @@ impl Conn {
                 Ok(n) => {
                     self.out_written += n;
                     ctx.stats.bytes_out += n as u64;
+                    self.send_wait.add(n as u64);
                     progress = true;
                     self.on_written(ctx, n as u64);
                 }
@@ -368,6 +389,8 @@ impl Conn {
 
     /// Starts the deadline the state calls for, unless it already runs.
     fn rearm(&mut self, ctx: &Ctx<'_>) {
+        self.send_wait.track(self.out_pending() > 0, ctx.now);
+        self.body_wait.track(self.waits_for_body(), ctx.now);
         if self.ws.is_some() && !self.lingering && self.out_pending() == 0 {
             let (wanted, at) = self.ws_timer(ctx);
             if wanted != self.timer {
@@ -381,18 +404,20 @@ impl Conn {
             return;
         }
         self.timer = wanted;
-        let cfg = ctx.cfg;
-        let ms = match wanted {
-            Timer::Off => 0,
-            Timer::Idle | Timer::Body => cfg.idle_timeout,
-            Timer::Header => cfg.header_timeout,
-            Timer::Handler => cfg.handler_timeout,
-            Timer::Send => cfg.send_timeout,
-            Timer::Linger => LINGER_MS,
+        let (cfg, now) = (ctx.cfg, ctx.now);
+        self.deadline = match wanted {
+            Timer::Off => u64::MAX,
+            Timer::Idle => now + cfg.idle_timeout,
+            Timer::Header => now + cfg.header_timeout,
+            Timer::Handler => now + cfg.handler_timeout,
+            Timer::Linger => now + LINGER_MS,
+            // Re-armed at each progress: a stall or a falling average,
+            // whichever comes first.
+            Timer::Body => (now + cfg.idle_timeout).min(self.body_wait.deadline(cfg.min_body_rate)),
+            Timer::Send => (now + cfg.send_timeout).min(self.send_wait.deadline(cfg.min_send_rate)),
             // Chosen by `ws_timer`, with their own deadlines.
-            Timer::WsIdle | Timer::WsClosing => 0,
+            Timer::WsIdle | Timer::WsClosing => u64::MAX,
         };
-        self.deadline = if wanted == Timer::Off { u64::MAX } else { ctx.now + ms };
     }
 
     fn wanted_timer(&self) -> Timer {
@@ -402,15 +427,30 @@ impl Conn {
         if self.out_pending() > 0 {
             return Timer::Send;
         }
+        if self.waits_for_body() {
+            return Timer::Body;
+        }
         match &self.ex {
-            None if self.discard.is_some() => Timer::Body,
             None if self.inbuf.is_empty() => Timer::Idle,
             None => Timer::Header,
-            Some(ex) if !ex.dispatched => Timer::Body,
             // Once a response has begun, the handler's own deadline (on the
             // BEAM) governs it.
             Some(ex) if matches!(ex.resp, Resp::Streaming(_)) => Timer::Off,
             Some(_) => Timer::Handler,
+        }
+    }
+
+    /// Ferry waits for body bytes the client owes: an inline body being
+    /// collected, a grant the BEAM gave, the rest of a body being dropped.
+    /// Not while the BEAM has granted nothing: that wait is not the client's.
+    fn waits_for_body(&self) -> bool {
+        if self.close_after_write {
+            return false;
+        }
+        match &self.ex {
+            None => self.discard.is_some(),
+            Some(ex) if !ex.dispatched => true,
+            Some(ex) => !ex.body_done() && ex.grant > ex.pending.len() as u64,
         }
     }
 
@@ -419,18 +459,35 @@ impl Conn {
         match self.timer {
             Timer::Off => {}
             Timer::Idle | Timer::Linger => self.dead = true,
-            // A body being dropped after its response: just close.
-            Timer::Body if self.ex.is_none() => self.dead = true,
-            Timer::Header | Timer::Body => self.reject(ctx, 408, "the request did not arrive within the time allowed"),
+            Timer::Header => self.reject(ctx, 408, "the request did not arrive within the time allowed"),
+            Timer::Body => self.body_timeout(ctx),
             Timer::Handler => self.handler_timeout(ctx),
             Timer::Send => {
                 self.end_exchange(ctx, ClosedReason::SendTimeout);
-                self.ws_lost(ctx, "send_timeout: the client read nothing");
-                self.dead = true;
+                self.ws_lost(ctx, "send_timeout: the client read too little, too slowly");
+                self.reset();
             }
             t @ (Timer::WsIdle | Timer::WsClosing) => self.ws_timeout(ctx, t),
         }
         self.timer = Timer::Off;
         self.rearm(ctx);
+    }
+
+    /// The body Ferry waited for stopped, or came slower than `min_body_rate`.
+    fn body_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(ex) = self.ex.as_ref() else {
+            // A body being dropped after its response: just close.
+            self.dead = true;
+            return;
+        };
+        ctx.log(LogLevel::Info, &format!("{}: request body stalled or slower than min_body_rate", self.peer));
+        if ex.dispatched {
+            protocol::closed(ctx.events, ex.id, ClosedReason::BodyTimeout);
+        }
+        if matches!(ex.resp, Resp::Waiting) {
+            self.reject(ctx, 408, "the request body did not arrive within the time allowed");
+        } else {
+            self.cut_response(ctx);
+        }
     }
 }

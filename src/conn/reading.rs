@@ -69,6 +69,11 @@ impl Conn {
                 }
                 Ok(n) => {
                     ctx.stats.bytes_in += n as u64;
+                    self.body_wait.add(n as u64);
+                    if self.timer == Timer::Body {
+                        // Progress: the stall and rate deadlines move.
+                        self.timer = Timer::Off;
+                    }
                     if n < limit && !self.peer_eof {
                         // The kernel had no more; the next arrival is a new event.
                         self.readable = false;
@@ -188,7 +193,7 @@ impl Conn {
 
     /// Drops body bytes of a request already answered; returns the bytes used.
     fn discard_body(&mut self, input: &[u8]) -> usize {
-        let Some((body, budget)) = self.discard.as_mut() else { return 0 };
+        let Some((body, budget)) = self.discard.as_deref_mut() else { return 0 };
         let (used, dropped, done) = match body {
             BodyIn::Done => (0, 0, true),
             BodyIn::Length(left) => {

@@ -240,7 +240,7 @@ impl Conn {
     /// A streamed response cannot be finished: what is queued still goes
     /// out (without a last chunk, so the client sees it is cut), then the
     /// connection closes.
-    fn cut_response(&mut self, ctx: &mut Ctx<'_>) {
+    pub(super) fn cut_response(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(ex) = self.ex.take() {
             ctx.ids.remove(&ex.id);
         }
@@ -297,7 +297,7 @@ impl Conn {
         let close = close || !ex.may_discard_rest();
         self.close_after_write |= close;
         if !close && !ex.body_done() {
-            self.discard = Some((ex.body, MAX_DISCARD));
+            self.discard = Some(Box::new((ex.body, MAX_DISCARD)));
         }
         self.timer = Timer::Off;
     }

@@ -129,10 +129,10 @@ fn write_head_inner(out: &mut Vec<u8>, status: u16, headers: &Term<'_>, req: Req
     if informational && matches!(kind, Kind::Stream) {
         return Err(format!("stream_start with informational status {status}"));
     }
+    let start = out.len();
     status_line(out, status);
     let mut content_length: Option<u64> = None;
     let mut has_date = false;
-    let mut has_connection = false;
     let mut handler_close = false;
     for_each_header(headers, |name, value| {
         check_field(name, value)?;
@@ -140,20 +140,34 @@ fn write_head_inner(out: &mut Vec<u8>, status: u16, headers: &Term<'_>, req: Req
             // Framing is Ferry's to choose.
             return Ok(());
         }
+        if name.eq_ignore_ascii_case(b"connection") {
+            // Ferry says what it does with the connection; a handler's
+            // keep-alive or upgrade would promise what it will not do.
+            handler_close |= value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            return Ok(());
+        }
         if name.eq_ignore_ascii_case(b"content-length") {
-            let v = std::str::from_utf8(value).ok().and_then(|s| s.trim().parse::<u64>().ok());
-            content_length = Some(v.ok_or("content-length is not a number")?);
+            // Two fields, a sign, spaces or a list are read differently by
+            // different clients and proxies (RFC 9110 §8.6): never sent.
+            if content_length.is_some() {
+                return Err("more than one content-length field".into());
+            }
+            content_length = Some(parse_length(value).ok_or_else(|| {
+                format!("content-length {:?} is not a number of digits only", String::from_utf8_lossy(value))
+            })?);
         } else if name.eq_ignore_ascii_case(b"date") {
             has_date = true;
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            has_connection = true;
-            handler_close |= value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
         header(out, name, value);
         Ok(())
     })?;
     if informational {
-        out.extend_from_slice(b"\r\n");
+        if req.minor_version == 0 {
+            // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+            out.truncate(start);
+        } else {
+            out.extend_from_slice(b"\r\n");
+        }
         return Ok(Plan { framing: BodyFraming::NoBody, close: false, informational: true });
     }
     if !has_date {
@@ -187,15 +201,21 @@ fn write_head_inner(out: &mut Vec<u8>, status: u16, headers: &Term<'_>, req: Req
         },
     };
     let close = req.must_close || handler_close || framing == BodyFraming::UntilClose;
-    if !has_connection {
-        if close {
-            header(out, b"connection", b"close");
-        } else if req.minor_version == 0 {
-            header(out, b"connection", b"keep-alive");
-        }
+    if close {
+        header(out, b"connection", b"close");
+    } else if req.minor_version == 0 {
+        header(out, b"connection", b"keep-alive");
     }
     out.extend_from_slice(b"\r\n");
     Ok(Plan { framing, close, informational: false })
+}
+
+/// A content-length value: digits only, at least one, fitting a u64.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// A response Ferry makes itself (errors, timeouts): a short text body
@@ -323,6 +343,15 @@ mod tests {
             (200, &[(b"bad name", b"a")]),
             (200, &[(b"content-length", b"4")]),
             (200, &[(b"content-length", b"x")]),
+            (200, &[(b"content-length", b"50"), (b"content-length", b"5")]),
+            (200, &[(b"content-length", b"5"), (b"Content-Length", b"5")]),
+            (200, &[(b"content-length", b"+5")]),
+            (200, &[(b"content-length", b" 5 ")]),
+            (200, &[(b"content-length", b"5 ")]),
+            (200, &[(b"content-length", b"5, 5")]),
+            (200, &[(b"content-length", b"")]),
+            (200, &[(b"content-length", b"-5")]),
+            (200, &[(b"content-length", b"99999999999999999999")]),
             (101, &[]),
             (99, &[]),
             (600, &[]),
@@ -331,6 +360,30 @@ mod tests {
             assert!(head(*status, hs, GET11, Kind::Complete { body_len: 5 }).is_err(), "{status} {hs:?}");
         }
         assert!(head(100, &[], GET11, Kind::Stream).is_err());
+        for value in [&b"+5"[..], b" 5", b"5,5", b""] {
+            assert!(head(200, &[(b"content-length", value)], GET11, Kind::Stream).is_err(), "{value:?}");
+        }
+        assert!(head(200, &[(b"content-length", b"5"), (b"content-length", b"5")], GET11, Kind::Stream).is_err());
+    }
+
+    #[test]
+    fn content_length_of_digits_only() {
+        assert_eq!(parse_length(b"0"), Some(0));
+        assert_eq!(parse_length(b"007"), Some(7));
+        assert_eq!(parse_length(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [&b""[..], b"+1", b"-1", b" 1", b"1 ", b"1,1", b"0x1", b"18446744073709551616"] {
+            assert_eq!(parse_length(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_informational_response_to_http10() {
+        let v10 = RequestInfo { minor_version: 0, ..GET11 };
+        let (h, p) = head(103, &[(b"link", b"</a>")], v10, Kind::Complete { body_len: 0 }).unwrap();
+        assert_eq!(h, "");
+        assert!(p.informational);
+        // Still checked: an invalid 1xx is an error, whoever it is for.
+        assert!(head(103, &[(b"link", b"a\r\nb")], v10, Kind::Complete { body_len: 0 }).is_err());
     }
 
     #[test]
@@ -341,6 +394,26 @@ mod tests {
         let (h, p) = head(200, &[(b"Connection", b"close")], GET11, Kind::Complete { body_len: 0 }).unwrap();
         assert_eq!(h.matches("onnection").count(), 1);
         assert!(p.close);
+    }
+
+    #[test]
+    fn connection_header_is_ferrys() {
+        let close = RequestInfo { must_close: true, ..GET11 };
+        let (h, p) = head(200, &[(b"connection", b"keep-alive")], close, Kind::Complete { body_len: 0 }).unwrap();
+        assert_eq!(h.matches("onnection").count(), 1, "{h}");
+        assert!(h.contains("connection: close\r\n") && p.close);
+        let (h, p) = head(200, &[(b"connection", b"upgrade"), (b"Connection", b"keep-alive")], GET11, Kind::Complete { body_len: 0 }).unwrap();
+        assert!(!h.contains("onnection"), "{h}");
+        assert!(!p.close);
+        let (h, p) = head(200, &[(b"connection", b"upgrade, Close")], GET11, Kind::Stream).unwrap();
+        assert_eq!(h.matches("onnection").count(), 1, "{h}");
+        assert!(h.contains("connection: close\r\n") && p.close);
+        let v10 = RequestInfo { minor_version: 0, ..GET11 };
+        let (h, _) = head(200, &[(b"connection", b"upgrade")], v10, Kind::Complete { body_len: 0 }).unwrap();
+        assert_eq!(h.matches("onnection").count(), 1, "{h}");
+        assert!(h.contains("connection: keep-alive\r\n"));
+        let (h, _) = head(103, &[(b"connection", b"close")], GET11, Kind::Complete { body_len: 0 }).unwrap();
+        assert!(!h.contains("onnection"), "{h}");
     }
 
     #[test]

@@ -188,7 +188,7 @@ impl Ferry {
         assert_eq!(ferry.os_pid, ferry.child.id(), "ready names the wrong os_pid");
         assert_eq!(info.get("protocol").and_then(|p| p.int()), Some(1), "protocol version: {answer}");
         assert!(info.get("version").and_then(|v| v.bin()).is_some(), "version binary: {answer}");
-        for window in ["send_window", "body_window"] {
+        for window in ["send_window", "body_window", "max_frame"] {
             assert!(info.get(window).and_then(|w| w.int()).is_some_and(|w| w > 0), "ready lacks {window}: {answer}");
         }
         assert_ne!(ferry.port, 0, "ready with port 0");
@@ -512,6 +512,13 @@ fn read_frames(mut out: ChildStdout, tx: Sender<Term>, paused: Arc<AtomicBool>) 
             return;
         }
     }
+}
+
+/// The most a socket's send buffer can grow to (tcp_wmem's maximum): what
+/// the kernel may absorb for a client that reads nothing.
+pub fn tcp_wmem_max() -> usize {
+    let v = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").expect("tcp_wmem");
+    v.split_whitespace().nth(2).and_then(|m| m.parse().ok()).expect("tcp_wmem max")
 }
 
 /// VmRSS of a process, in KiB, from /proc/PID/status.
