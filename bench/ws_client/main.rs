@@ -287,8 +287,12 @@ fn fanout(dst: SocketAddr, path: &str, subs: usize, rounds: usize, pids: &[i32])
     control.set_nodelay(true)?;
     let mut results = Vec::new();
     for round in 0..rounds {
-        // Quiet between publishes: each is measured alone.
+        // Quiet between publishes: each is measured alone. What the server
+        // uses meanwhile (timers, housekeeping) is its idle rate, reported
+        // so that it can be taken off the publish's window.
+        let (quiet0, q0) = (cpu_ns(pids), Instant::now());
         std::thread::sleep(Duration::from_millis(300));
+        let (quiet1, quiet_ns) = (cpu_ns(pids), q0.elapsed().as_nanos() as u64);
         let text = format!("publish {round:06} ..................");
         let request = format!(
             "POST /publish HTTP/1.1\r\nhost: bench\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{text}",
@@ -321,15 +325,19 @@ fn fanout(dst: SocketAddr, path: &str, subs: usize, rounds: usize, pids: &[i32])
         }
         let seen = realtime_ns();
         let cpu1 = cpu_ns(pids);
+        let window_ns = seen - t0;
         read_http_response(&mut control)?;
         got.sort_unstable();
         results.push(format!(
-            "{{\"last_us\": {:.1}, \"median_us\": {:.1}, \"first_us\": {:.1}, \"client_done_us\": {:.1}, \"cpu_ns\": {}}}",
+            "{{\"last_us\": {:.1}, \"median_us\": {:.1}, \"first_us\": {:.1}, \"client_done_us\": {:.1}, \"cpu_ns\": {}, \
+             \"window_ns\": {}, \"quiet_ns\": {quiet_ns}, \"quiet_cpu_ns\": {}}}",
             (got[subs - 1] as f64 - t0 as f64) / 1e3,
             (got[subs / 2] as f64 - t0 as f64) / 1e3,
             (got[0] as f64 - t0 as f64) / 1e3,
             (seen - t0) as f64 / 1e3,
-            cpu_json(pids, &cpu0, &cpu1)
+            cpu_json(pids, &cpu0, &cpu1),
+            window_ns,
+            cpu_json(pids, &quiet0, &quiet1)
         ));
     }
     println!("{{\"subscribers\": {subs}, \"rounds\": [{}]}}", results.join(", "));
