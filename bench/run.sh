@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: Ferry side by side with mochiweb, yaws, inets httpd, a
-# BEAM-less tiny_http server and the floor (a bare mio loop doing no work).
+# BEAM-less tiny_http server and the floor (a bare mio loop doing no work);
+# for WebSocket, Ferry and yaws with the Rust client bench/ws_client/.
 # Installs what is missing, builds release binaries and the bench servers,
 # then runs bench/harness/main.py, which
 # prints the table and writes bench/results/results.md and bench.png.
@@ -30,7 +31,7 @@ fi
 
 echo "bench: building release binaries"
 cargo build --release --locked
-cargo build --release --locked --example tiny_http_baseline --example floor
+cargo build --release --locked --example tiny_http_baseline --example floor --example ws_client
 mkdir -p erl/priv && cp target/release/ferry erl/priv/ferry
 (cd erl && rebar3 compile) || echo "bench: WARNING: erl/ does not build; Ferry rows will fail"
 (cd elixir_client && MIX_ENV=prod mix compile) \
@@ -38,9 +39,9 @@ mkdir -p erl/priv && cp target/release/ferry erl/priv/ferry
 
 echo "bench: compiling the bench servers"
 mkdir -p target/bench/ebin
-erlc -pa /usr/lib/yaws/ebin -o target/bench/ebin bench/servers/*.erl
+erlc -pa /usr/lib/yaws/ebin -pa erl/_build/default/lib/ferry/ebin -o target/bench/ebin bench/servers/*.erl
 
-# Scenario 3 holds 10,000 connections: the server needs that many descriptors
+# Scenarios 3, 8 and 10 hold 10,000 connections: the server needs that many descriptors
 # (the machine allows 20,000 per process).
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

@@ -4,7 +4,8 @@ between rounds, then writes bench/results/ (see bench/README.md).
 Environment: BENCH_QUICK=1 for a smoke run (seconds, one round);
 BENCH_ROUNDS, BENCH_DURATION to override; BENCH_SERVERS=a,b to run a subset;
 BENCH_SCENARIOS=1,2 to run a subset of the scenarios; BENCH_CHUNKED for the
-bytes of scenario 7's uploads.
+bytes of scenario 7's uploads; BENCH_FANOUT=2000,10000 for scenario 10's
+group sizes.
 """
 import json
 import os
@@ -16,6 +17,7 @@ import procs
 import report
 import scenarios
 import servers
+import ws_scenarios
 
 
 @dataclass
@@ -33,6 +35,12 @@ class Settings:
     chunked_bytes: int   # scenario 7: one chunked upload per chunk size
     restarts: int
     restart_pause: float
+    ws_echo_conns: int       # scenario 9: connections, each one message in flight
+    ws_message_bytes: int    # scenario 9: bytes of each text message
+    fanout_subscribers: tuple  # scenario 10: group sizes, a fresh server each
+    fanout_rounds: int       # scenario 10: publishes per group size
+    ws_big_bytes: int        # scenario 11: the message echoed
+    ws_big_runs: int
     start_timeout: int = 60
 
 
@@ -55,7 +63,14 @@ def settings():
                     # ferry_port doubles its restart back-off while a port dies
                     # within 5 s (STABLE_MS) of its start: wait that out, so each
                     # kill is measured as the isolated crash it stands for.
-                    restart_pause=5.5)
+                    restart_pause=5.5,
+                    ws_echo_conns=100,
+                    ws_message_bytes=32,
+                    fanout_subscribers=tuple(int(x) for x in os.environ.get(
+                        "BENCH_FANOUT", "200,1000" if quick else "2000,10000").split(",")),
+                    fanout_rounds=3 if quick else 10,
+                    ws_big_bytes=16 << 20,
+                    ws_big_runs=1 if quick else 3)
 
 
 class Run:
@@ -88,12 +103,13 @@ def log(msg):
 
 def main():
     s = settings()
-    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7").split(",")}
+    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11").split(",")}
     # Only a full run of everything replaces the committed bench/results/;
     # smoke runs and subsets write to target/bench/results/.
     partial = s.quick or any(k in os.environ for k in (
         "BENCH_SERVERS", "BENCH_SCENARIOS", "BENCH_ROUNDS", "BENCH_DURATION",
-        "BENCH_IDLE", "BENCH_TRANSFER", "BENCH_VM_FLAGS", "BENCH_FERRY_SHARDS", "BENCH_CHUNKED"))
+        "BENCH_IDLE", "BENCH_TRANSFER", "BENCH_VM_FLAGS", "BENCH_FERRY_SHARDS", "BENCH_CHUNKED",
+        "BENCH_FANOUT"))
     results_dir = os.path.join(servers.ROOT, *(("target", "bench", "results") if partial
                                                else ("bench", "results")))
     os.makedirs(results_dir, exist_ok=True)
@@ -102,13 +118,19 @@ def main():
     res = {"settings": asdict(s), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "servers": [{k: sp.get(k, sp["label"]) for k in ("name", "label", "short")} for sp in chosen],
            "hello": {sp["name"]: {"50": [], "1000": []} for sp in chosen},
-           "idle": {}, "upload": {}, "download": {}, "chunked": {}, "restart": None}
+           "idle": {}, "upload": {}, "download": {}, "chunked": {}, "restart": None,
+           "ws_echo": {sp["name"]: [] for sp in chosen}, "ws_idle": {}, "ws_fanout": {}, "ws_big": {}}
     t_start = time.monotonic()
 
-    if wanted & {1, 2}:
+    # Scenario 9 (WebSocket echo) goes round with 1 and 2: the same rounds,
+    # the same alternation, on the same fresh server.
+    if wanted & {1, 2, 9}:
         for r in range(s.rounds):
             order = chosen if r % 2 == 0 else list(reversed(chosen))
             for spec in order:
+                if not wanted & {1, 2, 9} & spec["scenarios"]:
+                    continue
+
                 def hello(server):
                     for conns, scen in (("50", 1), ("1000", 2)):
                         if scen in wanted and scen in spec["scenarios"]:
@@ -119,6 +141,12 @@ def main():
                                 f"p99 {fig['p99_ms']:.2f} ms  cpu {fig['cpu_us_per_req']:.1f} us/req  "
                                 f"errors {fig['socket_errors']}"
                                 f"  non-2xx {fig['non_2xx']}")
+                    if 9 in wanted and 9 in spec["scenarios"]:
+                        fig = ws_scenarios.ws_echo(server, s)
+                        res["ws_echo"][spec["name"]].append(fig)
+                        log(f"round {r + 1}/{s.rounds} {spec['name']:10} ws echo: {fig['mps']:9.0f} msg/s  "
+                            f"p99 {fig['p99_ms']:.2f} ms  cpu {fig['cpu_us_per_msg']:.1f} us/msg  "
+                            f"(rust {fig['cpu_us_per_msg_rust']:.1f})  closed {fig['closed']}")
                 run.with_server(spec, "hello", hello)
 
     for spec in chosen:
@@ -164,6 +192,30 @@ def main():
             run.with_server(spec, f"scenario 7 ({label} chunks)", chunked)
         if 3 in sc:
             run.with_server(spec, "scenario 3", idle)
+        # WebSocket: a fresh server for each variant and group size, as 3.
+        for label, path, deflate in (ws_scenarios.idle_variants(spec) if 8 in sc else ()):
+            def ws_idle(server, spec=spec, label=label, path=path, deflate=deflate):
+                fig = ws_scenarios.ws_idle(server, s, path, deflate)
+                res["ws_idle"].setdefault(spec["name"], {})[label] = fig
+                log(f"{spec['name']:10} ws idle ({label}): {fig['alive']} alive, "
+                    f"{fig['bytes_per_conn']:.0f} B/conn (vm {fig['bytes_per_conn_vm']:.0f}, "
+                    f"rust {fig['bytes_per_conn_rust']:.0f})")
+            run.with_server(spec, f"scenario 8 ({label})", ws_idle)
+        for subs in (s.fanout_subscribers if 10 in sc else ()):
+            def fanout(server, spec=spec, subs=subs):
+                fig = ws_scenarios.ws_fanout(server, s, subs)
+                res["ws_fanout"].setdefault(spec["name"], {})[str(subs)] = fig
+                log(f"{spec['name']:10} publish to {subs}: last " + " ".join(
+                    f"{x:.1f}" for x in fig["last_ms"]) + " ms; VM cpu " + " ".join(
+                    f"{x:.0f}" for x in fig["vm_cpu_us"]) + " us")
+            run.with_server(spec, f"scenario 10 ({subs})", fanout)
+        if 11 in sc:
+            def big(server, spec=spec):
+                fig = ws_scenarios.ws_big(server, s)
+                res["ws_big"][spec["name"]] = fig
+                log(f"{spec['name']:10} {fig['bytes'] >> 20} MiB echo: " + ", ".join(
+                    f"{x:.2f} s" for x in fig["seconds"]))
+            run.with_server(spec, "scenario 11", big)
 
     if 6 in wanted and any(sp.get("reference") for sp in chosen):
         def restart(server):

@@ -1,37 +1,22 @@
-"""The table (terminal and Markdown), the targets of issue 5 and the chart.
+"""The table (terminal and Markdown), the targets of issues 5 and 13 (the
+WebSocket rows and targets are ws_report's) and the chart.
 
 Cells read "median (min–max)" over the rounds. "× Ferry" is the median of
 the per-round ratios against Ferry (Erlang handler) measured in the same round.
 """
 import os
 import platform
-import statistics
 import subprocess
 
+import ws_report
+from cells import DASH, med, ms, spread
 from scenarios import CHUNK_SIZES
 
 REF = "ferry_erl"
-DASH = "—"
-
-
-def med(xs):
-    return statistics.median(xs) if xs else None
-
-
-def spread(xs, fmt):
-    if not xs:
-        return DASH
-    if len(xs) == 1:
-        return fmt(xs[0])
-    return f"{fmt(med(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
 
 
 def krps(x):
     return f"{x / 1000:.1f}k"
-
-
-def ms(x):
-    return f"{x:.2f}" if x < 10 else f"{x:.1f}"
 
 
 def ratios(res, name, conns):
@@ -65,7 +50,10 @@ def rows(res):
     out = [["", *[sp["label"] for sp in res["servers"]]]]
 
     def row(label, cell):
-        out.append([label, *[cell(n) for n in names]])
+        cells = [cell(n) for n in names]
+        # A scenario that did not run (BENCH_SCENARIOS) leaves no empty rows.
+        if any(c != DASH for c in cells):
+            out.append([label, *cells])
 
     for conns, scen in (("50", 1), ("1000", 2)):
         row(f"{scen}. hello, {conns} conns: req/s",
@@ -106,6 +94,7 @@ def rows(res):
         first = f"7. chunked upload {mb:g} MB, " if i == 0 else "   "
         row(f"{first}{label} chunks: MB/s", lambda n: cells[n][0])
         row("   peak RSS MiB (Rust + VM)", lambda n: cells[n][1])
+    ws_report.rows(res, row)
     return out
 
 
@@ -240,7 +229,9 @@ unset multiplot
 def write(res, results_dir):
     table = rows(res)
     tg = targets(res)
-    tg_text = "\n".join(f"  [{'x' if ok else ' '}] {what}: {fig}" for what, fig, ok in tg)
+    tg_ws = ws_report.targets(res)
+    check = lambda tg: "\n".join(f"  [{'x' if ok else ' '}] {what}: {fig}" for what, fig, ok in tg)
+    md_check = lambda tg: [f"- [{'x' if ok else ' '}] {what}: **{fig}**" for what, fig, ok in tg]
     ctx = context(res)
     png = chart(res, results_dir)
     s = res["settings"]
@@ -249,10 +240,12 @@ def write(res, results_dir):
     md = [f"# Ferry benchmark results", "",
           f"Run {res['started']} by `make bench` ({how}); took {res['elapsed_s']:.0f} s.", "",
           f"Machine: {machine()}.", "",
-          md_table(table), "",
-          "## Targets of issue 5 (Ferry, Erlang handler)", "",
-          *[f"- [{'x' if ok else ' '}] {what}: **{fig}**" for what, fig, ok in tg], "",
-          *[line + "\n" for line in ctx]]
+          md_table(table), ""]
+    if tg:
+        md += ["## Targets of issue 5 (Ferry, Erlang handler)", "", *md_check(tg), ""]
+    if tg_ws:
+        md += ["## Targets of issue 13 (Ferry, WebSocket)", "", *md_check(tg_ws), ""]
+    md += [line + "\n" for line in ctx]
     if res["errors"]:
         md += ["## Failures", "", *[f"- {e}" for e in res["errors"]], ""]
     if png:
@@ -260,6 +253,7 @@ def write(res, results_dir):
     md += ["How to read this: bench/README.md.", ""]
     with open(os.path.join(results_dir, "results.md"), "w") as f:
         f.write("\n".join(md))
-    return text_table(table) + "\n\nTargets (issue 5):\n" + tg_text + "".join(
+    return text_table(table) + (f"\n\nTargets (issue 5):\n{check(tg)}" if tg else "") + (
+        f"\n\nTargets (issue 13):\n{check(tg_ws)}" if tg_ws else "") + "".join(
         "\n  " + line for line in ctx) + (
         "\n\nFailures:\n" + "\n".join(res["errors"]) if res["errors"] else "")

@@ -1,4 +1,5 @@
-"""The six scenarios of issue 5, and 7 of issue 9. Each takes a running procs.Server and the
+"""The six scenarios of issue 5, and 7 of issue 9 (the WebSocket ones of
+issue 13 are in ws_scenarios.py). Each takes a running procs.Server and the
 run's settings (main.Settings) and returns a dict of figures (or raises)."""
 import json
 import os
@@ -89,13 +90,20 @@ def quiet_memory(server, within_kb=64, limit_s=20):
     return settled_memory(server)
 
 
-def idle(server, s):
+def idle_holder(port, src, count):
+    """argv of one holder of scenario 3's keep-alive connections."""
+    return [sys.executable, os.path.join(CLIENTS, "idle_holder.py"), "127.0.0.1", str(port), src, str(count)]
+
+
+def idle(server, s, holder=idle_holder):
+    """Bytes per idle connection. `holder(port, src, count)` is the argv of a
+    process that opens `count` connections from `src` and then speaks
+    idle_holder.py's stdin/stdout protocol (scenario 8 passes its WebSocket one)."""
     for _ in range(20):
         http_get_ok(server.port)
     before = quiet_memory(server)
     per = s.idle_connections // s.idle_processes
-    holders = [subprocess.Popen([sys.executable, os.path.join(CLIENTS, "idle_holder.py"),
-                                 "127.0.0.1", str(server.port), f"127.0.0.{2 + i}", str(per)],
+    holders = [subprocess.Popen(holder(server.port, f"127.0.0.{2 + i}", per),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                for i in range(s.idle_processes)]
     try:

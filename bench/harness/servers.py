@@ -1,9 +1,12 @@
 """The servers of the benchmark: how to start each and what it can be asked.
 
 Every server answers GET / with 200 "Hello, world!". `scenarios` says which
-of the scenarios 1-7 it takes part in: 1-3 need only that route; 4 and 5
+of the scenarios 1-11 it takes part in: 1-3 need only that route; 4 and 5
 need POST /upload and GET /download?bytes=N; 6 (restart after kill -9) only
-means something for Ferry; 7 (chunked uploads, issue 9) runs on Ferry. Every BEAM server runs with the same VM flags.
+means something for Ferry; 7 (chunked uploads, issue 9) runs on Ferry;
+8-11 (WebSocket, issue 13) need GET /ws (echo), GET /ws/sub (a subscriber)
+and POST /publish, and run on the servers that speak WebSocket (`ws_deflate`:
+it speaks permessage-deflate too). Every BEAM server runs with the same VM flags.
 """
 import os
 
@@ -12,6 +15,7 @@ BENCH_EBIN = os.path.join(ROOT, "target", "bench", "ebin")
 FERRY_BIN = os.path.join(ROOT, "target", "release", "ferry")
 TINY_HTTP_BIN = os.path.join(ROOT, "target", "release", "examples", "tiny_http_baseline")
 FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "floor")
+WS_CLIENT_BIN = os.path.join(ROOT, "target", "release", "examples", "ws_client")
 FERRY_EBIN = os.path.join(ROOT, "erl", "_build", "default", "lib", "ferry", "ebin")
 YAWS_EBIN = "/usr/lib/yaws/ebin"
 RUN_DIR = os.path.join(ROOT, "target", "bench", "run")
@@ -53,7 +57,7 @@ def ferry_elixir(port):
 SERVERS = [
     {"name": "ferry_erl", "label": "Ferry (Erlang handler)", "short": "Ferry\\n(Erlang)", "reference": True,
      "argv": erl("bench_ferry", FERRY_SHARDS, FERRY_BIN, paths=(FERRY_EBIN,)),
-     "scenarios": {1, 2, 3, 4, 5, 7}},
+     "scenarios": {1, 2, 3, 4, 5, 7, 8, 9, 10, 11}, "ws_deflate": True},
     {"name": "ferry_ex", "label": "Ferry (Elixir Ferry.Router)", "short": "Ferry\\n(Elixir)",
      "argv": ferry_elixir, "cwd": os.path.join(ROOT, "elixir_client"),
      "env": {"MIX_ENV": "prod", "ELIXIR_ERL_OPTIONS": " ".join(VM_FLAGS)},
@@ -62,7 +66,7 @@ SERVERS = [
      "argv": erl("bench_mochiweb"), "scenarios": {1, 2, 3, 4, 5}},
     {"name": "yaws", "label": "yaws 2.1",
      "argv": erl("bench_yaws", os.path.join(RUN_DIR, "yaws"), paths=(YAWS_EBIN,)),
-     "scenarios": {1, 2, 3}},
+     "scenarios": {1, 2, 3, 8, 9, 10, 11}},
     {"name": "inets", "label": "inets httpd (OTP)",
      "argv": erl("bench_inets", os.path.join(RUN_DIR, "inets")), "scenarios": {1, 2, 3}},
     {"name": "tiny_http", "label": "tiny_http (Rust, no BEAM)",

@@ -1,7 +1,7 @@
 %% Ferry with an Erlang handler, as the benchmark runs it:
 %%   erl -noshell -pa ... -run bench_ferry start PORT SHARDS BINARY
 %% Limits raised like the other servers' (connections, backlog, idle timeout
-%% long enough to hold scenario 3's idle connections); max_body above the
+%% long enough to hold scenarios 3 and 8's idle connections); max_body above the
 %% default 1 GiB for scenario 4's 4 GiB upload.
 -module(bench_ferry).
 -export([start/1, listener_opts/3]).
@@ -19,4 +19,4 @@ start([PortStr, ShardsStr, Bin]) ->
 listener_opts(Port, Shards, Bin) ->
     #{ip => <<"127.0.0.1">>, port => Port, shards => Shards,
       binary => Bin, backlog => 4096, max_connections => 19000,
-      idle_timeout => 300000, max_body => 1 bsl 40}.
+      idle_timeout => 300000, ws_idle_timeout => 300000, max_body => 1 bsl 40}.

@@ -1,11 +1,12 @@
 %% The Ferry handler of the benchmark: the same three routes as every other
-%% bench server (bench/servers/bench_mochiweb.erl, bench/tiny_http_baseline.rs).
+%% bench server (bench/servers/bench_mochiweb.erl, bench/tiny_http_baseline.rs),
+%% and the WebSocket routes of bench/servers/bench_ferry_ws.erl.
 -module(bench_ferry_h).
 -export([handle/1]).
 
 -define(READ_LENGTH, 1048576).
 
--spec handle(map()) -> {100..599, list(), iodata()} | {done, map()}.
+-spec handle(ferry_req:req()) -> ferry_handler:result().
 handle(#{method := <<"GET">>, path := <<"/">>}) ->
     {200, [{<<"content-type">>, <<"text/plain">>}], <<"Hello, world!">>};
 handle(#{method := <<"POST">>, path := <<"/upload">>} = Req) ->
@@ -17,6 +18,14 @@ handle(#{method := <<"GET">>, path := <<"/download">>} = Req) ->
                                         {<<"content-length">>, integer_to_binary(Bytes)}], Req),
     Req2 = bench_server:send_zeros(Bytes, fun(Data, R) -> ferry_req:stream_body(Data, nofin, R) end, Req1),
     {done, ferry_req:stream_body(<<>>, fin, Req2)};
+handle(#{method := <<"GET">>, path := <<"/ws">>} = Req) ->
+    bench_ferry_ws:upgrade(echo, Req);
+handle(#{method := <<"GET">>, path := <<"/ws/sub">>} = Req) ->
+    bench_ferry_ws:upgrade(sub, Req);
+handle(#{method := <<"POST">>, path := <<"/publish">>} = Req) ->
+    {ok, Text, _} = ferry_req:read_full_body(Req, 65536),
+    ok = bench_ferry_ws:publish(Text),
+    {200, [{<<"content-type">>, <<"text/plain">>}], <<"ok">>};
 handle(_Req) ->
     {404, [{<<"content-type">>, <<"text/plain">>}], <<"not found">>}.
 
