@@ -94,7 +94,9 @@ valid_segments([Seg | Rest]) ->
 find(Req, Segments, #{dir := Dir} = Opts) ->
     case realpath(Dir) of
         {ok, Root} ->
-            Slash = lists:last([none | Segments]) =:= <<>>,
+            %% The router drops empty segments (`/a/' is `/a'), so the
+            %% trailing slash is read from the path itself.
+            Slash = lists:last([none | Segments]) =:= <<>> orelse trailing_slash(Req),
             Names = [S || S <- Segments, S =/= <<>>],
             case resolve(Root, Names, Opts) of
                 {ok, File, #file_info{type = regular} = Info} when not Slash ->
@@ -107,6 +109,9 @@ find(Req, Segments, #{dir := Dir} = Opts) ->
         {error, _} ->
             not_found()
     end.
+
+trailing_slash(#{path := Path}) when byte_size(Path) > 0 -> binary:last(Path) =:= $/;
+trailing_slash(_) -> false.
 
 %% The name the client asked for: its extension gives the type, even when
 %% a symlink leads to a file named otherwise.
