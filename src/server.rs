@@ -532,7 +532,7 @@ impl Server {
             return;
         }
         for slot in 0..self.conns.len() {
-            self.with_conn_raw(slot, |c, ctx, _| c.end_exchange(ctx, ClosedReason::Shutdown));
+            self.with_conn_raw(slot, |c, ctx, _| c.shut_down(ctx));
             self.reap(slot);
         }
         protocol::drained(&mut self.events_out);

@@ -345,3 +345,21 @@ impl Conn {
         }
     }
 }
+
+impl Conn {
+    /// Drain's deadline passed and the process is about to exit: a request
+    /// still waiting for its response gets 503 with `connection: close`
+    /// rather than a bare close (what the socket takes at once; nothing
+    /// waits for the rest), and the BEAM hears `{closed, Id, shutdown}`.
+    pub fn shut_down(&mut self, ctx: &mut Ctx<'_>) {
+        let waiting = self.ws.is_none() && self.ex.as_ref().is_some_and(|ex| ex.dispatched && matches!(ex.resp, Resp::Waiting));
+        if waiting {
+            response::write_error(&mut self.out, 503, true, ctx.date, "the server is shutting down");
+        }
+        self.end_exchange(ctx, ClosedReason::Shutdown);
+        if waiting && self.out_written < self.out.len() {
+            use std::io::Write;
+            let _ = self.stream.write(&self.out[self.out_written..]);
+        }
+    }
+}
