@@ -5,15 +5,16 @@ CARGO      ?= cargo
 FERRY_BIN  := target/release/ferry
 PORT       ?= 4000
 
-.PHONY: run test bench bootstrap build test-rust test-erl test-elixir test-browser clean
+.PHONY: run test bench bootstrap build test-rust test-erl test-elixir test-browser test-autobahn autobahn-full clean
 
 ## Start the demo Elixir application on $(PORT). `mix compile` builds the
 ## Erlang sources and, through its ferry_rust compiler, the Rust binary.
 run: bootstrap
 	cd elixir_client && PORT=$(PORT) mix run --no-halt demo/demo.exs
 
-## Every test suite: cargo, rebar3 eunit + ct, mix test, the chat page in chromium.
-test: bootstrap build test-rust test-erl test-elixir test-browser
+## Every test suite: cargo, rebar3 eunit + ct, mix test, the chat page in chromium,
+## Autobahn's WebSocket sections 1-7 and 10.
+test: bootstrap build test-rust test-erl test-elixir test-browser test-autobahn
 
 ## Benchmarks side by side (not part of `make test`).
 bench: bootstrap build
@@ -44,7 +45,17 @@ test-elixir:
 test-browser: bootstrap
 	cd elixir_client/test/browser && node chat.test.mjs
 
+## Autobahn WebSocket conformance (kosoku, in a venv under target/autobahn)
+## against the demo's /ws/echo: sections 1-7 and 10, about 250 cases in ~10 s.
+test-autobahn: bootstrap build
+	bash tests/autobahn/run.sh fast
+
+## The slow sections: 9 (performance, up to 16 MiB messages) and 12-13
+## (permessage-deflate, 1000 messages a case): about 270 cases, 7 minutes here.
+autobahn-full: bootstrap build
+	bash tests/autobahn/run.sh full
+
 clean:
 	$(CARGO) clean
-	rm -rf erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry \
+	rm -rf _build priv erl/_build erl/priv/ferry elixir_client/_build elixir_client/priv/ferry \
 	       elixir_client/test/browser/node_modules

@@ -3,7 +3,8 @@ defmodule Ferry.MixProject do
 
   # The OTP application `ferry` is one project for an Elixir user: the Erlang
   # sources of ../erl are compiled here, and the Rust port program is built by
-  # the `ferry_rust` compiler into priv/, where `code:priv_dir(ferry)` finds it.
+  # the `ferry_rust` compiler into the app's priv/ under _build, where
+  # `code:priv_dir(ferry)` finds it.
   @erl_app_src Path.expand("../erl/src/ferry.app.src", __DIR__)
 
   def project do

@@ -180,15 +180,17 @@ impl ClosedReason {
     }
 }
 
-/// `{ready, Map}`; the windows and the largest frame in effect ride along
-/// so the BEAM need not know Rust's defaults.
-pub fn ready(out: &mut Outbox, port: u16, os_pid: u32, cfg: &Config) {
+/// `{ready, Map}`; the address, the windows and the largest frame in
+/// effect ride along so the BEAM need not know Rust's defaults.
+pub fn ready(out: &mut Outbox, ip: &str, port: u16, os_pid: u32, cfg: &Config) {
     let b = out.begin_frame();
     etf::put_tuple(b, 2);
     etf::put_atom(b, "ready");
-    etf::put_map(b, 8);
+    etf::put_map(b, 9);
     etf::put_atom(b, "websocket");
     etf::put_atom(b, "true");
+    etf::put_atom(b, "ip");
+    etf::put_binary(b, ip.as_bytes());
     etf::put_atom(b, "send_window");
     etf::put_uint(b, cfg.send_window);
     etf::put_atom(b, "body_window");
@@ -521,7 +523,7 @@ mod tests {
     #[test]
     fn events_round_trip_through_eetf() {
         let mut out = Outbox::default();
-        ready(&mut out, 4000, 123, &Config::default());
+        ready(&mut out, "127.0.0.1", 4000, 123, &Config::default());
         let headers = [
             httparse::Header { name: "Host", value: b"x" },
             httparse::Header { name: "X-A", value: b"1" },

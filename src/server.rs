@@ -375,6 +375,9 @@ impl Server {
 
     fn ws_send_many(&mut self, ids: &[u64], frames: &[WsFrame<'_>]) {
         let shared = conn::encode_shared(frames);
+        if shared.bytes.is_empty() {
+            return;
+        }
         for &id in ids {
             match self.ids.get(&id) {
                 Some(&slot) => self.fan_in(slot, id, &shared),
@@ -385,6 +388,9 @@ impl Server {
 
     fn ws_publish(&mut self, group: &[u8], frames: &[WsFrame<'_>], except: Option<u64>) {
         let shared = conn::encode_shared(frames);
+        if shared.bytes.is_empty() {
+            return;
+        }
         // Out while its members are written to; nothing leaves a group meanwhile.
         let groups = std::mem::take(&mut self.groups);
         if let Some(members) = groups.members(group) {
@@ -438,7 +444,7 @@ impl Server {
     fn listen(&mut self, config: &crate::etf::Term<'_>) {
         let cfg = match Config::from_term(config) {
             Ok(cfg) => cfg,
-            Err(ConfigError::BadOption(key)) => self.listen_failed("bad_option", &key),
+            Err(ConfigError::BadOption(why)) => self.listen_failed("bad_option", &why),
             Err(ConfigError::BadConfig(why)) => self.listen_failed("bad_config", &why),
         };
         let mut listener = match listener::bind(&cfg) {
@@ -449,16 +455,18 @@ impl Server {
             self.listen_failed("io", &format!("cannot watch the listening socket: {e}"));
         }
         let port = listener.local_addr().map_or(cfg.port, |a| a.port());
-        protocol::ready(&mut self.events_out, port, std::process::id(), &cfg);
+        protocol::ready(&mut self.events_out, &cfg.ip.to_string(), port, std::process::id(), &cfg);
         self.cfg = cfg;
         self.listener = Some(listener);
         self.listening = true;
     }
 
+    /// No line on stderr: the BEAM logs `listen_error`, and a second copy
+    /// outside its logger would only be noise next to it.
     fn listen_failed(&mut self, kind: &str, message: &str) -> ! {
         protocol::listen_error(&mut self.events_out, kind, message);
         self.flush_stdout_before_exit();
-        exit::fatal(EXIT_LISTEN, &format!("listen failed: {kind}: {message}"))
+        std::process::exit(EXIT_LISTEN)
     }
 
     fn send_stats(&mut self) {

@@ -344,3 +344,43 @@ fn a_client_that_reads_nothing_is_cut_after_send_timeout() {
     assert_eq!((cause.as_str(), code), ("error", 1006), "{reason}");
     assert!(reason.contains("send_timeout"), "{reason}");
 }
+
+#[test]
+fn idle_websockets_cost_under_2_kib_each_in_ferry() {
+    const CONNS: usize = 2000;
+    const BATCH: usize = 200;
+    let mut ferry = Ferry::start(&[("max_connections", int(4 * CONNS as i64)), ("backlog", int(4096))]);
+    let open_batch = |ferry: &mut Ferry, n: usize| -> Vec<Client> {
+        let mut fresh: Vec<Client> = (0..n)
+            .map(|_| {
+                let mut c = ferry.client();
+                c.send(handshake("/idle", &[("sec-websocket-extensions", "permessage-deflate")]));
+                c
+            })
+            .collect();
+        for _ in 0..n {
+            let req = ferry.expect_request();
+            ferry.ws_accept(req.id, &[], map(vec![]));
+            // What ferry_websocket grants at once.
+            ferry.read_body(req.id, 64 << 10);
+        }
+        for c in fresh.iter_mut() {
+            assert_eq!(c.head().status, 101);
+        }
+        fresh
+    };
+    // Warm up the allocator with connections that then close.
+    let warm = open_batch(&mut ferry, BATCH);
+    drop(warm);
+    ferry.wait_stat("connections", 0);
+    let before = ferry.rss_kib();
+    let mut clients = Vec::with_capacity(CONNS);
+    for _ in 0..CONNS / BATCH {
+        clients.extend(open_batch(&mut ferry, BATCH));
+    }
+    ferry.wait_stat("connections", CONNS as i64);
+    let after = ferry.rss_kib();
+    let per_conn = (after.saturating_sub(before) * 1024) / CONNS as u64;
+    println!("{CONNS} idle WebSockets (deflate agreed): ferry VmRSS {before} -> {after} KiB, {per_conn} bytes each");
+    assert!(per_conn < 2048, "{per_conn} bytes per idle WebSocket");
+}

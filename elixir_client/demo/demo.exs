@@ -11,7 +11,7 @@ port =
   end
 
 # When the Rust process dies, ferry logs the exit and, once a new one is
-# listening, "port restarted (os pid …)": the demo shows those lines.
+# listening, "the Rust process restarted (os pid …)": the demo shows those lines.
 # max_body is raised from its default (docs/OPTIONS.md) so /upload can show a
 # body of several GiB going through in constant memory.
 # Demo.Chat.Rooms keeps who is in which chat room.

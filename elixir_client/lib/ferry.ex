@@ -26,6 +26,27 @@ defmodule Ferry do
   `ferry:start_listener/2`.
   """
 
+  # Defaults are read from where they live (the ferry application's
+  # ferry_opts:defaults/0, and docs/OPTIONS.md, which src/config.rs
+  # generates), so this doc states them and cannot drift from them.
+  @erl_defaults :ferry_opts.defaults()
+  @options_md Path.expand("../../docs/OPTIONS.md", __DIR__)
+  @external_resource @options_md
+
+  rust_options =
+    case File.read(@options_md) do
+      {:ok, md} ->
+        for "| `" <> row <- String.split(md, "\n"),
+            [key, type, default, meaning, _drives] = String.split(row, " | "),
+            key = String.trim_trailing(key, "`"),
+            key not in ["ip", "port"] do
+          "  * `:#{key}` (#{type}) — #{String.trim(meaning)} Defaults to #{default}."
+        end
+
+      {:error, _} ->
+        ["  * every key of Ferry's `docs/OPTIONS.md`, with its default there"]
+    end
+
   @typedoc """
   Options of `start_link/1` and `child_spec/1`:
 
@@ -35,34 +56,40 @@ defmodule Ferry do
       `Ferry.Router`, or any module exporting `handle/1` as the Erlang
       API describes.
     * `:port` — TCP port; `0` picks a free one (read it back with
-      `port_number/1`). Defaults to the `port` default in `docs/OPTIONS.md`.
+      `port_number/1`). Defaults to `#{Ferry.Options.default_port()}`.
     * `:ip` — address to listen on, a tuple such as `{127, 0, 0, 1}` or a
-      string such as `"::1"`. Defaults to the `ip` default in
-      `docs/OPTIONS.md`.
-    * `:shards` — number of Rust processes sharing the address. Defaults to
-      the `ferry` application's default (`ferry_opts:defaults/0` in
-      `erl/src/ferry_opts.erl`, as are the next four).
+      string such as `"::1"`. Defaults to `"0.0.0.0"` (every IPv4 address).
+    * `:shards` — number of Rust processes sharing the address (1..64).
+      Defaults to `#{inspect(@erl_defaults.shards)}`.
     * `:restart_backoff` — `{min_ms, max_ms}` between restarts of a failing
-      Rust process. Defaults to the `ferry` application's default.
+      Rust process, doubling from `min_ms` while it keeps failing. Defaults
+      to `#{inspect(@erl_defaults.restart_backoff)}`.
     * `:request_timeout` — ms a route may run before its response starts;
-      then it is killed and its client gets 503. Defaults to the `ferry`
-      application's default.
+      then it is killed and its client gets 503 (`:infinity` allowed).
+      Defaults to `#{inspect(@erl_defaults.request_timeout)}`.
     * `:drain_timeout` — ms `stop/1` lets requests in flight finish.
-      Defaults to the `ferry` application's default.
+      Defaults to `#{inspect(@erl_defaults.drain_timeout)}`.
     * `:start_timeout` — ms the Rust process may take to report that it
-      listens. Defaults to the `ferry` application's default.
+      listens. Defaults to `#{inspect(@erl_defaults.start_timeout)}`.
+    * `:heartbeat_timeout` — ms a Rust process may leave a `stats` request
+      unanswered; past that it is taken for hung (stopped, stuck), killed
+      and restarted, with a log line (`:infinity` turns this off). Defaults
+      to `#{inspect(@erl_defaults.heartbeat_timeout)}`.
     * `:binary` — path of the `ferry` executable. Defaults to `priv/ferry`
       of the `ferry` application, which `mix compile` builds.
-    * every other key of `docs/OPTIONS.md` — limits such as `:max_body`,
-      `:max_headers`, `:inline_body`, timeouts such as `:idle_timeout`,
-      `:header_timeout`, `:handler_timeout`, flow-control windows — is
-      passed to the Rust process, which owns its default.
 
-  An unknown key or a value of the wrong type raises `ArgumentError` naming
-  it, from `child_spec/1`, before anything starts. A value of the right type
-  that the Rust process refuses (out of its range, see `docs/OPTIONS.md`)
-  fails the start with `{:bad_option, key}`; the start also fails when the
-  address cannot be bound (`{:listen_error, kind, message}`).
+  and the options of the Rust process (sizes in bytes, times in ms):
+
+  #{Enum.join(rust_options, "\n")}
+
+  An unknown key or a value of the wrong type raises `ArgumentError`
+  naming it (and the keys there are, or what the value must be), from
+  `child_spec/1`, before anything starts. A value of the right type that
+  the Rust process refuses (out of its range) fails the start with
+  `{:error, {:bad_option, key}}` and an error log line saying what the
+  value must be; the start also fails when the address cannot be bound
+  (`{:error, {:listen_error, kind, message}}`). `:ferry.format_error/1`
+  words every start error; `docs/ERLANG_API.md` lists them.
   """
   @type option ::
           {:name, atom()}
@@ -74,6 +101,7 @@ defmodule Ferry do
           | {:request_timeout, pos_integer() | :infinity}
           | {:drain_timeout, non_neg_integer()}
           | {:start_timeout, pos_integer()}
+          | {:heartbeat_timeout, pos_integer() | :infinity}
           | {:binary, Path.t()}
           | {atom(), term()}
 
@@ -89,17 +117,21 @@ defmodule Ferry do
   def child_spec(opts) do
     {name, erl_opts} = Ferry.Options.validate!(opts)
 
-    case :ferry.child_spec(name, erl_opts) do
-      %{} = spec -> spec
-      {:error, reason} -> raise ArgumentError, Ferry.Options.describe_error(reason)
+    try do
+      :ferry.child_spec(name, erl_opts)
+    catch
+      :error, {:bad_option, _} = reason ->
+        reraise ArgumentError, Ferry.Options.describe_error(reason, erl_opts), __STACKTRACE__
     end
-  rescue
-    error in ErlangError -> raise ArgumentError, Ferry.Options.describe_error(error.original)
   end
 
   @doc """
-  Starts a listener linked to the caller and returns once it is listening.
-  Prefer `child_spec/1` in a supervision tree.
+  Starts a listener linked to the caller and returns once it is listening
+  (`{:ok, pid}`), or returns why it could not, having logged one line that
+  says so: `{:error, {:bad_option, key}}`, `{:error, {:listen_error, kind,
+  message}}`, … (`docs/ERLANG_API.md` lists them). Prefer `child_spec/1`
+  in a supervision tree; its id is `{:ferry_listener, name}`, for
+  `Supervisor.terminate_child/2`.
   """
   @spec start_link([option()]) :: Supervisor.on_start()
   def start_link(opts) do
@@ -113,24 +145,46 @@ defmodule Ferry do
       port = Ferry.port_number(MyApp.HTTP)
   """
   @spec port_number(name()) :: :inet.port_number()
-  def port_number(name) when is_atom(name), do: :ferry.port_number(name)
+  def port_number(name) when is_atom(name), do: running(name, &:ferry.port_number/1)
 
   @doc """
   Live figures of the listener `name`: at least `:restarts` (of the Rust
-  process), `:connections`, `:requests`, `:os_pid` (of the Rust process)
-  and `:port`.
+  process), `:connections` (open now), `:requests`, `:os_pid` (of the Rust
+  process; `nil` while it is being restarted) and `:port`.
+
+  `:restarts` and `:requests` count over the listener's life. The Rust
+  process's own counters (`:accepted`, `:bytes_in`, `:bytes_out`,
+  `:ignored_commands`, `:protocol_errors`, …) count since the current Rust
+  process started, and are absent while none runs or when it did not
+  answer within a second: `info/1` never blocks its caller much longer.
 
       %{requests: n, os_pid: pid} = Ferry.info(MyApp.HTTP)
+
+  Raises `ArgumentError` when no listener `name` runs.
   """
   @spec info(name()) :: %{
           required(:restarts) => non_neg_integer(),
           required(:connections) => non_neg_integer(),
           required(:requests) => non_neg_integer(),
-          required(:os_pid) => non_neg_integer(),
+          required(:os_pid) => non_neg_integer() | nil,
           required(:port) => :inet.port_number(),
           optional(atom()) => term()
         }
-  def info(name) when is_atom(name), do: :ferry.info(name)
+  def info(name) when is_atom(name) do
+    case running(name, &:ferry.info/1) do
+      %{os_pid: :undefined} = info -> %{info | os_pid: nil}
+      info -> info
+    end
+  end
+
+  defp running(name, fun) do
+    fun.(name)
+  rescue
+    ArgumentError ->
+      reraise ArgumentError,
+              "no Ferry listener named #{inspect(name)} is running",
+              __STACKTRACE__
+  end
 
   @doc """
   Stops a listener; the Rust process exits when its port closes.

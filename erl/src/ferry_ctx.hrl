@@ -1,10 +1,16 @@
 %% What a handler process needs to talk to its port. It rides in the request
 %% map under the key ?FERRY_CTX, which users leave alone.
 -define(FERRY_CTX, '$ferry').
+%% The key of a handler's process dictionary where it keeps its request's
+%% method, path and handler, for ferry_port's reports about it.
+-define(REQUEST_KEY, '$ferry_request').
 
 -record(ferry_ctx, {port :: port(),
                     id :: non_neg_integer() | undefined,  % undefined in the template
                     owner :: pid(),
+                    %% The Rust process: request ids restart with each one,
+                    %% so reports name it next to the id.
+                    os_pid :: non_neg_integer() | undefined,
                     %% Bytes of stream_chunk data this handler may have in
                     %% flight before it waits for stream_credit.
                     send_window :: pos_integer(),

@@ -41,6 +41,9 @@ run(Ctx, Frame) when is_binary(Frame) ->
 run(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} = Req0) ->
     case ferry_router:match(Method, Path, persistent_term:get({ferry_router, Listener})) of
         {ok, Handler, Bindings, PathInfo} ->
+            %% For ferry_port's reports on this request (a timeout, a
+            %% refused command): it reads them only then.
+            put(?REQUEST_KEY, #{method => Method, path => Path, handler => Handler}),
             Req = Req0#{bindings => Bindings, path_info => PathInfo, ?FERRY_CTX => Ctx},
             call(Handler, Req, Ctx);
         {error, not_found} ->
@@ -71,7 +74,8 @@ call(Handler, Req, Ctx) ->
 invoke(Fun, Req) when is_function(Fun, 1) -> Fun(Req);
 invoke(Module, Req) -> Module:handle(Req).
 
-finish({Status, Headers, Body} = Result, Req, Ctx) when is_integer(Status), Status >= 200 ->
+finish({Status, Headers, Body} = Result, Req, Ctx)
+  when is_integer(Status), Status >= 200, Status =< 599 ->
     case ferry_req:response_state() of
         none ->
             try {ferry_req:encode_headers(Headers), iolist_size(Body)} of
@@ -124,10 +128,11 @@ send(Port, Frame) ->
     catch error:badarg -> ok
     end.
 
-report(#ferry_ctx{listener = Listener, id = Id}, Req, What) ->
-    Request = case Req of
-                  #{method := M, path := P} -> #{method => M, path => P};
+report(#ferry_ctx{listener = Listener, id = Id, os_pid = OsPid}, Req, What) ->
+    Request = case {Req, get(?REQUEST_KEY)} of
+                  {_, #{} = Routed} -> Routed;
+                  {#{method := M, path := P}, _} -> #{method => M, path => P};
                   _ -> #{}
               end,
-    ferry_log:report(error, maps:merge(What, Request#{what => handler_failed,
-                                                      listener => Listener, id => Id})).
+    ferry_log:report(error, maps:merge(What, Request#{what => handler_failed, listener => Listener,
+                                                      id => Id, os_pid => OsPid})).

@@ -9,7 +9,8 @@
 %% `{error, {bad_option, Key}}'.
 -module(ferry_opts).
 
--export([validate/1, defaults/0, req_default/1, rust_keys/0, default_binary/0]).
+-export([validate/1, explain/2, allowed/1, keys/0, defaults/0, req_default/1, rust_keys/0,
+         default_binary/0]).
 -export_type([validated/0]).
 
 -type validated() :: #{router := ferry_router:compiled(),
@@ -19,13 +20,18 @@
                        request_timeout := pos_integer() | infinity,
                        drain_timeout := non_neg_integer(),
                        start_timeout := pos_integer(),
+                       heartbeat_timeout := pos_integer() | infinity,
                        listen := #{atom() => term()}}.
 
 %% @doc Defaults of the Erlang-side listener options. `binary' is absent:
 %% it defaults to `default_binary()', which needs the application loaded.
+%% `port' is a key of Rust's, whose own default (0, any free port) suits
+%% the port program; a listener gets a port a newcomer expects instead
+%% (Elixir's `Ferry' passes 4000, as Bandit and Phoenix do).
 -spec defaults() -> map().
 defaults() ->
-    #{routes => [],
+    #{port => 8080,
+      routes => [],
       handler => undefined,
       shards => 1,
       %% First retry after 10 ms, doubling up to 10 s while the port keeps
@@ -37,7 +43,11 @@ defaults() ->
       %% How long stop_listener lets requests in flight finish.
       drain_timeout => 5000,
       %% How long a port may take to answer `listen' with `ready'.
-      start_timeout => 5000}.
+      start_timeout => 5000,
+      %% A Rust process that leaves a `stats' request unanswered this long
+      %% is hung (stopped, or stuck in a loop): it is killed and restarted.
+      %% One is sent every this many ms while the port serves.
+      heartbeat_timeout => 10000}.
 
 %% @doc Defaults of the `ferry_req' helpers' per-call options.
 -spec req_default(read_length | read_timeout | send_timeout | send_window | body_window
@@ -71,6 +81,7 @@ default_binary() ->
     end.
 
 %% @doc Checks every option before anything starts; fills in defaults.
+%% `explain/2' says what is wrong, for people.
 -spec validate(map()) -> {ok, validated()} | {error, {bad_option, term()}}.
 validate(Opts) when is_map(Opts) ->
     RustKeys = rust_keys(),
@@ -112,10 +123,10 @@ valid_erl(binary, V) -> is_binary(V) orelse io_lib:printable_unicode_list(V);
 valid_erl(shards, V) -> is_integer(V) andalso V >= 1 andalso V =< 64;
 valid_erl(restart_backoff, {Min, Max}) ->
     is_integer(Min) andalso is_integer(Max) andalso Min >= 0 andalso Max >= max(Min, 1);
-valid_erl(request_timeout, infinity) -> true;
-valid_erl(request_timeout, V) -> is_integer(V) andalso V > 0;
+valid_erl(K, infinity) when K =:= request_timeout; K =:= heartbeat_timeout -> true;
+valid_erl(K, V) when K =:= request_timeout; K =:= start_timeout; K =:= heartbeat_timeout ->
+    is_integer(V) andalso V > 0;
 valid_erl(drain_timeout, V) -> is_integer(V) andalso V >= 0;
-valid_erl(start_timeout, V) -> is_integer(V) andalso V > 0;
 valid_erl(_, _) -> false.
 
 valid_rust(ip, V) when is_binary(V) -> true;
@@ -135,3 +146,54 @@ is_ip(T) ->
 
 listen_value(ip, V) when is_list(V) -> list_to_binary(V);
 listen_value(_, V) -> V.
+
+%% @doc What is wrong with `Opts', as `validate/1' found it: an unknown
+%% key (and the keys there are), or a key's value and what it must be, or
+%% which route is wrong and why.
+-spec explain({bad_option, term()}, term()) -> unicode:chardata().
+explain({bad_option, opts}, Opts) when not is_map(Opts) ->
+    io_lib:format("listener options must be a map, got: ~0tP", [Opts, 20]);
+explain({bad_option, handler}, Opts) when is_map(Opts), not is_map_key(handler, Opts) ->
+    "no handler and no routes: give routes => [{Method, Path, Handler}], handler => Handler, "
+    "or both";
+explain({bad_option, Key}, Opts) when is_map(Opts), (Key =:= routes orelse Key =:= handler) ->
+    case ferry_router:why(maps:get(routes, Opts, []), maps:get(handler, Opts, undefined)) of
+        "" -> io_lib:format("bad value for option ~0tp", [Key]);
+        Why -> Why
+    end;
+explain({bad_option, Key}, Opts) when is_map(Opts), is_map_key(Key, Opts) ->
+    case is_known(Key) of
+        true ->
+            io_lib:format("option ~0tp => ~0tP ~ts", [Key, maps:get(Key, Opts), 20, allowed(Key)]);
+        false ->
+            io_lib:format("unknown option ~0tp; the options are ~ts", [Key, known()])
+    end;
+explain({bad_option, Key}, _Opts) ->
+    %% Refused by the Rust process, which said why in its own message.
+    io_lib:format("bad value for option ~0tp (docs/OPTIONS.md gives what it may be)", [Key]).
+
+is_known(Key) ->
+    lists:member(Key, keys()).
+
+known() ->
+    lists:join(", ", [atom_to_list(K) || K <- keys()]).
+
+%% @doc Every key a listener takes, sorted.
+-spec keys() -> [atom()].
+keys() ->
+    lists:usort([binary | maps:keys(defaults())] ++ rust_keys()).
+
+%% @doc What a key's value must be, for people ("must be ...").
+-spec allowed(atom()) -> string().
+allowed(shards) -> "must be an integer 1..64";
+allowed(restart_backoff) -> "must be {MinMs, MaxMs}, integers with 0 =< MinMs =< MaxMs, MaxMs >= 1";
+allowed(request_timeout) -> "must be a positive integer (ms) or infinity";
+allowed(heartbeat_timeout) -> "must be a positive integer (ms) or infinity";
+allowed(start_timeout) -> "must be a positive integer (ms)";
+allowed(drain_timeout) -> "must be a non-negative integer (ms)";
+allowed(binary) -> "must be the path of the ferry executable, a string or a binary";
+allowed(ip) -> "must be an address: a binary or string such as \"::1\", or an inet:ip_address() tuple";
+allowed(port) -> "must be an integer 0..65535 (0: any free port)";
+allowed(K) when K =:= reuseport; K =:= sent_events -> "must be true or false";
+allowed(log_level) -> "must be one of debug, info, notice, warning, error";
+allowed(_) -> "must be a non-negative integer (docs/OPTIONS.md gives its range)".

@@ -17,8 +17,8 @@
 
 -include("ferry_ctx.hrl").
 
--export([start_link/3, port_number/1, os_pid/1, info/1, begin_drain/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([start_link/3, port_number/1, os_pid/1, info/1, address/1, begin_drain/1]).
+-export([enter/1, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 %% A port that served this long before dying is restarted after the
 %% shortest back-off again.
@@ -27,6 +27,9 @@
 -define(SWEEP_MS, 100).
 %% How long a port closed by a failed write waits for its exit status.
 -define(EXIT_STATUS_WAIT_MS, 100).
+%% How long info/1 waits for the Rust process's counters before it answers
+%% with the BEAM's own: a hung process must not hang its callers.
+-define(INFO_WAIT_MS, 1000).
 -define(REGISTRY, ferry_listeners).
 
 -record(state, {listener :: atom(),
@@ -37,6 +40,8 @@
                 listen :: #{atom() => term()},
                 port :: port() | undefined,
                 os_pid :: non_neg_integer() | undefined,
+                %% What `ready' said: the address listened on and the version.
+                ready = #{} :: map(),
                 %% Handlers' context, all but the request id.
                 ctx :: #ferry_ctx{} | undefined,
                 phase = starting :: starting | serving | backoff | draining | drained,
@@ -45,14 +50,35 @@
                 %% Failures since the port last served for ?STABLE_MS.
                 failures = 0 :: non_neg_integer(),
                 requests = 0 :: non_neg_integer(),
-                stats_waiters = [] :: [gen_server:from()]}).
+                stats_waiters = [] :: [gen_server:from()],
+                %% When the `stats' request still unanswered was sent.
+                stats_sent_at :: integer() | undefined}).
 
 %%% API
 
 -spec start_link(atom(), pos_integer(), ferry_opts:validated()) ->
           {ok, pid()} | {error, term()}.
 start_link(Listener, Shard, Opts) ->
-    gen_server:start_link(?MODULE, {Listener, Shard, Opts}, []).
+    proc_lib:start_link(?MODULE, enter, [{Listener, Shard, Opts}]).
+
+%% @private Started by proc_lib, not gen_server:start_link/3: a Rust
+%% process that cannot listen (address in use, a bad option) is an ordinary
+%% failure, returned to the caller and logged once, here; `{stop, Reason}'
+%% from init/1 would add a crash report to it. (OTP 26's `{error, Reason}'
+%% from init/1 does the same as this.)
+-spec enter({atom(), pos_integer(), ferry_opts:validated()}) -> no_return().
+enter(Args) ->
+    case init(Args) of
+        {ok, S} ->
+            proc_lib:init_ack({ok, self()}),
+            gen_server:enter_loop(?MODULE, [], S);
+        {stop, {Reason, Detail}} ->
+            {Listener, Shard, _} = Args,
+            ferry_log:report(error, #{what => start_failed, listener => Listener, shard => Shard,
+                                      reason => Reason, detail => Detail}),
+            proc_lib:init_ack({error, Reason}),
+            exit(normal)
+    end.
 
 -spec port_number(pid()) -> inet:port_number().
 port_number(Pid) -> gen_server:call(Pid, port_number).
@@ -60,8 +86,14 @@ port_number(Pid) -> gen_server:call(Pid, port_number).
 -spec os_pid(pid()) -> non_neg_integer() | undefined.
 os_pid(Pid) -> gen_server:call(Pid, os_pid).
 
+%% @doc The shard's counters. Within about a second: from a Rust process
+%% that does not answer `stats' in time, only the BEAM's own.
 -spec info(pid()) -> map().
 info(Pid) -> gen_server:call(Pid, info).
+
+%% @doc Where the shard listens, and the Rust program's version.
+-spec address(pid()) -> #{ip := binary(), port := inet:port_number(), version := binary()}.
+address(Pid) -> gen_server:call(Pid, address).
 
 %% @doc Tells the port to stop accepting and finish what is in flight;
 %% terminate/2 then waits for it. Lets stop_listener drain shards at once.
@@ -70,32 +102,47 @@ begin_drain(Pid) -> gen_server:cast(Pid, begin_drain).
 
 %%% gen_server
 
+%% A failure is `{stop, {Reason, Detail}}': the reason start_link returns,
+%% and what the log line adds to it (see enter/1).
 init({Listener, Shard, Opts}) ->
     process_flag(trap_exit, true),
     case taken(Listener, Shard) of
         undefined_registry ->
-            {stop, ferry_not_started};
+            {stop, {ferry_not_started, ""}};
         false ->
             case listen_config(Listener, Shard, Opts) of
                 {ok, Listen} ->
                     S0 = #state{listener = Listener, shard = Shard, opts = Opts, listen = Listen},
                     case open(S0) of
                         {ok, S1} -> first_ready(S1);
-                        {error, Reason} -> {stop, Reason}
+                        {error, Reason} -> {stop, {Reason, ""}}
                     end;
                 {error, Reason} ->
-                    {stop, Reason}
+                    {stop, {Reason, ""}}
             end;
-        true ->
-            {stop, {already_started, Listener}}
+        {true, Sup} ->
+            {stop, {{already_started, Sup}, ""}}
     end.
 
-%% Another listener of this name runs (in some other supervisor)?
+%% Another listener of this name runs (in some other supervisor)? Then
+%% the pid of its supervisor, as supervisors answer `already_started'.
 taken(Listener, Shard) ->
     case ets:whereis(?REGISTRY) =/= undefined andalso ets:lookup(?REGISTRY, {Listener, Shard}) of
-        false -> undefined_registry;
-        [{_, Pid}] -> is_process_alive(Pid);
-        [] -> false
+        false ->
+            undefined_registry;
+        [{_, Pid}] ->
+            case is_process_alive(Pid) of
+                true -> {true, listener_sup(Listener, Pid)};
+                false -> false
+            end;
+        [] ->
+            false
+    end.
+
+listener_sup(Listener, Shard) ->
+    case ets:lookup(?REGISTRY, {Listener, bound}) of
+        [{_, Sup, _}] -> Sup;
+        [] -> Shard
     end.
 
 first_ready(#state{port = Port, opts = #{start_timeout := Timeout}} = S) ->
@@ -104,9 +151,9 @@ first_ready(#state{port = Port, opts = #{start_timeout := Timeout}} = S) ->
             true = ets:insert(?REGISTRY, {{S#state.listener, S#state.shard}, self()}),
             erlang:send_after(?SWEEP_MS, self(), sweep),
             {ok, S1};
-        {error, Reason} ->
+        {error, Reason, Detail} ->
             catch erlang:port_close(Port),
-            {stop, Reason}
+            {stop, {Reason, Detail}}
     end.
 
 %% Only shard 1 chooses the port; the others bind the port it got, with
@@ -134,9 +181,12 @@ handle_call(port_number, _From, #state{listen = #{port := Port}} = S) ->
     {reply, Port, S};
 handle_call(os_pid, _From, S) ->
     {reply, S#state.os_pid, S};
-handle_call(info, From, #state{phase = serving, port = Port} = S) ->
-    command(Port, ferry_protocol:stats()),
-    {noreply, S#state{stats_waiters = [From | S#state.stats_waiters]}};
+handle_call(address, _From, #state{ready = Ready, listen = #{port := Port}} = S) ->
+    {reply, #{ip => maps:get(ip, Ready, <<"?">>), port => Port,
+              version => maps:get(version, Ready, <<"?">>)}, S};
+handle_call(info, From, #state{phase = serving} = S) ->
+    erlang:send_after(?INFO_WAIT_MS, self(), {info_timeout, From}),
+    {noreply, ask_stats(S#state{stats_waiters = [From | S#state.stats_waiters]})};
 handle_call(info, _From, S) ->
     {reply, info_map(S, #{}), S}.
 
@@ -185,6 +235,16 @@ handle_info(reopen, #state{phase = backoff} = S) ->
 handle_info({start_timeout, Port}, #state{port = Port, phase = starting} = S) ->
     catch erlang:port_close(Port),
     {noreply, port_exit(start_timeout, S)};
+handle_info({info_timeout, From}, #state{stats_waiters = Waiters} = S) ->
+    case lists:member(From, Waiters) of
+        true ->
+            gen_server:reply(From, info_map(S, #{})),
+            {noreply, S#state{stats_waiters = lists:delete(From, Waiters)}};
+        false ->
+            {noreply, S}
+    end;
+handle_info({heartbeat, Port}, #state{port = Port, phase = serving} = S) ->
+    {noreply, heartbeat(S)};
 handle_info(_Stale, S) ->
     %% Events of a port already gone, EXITs of the ports themselves,
     %% timers of an earlier phase.
@@ -237,12 +297,16 @@ event({sent, _Id, _Info}, S) ->
     S;
 event({stats, Stats}, #state{stats_waiters = Waiters} = S) ->
     [gen_server:reply(From, info_map(S, Stats)) || From <- Waiters],
-    S#state{stats_waiters = []};
+    S#state{stats_waiters = [], stats_sent_at = undefined};
 event({log, Level, Message}, S) ->
     log_from_port(Level, Message, S),
     S;
 event({protocol_error, Id, Message}, S) ->
-    report(error, #{what => protocol_error, id => Id, message => Message}, S),
+    Request = case get(Id) of
+                  {Pid, _, _} -> request_context(Pid);
+                  undefined -> #{}
+              end,
+    report(error, Request#{what => protocol_error, id => Id, message => Message}, S),
     S;
 event(drained, S) ->
     S;
@@ -270,7 +334,7 @@ forward(Id, Event) ->
         undefined -> ok
     end.
 
-%% Rust's own log lines, as reports of domain [ferry] at their level.
+%% Rust's own log lines, as ferry's reports at their level.
 log_from_port(Level, Message, S) ->
     case lists:member(Level, [debug, info, notice, warning, error]) of
         true -> report(Level, #{what => port_log, message => Message}, S);
@@ -297,7 +361,8 @@ handler_exit(Pid, Reason, S) ->
                 {normal, _} -> ok;
                 {_, timeout} ->
                     command(S#state.port, ferry_protocol:abort(Id)),
-                    report(error, #{what => handler_exit, id => Id, reason => Reason}, S);
+                    report(error, #{what => handler_exit, id => Id, reason => Reason,
+                                    pid => Pid}, S);
                 {_, websocket} -> ws_exit(Id, Reason, S);
                 _ -> ok
             end
@@ -332,7 +397,9 @@ sweep(#state{port = Port} = S) ->
     [case What of
          timeout ->
              command(Port, ferry_protocol:respond(Id, 503, [], <<"Service Unavailable\n">>)),
-             report(error, #{what => request_timeout, id => Id, pid => Pid}, S),
+             #{request_timeout := Ms} = S#state.opts,
+             report(error, (request_context(Pid))#{what => request_timeout, id => Id, pid => Pid,
+                                                  timeout_ms => Ms}, S),
              kill_handler(Id, Pid);
          closed ->
              kill_handler(Id, Pid)
@@ -343,6 +410,21 @@ sweep(#state{port = Port} = S) ->
 kill_handler(Id, Pid) ->
     put(Id, {Pid, infinity, dead}),
     exit(Pid, kill).
+
+%% What a live handler's reports say about its request (method, path,
+%% handler: ferry_handler keeps them in its dictionary), for the reports
+%% about it made here. Read only when something went wrong: the request
+%% path pays nothing for it.
+request_context(Pid) ->
+    case erlang:process_info(Pid, dictionary) of
+        {dictionary, Dict} ->
+            case lists:keyfind(?REQUEST_KEY, 1, Dict) of
+                {_, Context} when is_map(Context) -> Context;
+                false -> #{}
+            end;
+        undefined ->
+            #{}
+    end.
 
 %% The port is gone: its requests are lost, their handlers are stopped.
 %% Their EXITs come later and find no entry.
@@ -371,42 +453,99 @@ await_ready(#state{port = Port} = S, Deadline) ->
             case ferry_protocol:decode(Frame) of
                 {ready, Info} ->
                     {ok, ready(Info, S)};
+                {listen_error, {bad_option, Message}} ->
+                    Error = listen_error(bad_option, Message),
+                    {error, Error, refused_option(Error, Message, S#state.listen)};
                 {listen_error, {Kind, Message}} ->
-                    {error, listen_error(Kind, Message)};
+                    {error, listen_error(Kind, Message), ""};
                 {log, Level, Message} ->
                     log_from_port(Level, Message, S),
                     await_ready(S, Deadline);
                 Other ->
-                    {error, {unexpected_frame, Other}}
+                    {error, {unexpected_frame, Other}, ""}
             end;
         {Port, {exit_status, Status}} ->
-            {error, {port_exited, Status}}
+            {error, {port_exited, Status}, ferry_log:port_exit({exit_status, Status})}
     after max(0, Deadline - now_ms()) ->
-            {error, start_timeout}
+            {error, start_timeout, ""}
     end.
 
+%% A refused option's message is <<"key: why">> (docs/PROTOCOL.md).
 listen_error(bad_option, Message) ->
-    Named = [K || K <- ferry_opts:rust_keys(), string:prefix(Message, atom_to_binary(K)) =/= nomatch],
-    case lists:reverse(lists:sort(Named)) of
-        [Key | _] -> {bad_option, Key};
-        [] -> {bad_option, Message}
+    [Name | _] = binary:split(Message, <<": ">>),
+    case [K || K <- ferry_opts:rust_keys(), atom_to_binary(K) =:= Name] of
+        [Key] -> {bad_option, Key};
+        [] -> {bad_option, Name}
     end;
 listen_error(Kind, Message) ->
     {listen_error, Kind, Message}.
 
+%% The line for a refused option, worded as ferry_opts:explain/2 words the
+%% ones it refuses itself: the value given, and what it must be.
+refused_option({bad_option, Key}, Message, Listen) when is_map_key(Key, Listen) ->
+    [_, Why] = case binary:split(Message, <<": ">>) of
+                   [_, _] = Split -> Split;
+                   [_] -> [Message, Message]
+               end,
+    io_lib:format("option ~0tp => ~0tP ~ts", [Key, maps:get(Key, Listen), 20, Why]);
+refused_option(_, Message, _) ->
+    Message.
+
 ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = Port} = S) ->
+    heartbeat_after(S),
     S#state.shard =:= 1 andalso
         ets:insert(?REGISTRY, {{S#state.listener, bound}, parent(), Bound}),
     SendWindow = window(send_window, Info, Listen),
     MaxFrame = max_frame(Info, Listen),
     ferry_ws:register_port(S#state.listener, S#state.shard, Port, MaxFrame),
-    Ctx = #ferry_ctx{port = Port, owner = self(), listener = S#state.listener,
+    Ctx = #ferry_ctx{port = Port, owner = self(), listener = S#state.listener, os_pid = OsPid,
                      send_window = SendWindow,
                      body_window = window(body_window, Info, Listen),
                      max_frame = MaxFrame,
                      whole_max = max(1, min(SendWindow, MaxFrame div 2))},
     S#state{phase = serving, os_pid = OsPid, listen = Listen#{port => Bound}, ctx = Ctx,
-            started_at = now_ms()}.
+            started_at = now_ms(), ready = Info, stats_sent_at = undefined}.
+
+%%% Heartbeat: a Rust process that is stopped (kill -STOP) or stuck keeps
+%%% its port open and its socket bound while serving nothing; only its
+%%% silence tells. Every heartbeat_timeout it is sent `stats' unless an
+%%% answer is awaited; an answer awaited that long means it is hung: it is
+%%% killed, and its exit restarts it as any other.
+
+heartbeat_after(#state{opts = #{heartbeat_timeout := infinity}}) ->
+    ok;
+heartbeat_after(#state{port = Port, opts = #{heartbeat_timeout := Ms}}) ->
+    _ = erlang:send_after(Ms, self(), {heartbeat, Port}),
+    ok.
+
+heartbeat(#state{stats_sent_at = undefined} = S) ->
+    heartbeat_after(S),
+    ask_stats(S);
+heartbeat(#state{stats_sent_at = Sent, opts = #{heartbeat_timeout := Ms}} = S) ->
+    heartbeat_after(S),
+    case now_ms() - Sent >= Ms of
+        false -> S;
+        true -> answered_or_hung(S)
+    end.
+
+%% A mailbox long enough to hold the answer behind the heartbeat is no
+%% hang of Rust's: look for it before killing anything.
+answered_or_hung(#state{port = Port, os_pid = OsPid, opts = #{heartbeat_timeout := Ms}} = S) ->
+    receive
+        {Port, {data, <<131, 104, 2, 119, 5, "stats", _/binary>> = Frame}} ->
+            event(ferry_protocol:decode(Frame), S)
+    after 0 ->
+            report(error, #{what => port_hung, os_pid => OsPid, timeout_ms => Ms}, S),
+            _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+            %% Its exit_status comes next and restarts it.
+            S#state{stats_sent_at = undefined}
+    end.
+
+ask_stats(#state{stats_sent_at = undefined, port = Port} = S) ->
+    command(Port, ferry_protocol:stats()),
+    S#state{stats_sent_at = now_ms()};
+ask_stats(S) ->
+    S.
 
 %% The listener supervisor; the same for every incarnation of this shard.
 parent() -> hd(get('$ancestors')).
@@ -456,8 +595,12 @@ port_exit(Why, #state{restarts = Restarts} = S) ->
                     restart => Restarts + 1, delay_ms => Delay}, S),
     erlang:send_after(Delay, self(), reopen),
     S#state{port = undefined, os_pid = undefined, phase = backoff, stats_waiters = [],
-            failures = Failures + 1, restarts = Restarts + 1}.
+            stats_sent_at = undefined, failures = Failures + 1, restarts = Restarts + 1}.
 
+%% A report about a request names the Rust process that has it: ids
+%% restart at 0 with each one.
+report(Level, #{id := _} = Report, #state{os_pid = OsPid} = S) when not is_map_key(os_pid, Report) ->
+    report(Level, Report#{os_pid => OsPid}, S);
 report(Level, Report, #state{listener = Listener, shard = Shard}) ->
     ferry_log:report(Level, Report#{listener => Listener, shard => Shard}).
 

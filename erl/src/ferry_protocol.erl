@@ -29,7 +29,7 @@ atoms() ->
      ready, listen_error, request, body, body_end, closed, sent, stream_credit,
      stats, log, protocol_error, drained,
      %% ready map
-     port, os_pid, protocol, version, send_window, body_window, max_frame,
+     ip, port, os_pid, protocol, version, send_window, body_window, max_frame,
      %% listen_error kinds
      bad_option, bad_config, eaddrinuse, eacces, eaddrnotavail, io,
      %% request map

@@ -33,6 +33,8 @@
                    retry => non_neg_integer()} | iodata().
 -export_type([req/0, headers/0, event/0]).
 
+-define(IS_STATUS(S), (is_integer(S) andalso S >= 100 andalso S =< 599)).
+
 %% Process dictionary keys of the handler process.
 -define(RESP, '$ferry_resp').       % undefined | {streaming, Outstanding} | done
 -define(BODY, '$ferry_body').       % undefined | {reading, Pending, Batch} | done
@@ -104,12 +106,33 @@ path_info(#{path_info := PathInfo}) -> PathInfo.
 websocket(Req) -> maps:get(websocket, Req, false).
 
 %% @doc Response headers as the port wants them: `[{binary(), binary()}]'.
-%% Raises `badarg' on a name or value that is not text.
+%% Raises `badarg' on a name or value that is not text, and
+%% `{ferry, bad_response, {header, Name, Value}}' on a name that is not a
+%% token or a value with CR, LF or NUL (RFC 9110 5.1, 5.5): the port would
+%% refuse the response, so it is refused here, before anything is sent,
+%% where the report can name the handler and the request.
 -spec encode_headers(headers()) -> ferry_protocol:headers().
 encode_headers(Headers) when is_map(Headers) ->
     encode_headers(maps:to_list(Headers));
 encode_headers(Headers) when is_list(Headers) ->
-    lists:map(fun({N, V}) -> {header_name(N), header_value(V)} end, Headers).
+    lists:map(fun({N, V}) -> valid_header(header_name(N), header_value(V)) end, Headers).
+
+valid_header(Name, Value) ->
+    case Name =/= <<>> andalso is_token(Name) andalso is_field_value(Value) of
+        true -> {Name, Value};
+        false -> error({ferry, bad_response, {header, Name, Value}})
+    end.
+
+is_token(<<C, Rest/binary>>) when C >= $a, C =< $z; C >= $A, C =< $Z; C >= $0, C =< $9;
+                                  C =:= $-; C =:= $_ ->
+    is_token(Rest);
+is_token(<<C, Rest/binary>>) ->
+    lists:member(C, "!#$%&'*+.^`|~") andalso is_token(Rest);
+is_token(<<>>) ->
+    true.
+
+is_field_value(Value) ->
+    binary:match(Value, [<<"\r">>, <<"\n">>, <<0>>]) =:= nomatch.
 
 header_name(N) when is_binary(N) -> N;
 header_name(N) when is_atom(N) -> atom_to_binary(N);
@@ -251,8 +274,10 @@ body_trailers(_Req) ->
 %% body is ignored; nothing to an HTTP/1.0 client, RFC 9110 15.2): the
 %% handler answers again with the final response.
 -spec reply(100..599, headers(), iodata(), req()) -> req().
+reply(Status, _Headers, _Body, _Req) when not ?IS_STATUS(Status) ->
+    error({ferry, bad_response, {status, Status}});
 reply(Status, Headers, _Body, #{?FERRY_CTX := Ctx, version := Version} = Req)
-  when is_integer(Status), Status < 200 ->
+  when Status < 200 ->
     not_replied_yet(),
     Version =:= {1, 0} orelse
         send_frame(Ctx, ferry_protocol:respond(Ctx#ferry_ctx.id, Status, encode_headers(Headers),
@@ -292,6 +317,8 @@ respond(Ctx, #{method := Method}, Status, Headers0, Body, Size) ->
 %% @doc Starts a streamed response. From now on the request deadline
 %% (`request_timeout') no longer applies: a stream may live long (SSE).
 -spec stream_reply(100..599, headers(), req()) -> req().
+stream_reply(Status, _Headers, _Req) when not ?IS_STATUS(Status) ->
+    error({ferry, bad_response, {status, Status}});
 stream_reply(Status, Headers, #{?FERRY_CTX := Ctx} = Req) ->
     not_replied_yet(),
     start_stream(Ctx, Status, encode_headers(Headers)),

@@ -7,7 +7,7 @@
 %% before matching, as Cowboy's router does, so `/caf%C3%A9' matches `/café'.
 -module(ferry_router).
 
--export([compile/2, match/3, split_path/1, pct_decode/1]).
+-export([compile/2, why/2, summary/1, match/3, split_path/1, pct_decode/1]).
 -export_type([compiled/0, handler/0, method/0, result/0]).
 
 -type handler() :: module() | fun((ferry_req:req()) -> term()).
@@ -22,50 +22,83 @@
                 | {error, not_found | bad_path | {method_not_allowed, binary()}}.
 
 %% @doc Compiles `routes' and the catch-all `handler' of a listener.
-%% Returns `{error, {bad_option, routes | handler}}' naming what is wrong.
+%% Returns `{error, {bad_option, routes | handler}}' naming what is wrong;
+%% `why/2' says which route and why, for people.
 -spec compile([{method(), binary(), handler()}], handler() | undefined) ->
           {ok, compiled()} | {error, {bad_option, routes | handler}}.
-compile(Routes, CatchAll) when is_list(Routes) ->
+compile(Routes, CatchAll) ->
+    case check(Routes, CatchAll) of
+        {ok, Compiled} -> {ok, Compiled};
+        {error, Key, _Why} -> {error, {bad_option, Key}}
+    end.
+
+%% @doc Why `compile/2' refuses these routes and handler: which route
+%% (its position and itself) and what is wrong with it.
+-spec why([{method(), binary(), handler()}], handler() | undefined) -> unicode:chardata().
+why(Routes, CatchAll) ->
+    case check(Routes, CatchAll) of
+        {ok, _} -> "";
+        {error, _Key, Why} -> Why
+    end.
+
+check(Routes, CatchAll) when is_list(Routes) ->
     case valid_handler(CatchAll) orelse CatchAll =:= undefined of
-        false -> {error, {bad_option, handler}};
+        false ->
+            {error, handler, io_lib:format("handler ~0tp is not a module exporting handle/1 "
+                                           "(is it compiled and in the code path?) nor a fun "
+                                           "of arity 1", [CatchAll])};
         true ->
-            try [compile_route(R) || R <- Routes] of
+            Numbered = lists:zip(lists:seq(1, length(Routes)), Routes),
+            try [compile_route(R) || R <- Numbered] of
                 Compiled -> {ok, {Compiled, CatchAll}}
-            catch throw:bad_route -> {error, {bad_option, routes}}
+            catch throw:{bad_route, N, Route, Why} ->
+                    {error, routes, io_lib:format("route ~b, ~0tp: ~ts", [N, Route, Why])}
             end
     end;
-compile(_, _) ->
-    {error, {bad_option, routes}}.
+check(Routes, _) ->
+    {error, routes, io_lib:format("routes must be a list of {Method, Path, Handler}, got: ~0tp",
+                                  [Routes])}.
 
-compile_route({Method, Pattern, Handler}) when is_binary(Pattern) ->
-    valid_method(Method) orelse throw(bad_route),
-    valid_handler(Handler) orelse throw(bad_route),
-    {Segments, Wildcard} = compile_pattern(Pattern),
+compile_route({N, {Method, Pattern, Handler} = Route}) ->
+    Where = {N, Route},
+    valid_method(Method)
+        orelse bad(Where, "the method must be a binary token such as <<\"GET\">>, or '_' for any"),
+    valid_handler(Handler)
+        orelse bad(Where, "the handler must be a module exporting handle/1 (is it compiled and "
+                          "in the code path?) or a fun of arity 1"),
+    is_binary(Pattern)
+        orelse bad(Where, "the path must be a binary such as <<\"/users/:id\">>"),
+    {Segments, Wildcard} = compile_pattern(Pattern, Where),
     #route{method = Method, segments = Segments, wildcard = Wildcard, handler = Handler};
-compile_route(_) ->
-    throw(bad_route).
+compile_route({N, Route}) ->
+    bad({N, Route}, "a route is {Method, Path, Handler}").
 
-compile_pattern(<<"/", _/binary>> = Pattern) ->
+-spec bad({pos_integer(), term()}, string()) -> no_return().
+bad({N, Route}, Why) ->
+    throw({bad_route, N, Route, Why}).
+
+compile_pattern(<<"/", _/binary>> = Pattern, Where) ->
     Parts = case split_path(Pattern) of
                 {ok, P} -> P;
-                {error, bad_path} -> throw(bad_route)
+                {error, bad_path} -> bad(Where, "the path has a % not followed by two hex digits")
             end,
     {Segments, Wildcard} = case lists:reverse(Parts) of
                                [<<"[...]">> | Rest] -> {lists:reverse(Rest), true};
                                _ -> {Parts, false}
                            end,
-    Compiled = [compile_segment(S) || S <- Segments],
+    Compiled = [compile_segment(S, Where) || S <- Segments],
     Names = [N || {bind, N} <- Compiled],
     %% "/a/:x/:x" would need both segments equal; nobody means that.
-    length(Names) =:= length(lists:usort(Names)) orelse throw(bad_route),
+    length(Names) =:= length(lists:usort(Names))
+        orelse bad(Where, "a :name is bound twice in the path"),
     {Compiled, Wildcard};
-compile_pattern(_) ->
-    throw(bad_route).
+compile_pattern(_, Where) ->
+    bad(Where, "the path must start with /").
 
-compile_segment(<<"[...]">>) -> throw(bad_route);  % only last
-compile_segment(<<":", Name/binary>>) when Name =/= <<>> -> {bind, Name};
-compile_segment(<<":">>) -> throw(bad_route);
-compile_segment(Literal) -> Literal.
+compile_segment(<<"[...]">>, Where) -> bad(Where, "[...] may only be the last segment");
+compile_segment(<<":", Name/binary>>, _Where) when Name =/= <<>> -> {bind, Name};
+compile_segment(<<":">>, Where) -> bad(Where, "a : segment needs a name");
+compile_segment(Literal, _Where) -> Literal.
 
 valid_method('_') -> true;
 valid_method(M) when is_binary(M), M =/= <<>> -> is_token(M);
@@ -83,6 +116,12 @@ valid_handler(M) when is_atom(M), M =/= undefined ->
     _ = code:ensure_loaded(M),
     erlang:function_exported(M, handle, 1);
 valid_handler(_) -> false.
+
+%% @doc What answers a listener's requests, for its start-up line: the
+%% catch-all handler alone, or how many routes (and the catch-all).
+-spec summary(compiled()) -> handler() | {routes, pos_integer(), handler() | undefined}.
+summary({[], CatchAll}) -> CatchAll;
+summary({Routes, CatchAll}) -> {routes, length(Routes), CatchAll}.
 
 %% @doc Finds the handler of a request. A matched path with another method
 %% gives 405 with `allow' even when a catch-all exists: the path belongs to

@@ -9,12 +9,12 @@
 -export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
 -export([crash/1, garbage/1, killed/1, deadline/1, client_gone_busy_handler/1,
          client_gone_while_reading/1, neighbours_unaffected/1, port_timeout_logged/1,
-         slow_upload_is_progress/1, owner_forgets_answered/1]).
+         slow_upload_is_progress/1, owner_forgets_answered/1, bad_response_at_once/1]).
 
 all() ->
     [crash, garbage, killed, deadline, client_gone_busy_handler, client_gone_while_reading,
      neighbours_unaffected, port_timeout_logged, slow_upload_is_progress,
-     owner_forgets_answered].
+     owner_forgets_answered, bad_response_at_once].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -24,7 +24,8 @@ init_per_suite(Config0) ->
               {<<"GET">>, <<"/garbage/:kind">>, fun garbage_h/1},
               {<<"GET">>, <<"/wait/:test">>, fun wait_h/1},
               {<<"POST">>, <<"/read/:test">>, fun read_h/1},
-              {<<"GET">>, <<"/slow_stream">>, fun slow_stream_h/1}],
+              {<<"GET">>, <<"/slow_stream">>, fun slow_stream_h/1},
+              {<<"GET">>, <<"/bad_response/:kind">>, fun bad_response_h/1}],
     %% No deadline here, so the client-gone cases cannot pass by a deadline.
     Port = ferry_test_lib:start(crash, #{routes => Routes, request_timeout => infinity}),
     Deadline = ferry_test_lib:start(crash_deadline, #{routes => Routes, request_timeout => 300}),
@@ -53,6 +54,23 @@ garbage_h(Req) ->
         <<"body">> -> {200, [], self()};
         <<"done">> -> {done, Req};
         <<"twice">> -> {200, [], <<"a">>, extra}
+    end.
+
+%% Responses the port cannot send: each is refused before anything is sent.
+bad_response_h(Req) ->
+    case ferry_req:binding(kind, Req) of
+        <<"status_binary">> -> {done, ferry_req:reply(<<"200">>, [], <<"x">>, Req)};
+        <<"status_600">> -> {done, ferry_req:reply(600, [], <<"x">>, Req)};
+        <<"status_42">> -> {done, ferry_req:reply(42, [], <<"x">>, Req)};
+        <<"stream_status">> -> {done, ferry_req:stream_reply(<<"200">>, [], Req)};
+        <<"returned_600">> -> {600, [], <<"x">>};
+        <<"body_integer">> -> {done, ferry_req:reply(200, [], 123, Req)};
+        <<"header_name">> -> {done, ferry_req:reply(200, [{<<"bad name">>, <<"v">>}], <<"x">>, Req)};
+        <<"header_value">> -> {200, [{<<"x-a">>, <<"a\r\nset-cookie: b">>}], <<"x">>};
+        <<"header_value_big">> ->
+            %% Over the send window: the stream path.
+            {done, ferry_req:reply(200, #{<<"x-a">> => <<"a\nb">>}, binary:copy(<<"x">>, 300000),
+                                   Req)}
     end.
 
 %% Tells the test its pid, then waits for nothing.
@@ -185,7 +203,7 @@ owner_forgets_answered(Config) ->
     ferry_test_lib:wait_until(fun() -> Entries() =:= [] end, 5000).
 
 %% Rust's handler_timeout fires first here: its 504 reaches the client, its
-%% log line reaches logger (domain [ferry]), and the handler is stopped.
+%% log line reaches logger, and the handler is stopped.
 port_timeout_logged(_Config) ->
     Routes = [{<<"GET">>, <<"/wait/:test">>, fun wait_h/1}],
     Port = ferry_test_lib:start(crash_port_timeout, #{routes => Routes, handler_timeout => 200,
@@ -243,3 +261,19 @@ send(Port, Path) ->
     S = ferry_test_lib:connect(Port),
     ferry_test_lib:send_request(S, ["GET ", Path, " HTTP/1.1\r\nhost: x\r\n\r\n"]),
     S.
+
+%% A response ferry cannot send (a status that is not an integer 100..599,
+%% a body that is not iodata, a header name that is not a token, a value
+%% with CR or LF) is a 500 at once and a report naming the request, not a
+%% wait for the port's handler_timeout (60 s here) and its 504.
+bad_response_at_once(Config) ->
+    Port = ?config(port, Config),
+    [begin
+         ?assertMatch({500, _, _}, get(Port, "/bad_response/" ++ Kind), Kind),
+         Report = ferry_test_lib:await_log(
+                    fun(#{what := handler_failed, path := <<"/bad_response/", _/binary>>}) -> true;
+                       (_) -> false end, 5000),
+         ?assertEqual(iolist_to_binary(["/bad_response/", Kind]), maps:get(path, Report))
+     end || Kind <- ["status_binary", "status_600", "status_42", "stream_status", "returned_600",
+                     "body_integer", "header_name", "header_value", "header_value_big"]],
+    ?assertMatch({200, _, <<"ok">>}, get(Port, "/ok")).

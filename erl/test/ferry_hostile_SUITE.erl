@@ -248,13 +248,15 @@ informational_then_final(Config) ->
 %% names it. (The BEAM never sends one now; the test writes it to the port
 %% itself.)
 exit_code_logged(_Config) ->
-    _ = ferry_test_lib:start(hostile_tiny, #{routes => routes(), max_frame => 1024}),
+    %% The smallest send_window with the smallest max_frame that fits it.
+    _ = ferry_test_lib:start(hostile_tiny, #{routes => routes(), max_frame => 2048,
+                                             send_window => 2048}),
     OsPid = ferry:os_pid(hostile_tiny),
     Owner = ferry_test_lib:port_owner(hostile_tiny),
     [Port] = [P || P <- erlang:ports(), erlang:port_info(P, connected) =:= {connected, Owner}],
     %% Small enough to fit in the pipe at once: Rust reads its length, exits,
     %% and its exit status reaches the port.
-    true = erlang:port_command(Port, binary:copy(<<0>>, 2000)),
+    true = erlang:port_command(Port, binary:copy(<<0>>, 4000)),
     R = ferry_test_lib:await_log(fun(#{what := port_down}) -> true; (_) -> false end, 5000),
     ?assertEqual({exit_status, 3}, maps:get(reason, R)),
     Line = format(R),

@@ -1,5 +1,6 @@
 -module(ferry_log_tests).
 -include_lib("eunit/include/eunit.hrl").
+-export([log/2]).
 
 %% Every report ferry writes formats to one line of text.
 formats_test_() ->
@@ -30,21 +31,78 @@ formats_test_() ->
                   path => <<"/ws">>, class => error, reason => r, stacktrace => []},
                L#{what => websocket_crashed, module => m, callback => terminate,
                   class => throw, reason => r, stacktrace => []},
-               [L#{what => websocket_crashed, module => m, callback => websocket_info,
-                   class => error, reason => {ferry_websocket, Kind, x}, stacktrace => []}
-                || Kind <- [bad_return, bad_command]],
                L#{what => websocket_crashed, module => m, callback => websocket_info,
-                  class => error, reason => {ferry_websocket, too_large, text, 9, 8},
-                  stacktrace => []},
+                  class => error, reason => {ferry_websocket, bad_return, x}},
+               L#{what => websocket_crashed, module => m, callback => websocket_info,
+                  class => error, reason => {ferry_websocket, bad_command, x}},
+               L#{what => websocket_crashed, module => m, callback => websocket_info,
+                  class => error, reason => {ferry_websocket, too_large, text, 9, 8}},
+               #{what => port_hung, listener => l, os_pid => 1, timeout_ms => 10},
+               #{what => listening, listener => l, ip => <<"::1">>, port => 1, version => <<"0">>,
+                 shards => 2, handler => {routes, 3, undefined}},
+               #{what => start_failed, listener => l, reason => {bad_option, x}, detail => "d"},
                #{what => something_else}],
-    [?_assertMatch([_ | _], begin
-                                {Format, Args} = ferry_log:format(R),
-                                unicode:characters_to_list(io_lib:format(Format, Args))
-                            end) || R <- lists:flatten(Reports)].
+    [?_assertMatch([_ | _], line(R)) || R <- Reports] ++
+    %% One line (a crash's stack trace aside): Elixir's Logger shows these
+    %% too, and it formats what it is given with its own rules.
+    [?_assertEqual(nomatch, string:find(line(R), "\n")) || R <- Reports, not is_map_key(stacktrace, R)].
+
+%% Elixir's Logger formats the {Format, Args} of a report_cb itself, and
+%% reads ~0p as a width of 0 (a term broken on every element): the line
+%% comes preformatted, behind ~ts alone.
+preformatted_for_elixir_test() ->
+    {Format, [Line]} = ferry_log:format(#{what => handler_failed, listener => l, id => 1,
+                                          bad_return => {500, [{<<"content-type">>, <<"t">>}], 1}}),
+    ?assertEqual("~ts", Format),
+    ?assertEqual(nomatch, string:find(unicode:characters_to_list(Line), "\n")).
+
+%% Listener and module names are written as their users write them.
+names_test_() ->
+    [?_assertEqual(<<"MyApp.HTTP">>, iolist_to_binary(ferry_log:name('Elixir.MyApp.HTTP'))),
+     ?_assertEqual(<<"my_listener">>, iolist_to_binary(ferry_log:name(my_listener))),
+     ?_assert(has(line(#{what => handler_failed, listener => 'Elixir.MyApp.HTTP', id => 1,
+                         handler => 'Elixir.MyApp.Router', bad_return => x}),
+                  "ferry listener MyApp.HTTP, request 1 (handler MyApp.Router)")),
+     ?_assert(has(line(#{what => port_down, listener => 'Elixir.MyApp.HTTP', reason => x,
+                         os_pid => 1, restart => 1, delay_ms => 10}),
+                  "ferry listener MyApp.HTTP: "))].
+
+%% A request is named by the Rust process and its id, which restarts with
+%% each process; with its method, path and handler when known.
+request_context_test_() ->
+    R = #{what => request_timeout, listener => l, id => 24, os_pid => 4711, pid => self(),
+          method => <<"GET">>, path => <<"/slow">>, handler => slow_h, timeout_ms => 300},
+    Meta = fun(Report) ->
+                   %% What ferry_log:report/2 gives logger as metadata.
+                   Self = self(),
+                   Id = ferry_log_tests_meta,
+                   ok = logger:add_handler(Id, ?MODULE, #{config => Self}),
+                   try ferry_log:report(error, Report),
+                        receive {logged, M} -> M after 5000 -> timeout end
+                   after logger:remove_handler(Id)
+                   end
+           end,
+    [?_assert(has(line(R), "handler of request 4711-24 GET /slow (handler slow_h) overran "
+                           "request_timeout (300 ms); answered 503")),
+     ?_assert(has(line(R#{what => protocol_error, message => <<"m">>}),
+                  "refused a command for request 4711-24 GET /slow")),
+     ?_assertMatch(#{listener := l, request_id := <<"4711-24">>, method := <<"GET">>,
+                     path := <<"/slow">>, handler := slow_h}, Meta(R)),
+     %% No domain: OTP's default handler drops every domain but otp's.
+     ?_assertNot(is_map_key(domain, Meta(R)))].
+
+%% A client's path that is not UTF-8 still prints.
+non_utf8_path_test() ->
+    ?assert(has(line(#{what => handler_failed, listener => l, id => 1, method => <<"GET">>,
+                       path => <<"/", 255>>, bad_return => x}), "<<47,255>>")).
+
+%% logger handler callback for request_context_test_/0
+log(#{meta := Meta}, #{config := Pid}) -> Pid ! {logged, Meta}.
 
 line(Report) ->
     {Format, Args} = ferry_log:format(Report),
     unicode:characters_to_list(io_lib:format(Format, Args)).
+
 
 has(Text, Part) -> string:find(Text, Part) =/= nomatch.
 

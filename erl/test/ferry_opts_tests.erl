@@ -10,8 +10,9 @@ defaults_filled_test() ->
     ?assertEqual(maps:get(request_timeout, Defaults), maps:get(request_timeout, V)),
     ?assertEqual(maps:get(restart_backoff, Defaults), maps:get(restart_backoff, V)),
     ?assertEqual(ferry_opts:default_binary(), maps:get(binary, V)),
-    %% Rust's defaults are Rust's: nothing is added to the listen config.
-    ?assertEqual(#{}, maps:get(listen, V)).
+    %% A listener's port is the BEAM's choice (8080, not Rust's "any free
+    %% port"); the rest of Rust's defaults are Rust's.
+    ?assertEqual(#{port => 8080}, maps:get(listen, V)).
 
 rust_keys_pass_through_test() ->
     {ok, V} = ferry_opts:validate(#{handler => h(), port => 0, ip => "127.0.0.1",
@@ -56,3 +57,43 @@ child_spec_raises_test() ->
     ?assertError({bad_option, port}, ferry:child_spec(x, #{handler => h(), port => -1})),
     ?assertMatch(#{id := {ferry_listener, x}, type := supervisor},
                  ferry:child_spec(x, #{handler => h()})).
+
+explain(Opts) ->
+    {error, Bad} = ferry_opts:validate(Opts),
+    unicode:characters_to_list(ferry_opts:explain(Bad, Opts)).
+
+has(Text, Part) -> string:find(Text, Part) =/= nomatch.
+
+%% An unknown key and a bad value read differently, and say what is allowed.
+explain_test_() ->
+    [?_assert(has(explain(#{handler => h(), prot => 80}), "unknown option prot; the options are ")),
+     ?_assert(has(explain(#{handler => h(), prot => 80}), "port")),
+     ?_assert(has(explain(#{handler => h(), shards => 0}), "option shards => 0 must be an integer 1..64")),
+     ?_assert(has(explain(#{handler => h(), port => "80"}), "option port => \"80\" must be an integer 0..65535")),
+     ?_assert(has(explain(#{handler => h(), request_timeout => -1}), "positive integer (ms) or infinity")),
+     ?_assert(has(explain(#{}), "no handler and no routes")),
+     ?_assert(has(explain(not_a_map), "must be a map"))].
+
+%% A wrong route: which one (its position and itself) and why.
+explain_routes_test_() ->
+    H = h(),
+    Route = fun(R) -> explain(#{routes => [{<<"GET">>, <<"/ok">>, H}, R]}) end,
+    [?_assert(has(Route({get, <<"/a">>, H}), "route 2, {get,<<\"/a\">>,")),
+     ?_assert(has(Route({get, <<"/a">>, H}), "the method must be a binary token")),
+     ?_assert(has(Route({<<"GET">>, "/a", H}), "the path must be a binary")),
+     ?_assert(has(Route({<<"GET">>, <<"a">>, H}), "must start with /")),
+     ?_assert(has(Route({<<"GET">>, <<"/a">>, no_such_module_x}), "no_such_module_x")),
+     ?_assert(has(Route({<<"GET">>, <<"/a">>, no_such_module_x}), "a module exporting handle/1")),
+     ?_assert(has(Route({<<"GET">>, <<"/:a/:a">>, H}), "bound twice")),
+     ?_assert(has(Route({<<"GET">>, <<"/[...]/a">>, H}), "[...] may only be the last")),
+     ?_assert(has(Route(not_a_route), "a route is {Method, Path, Handler}")),
+     ?_assert(has(explain(#{handler => 42}), "handler 42 is not a module"))].
+
+%% child_spec/2's error carries error_info: the shell says what is wrong.
+child_spec_error_info_test() ->
+    try ferry:child_spec(x, #{handler => h(), shards => 0}) of
+        _ -> ?assert(false)
+    catch error:{bad_option, shards} = Reason:Stack ->
+            Text = lists:flatten(erl_error:format_exception(error, Reason, Stack)),
+            ?assert(has(Text, "must be an integer 1..64"))
+    end.

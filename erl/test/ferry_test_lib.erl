@@ -6,7 +6,7 @@
 -export([init_per_suite/1, end_per_suite/1, start/2, url/2]).
 -export([http/3, http/5, connect/1, send_request/2, raw/2, recv_response/1,
          recv_response/2, recv_head/2, recv_chunk/2]).
--export([capture_logs/0, stop_capture/0, await_log/2, log/2]).
+-export([capture_logs/0, capture_all_logs/0, stop_capture/0, await_log/2, log/2]).
 -export([pid_path/1, path_pid/1, port_owner/1]).
 -export([wait_until/2, process_count_settles/2, os_alive/1, os_kill/1, binary_path/0]).
 
@@ -156,12 +156,20 @@ recv_until_closed(S, Timeout, Acc) ->
         {error, closed} -> iolist_to_binary(Acc)
     end.
 
-%%% Logger capture: ferry's events (domain [ferry]) are sent to the test
-%%% process as {ferry_log, Level, Msg, Meta}.
+%%% Logger capture: ferry's events (those of ferry_log, which has no
+%%% domain: see there) are sent to the test process as
+%%% {ferry_log, Level, Msg, Meta}.
 
 capture_logs() ->
     _ = logger:remove_handler(ferry_test_capture),
     ok = logger:add_handler(ferry_test_capture, ?MODULE, #{config => #{pid => self()},
+                                                          level => all}).
+
+%% @doc Every logger event, ferry's or not (supervisor and crash reports
+%% too), as {any_log, Level, Msg, Meta}.
+capture_all_logs() ->
+    _ = logger:remove_handler(ferry_test_capture),
+    ok = logger:add_handler(ferry_test_capture, ?MODULE, #{config => #{pid => self(), all => true},
                                                           level => all}).
 
 stop_capture() ->
@@ -169,9 +177,11 @@ stop_capture() ->
     ok.
 
 %% logger handler callback
+log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{pid := Pid, all := true}}) ->
+    Pid ! {any_log, Level, Msg, Meta};
 log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{pid := Pid}}) ->
-    case maps:get(domain, Meta, []) of
-        [ferry | _] -> Pid ! {ferry_log, Level, Msg, Meta};
+    case maps:get(mfa, Meta, undefined) of
+        {ferry_log, _, _} -> Pid ! {ferry_log, Level, Msg, Meta};
         _ -> ok
     end.
 

@@ -38,7 +38,7 @@ with_shards(Test) ->
 as_connection(Port, Id, Fun) ->
     Test = self(),
     Ctx = #ferry_ctx{port = Port, id = Id, owner = Test, send_window = 1000,
-                     body_window = 1000, listener = fan},
+                     body_window = 1000, listener = fan, max_frame = infinity},
     spawn_link(fun() -> ferry_ws:enter(Ctx), Test ! {done, Id, Fun()} end),
     receive {done, Id, Result} -> Result after 5000 -> error(no_result) end.
 

@@ -41,8 +41,9 @@ pub struct WsConn {
     decoder: Decoder,
     /// permessage-deflate as agreed, for what we send.
     pub(super) deflate: Option<DeflateParams>,
-    /// Made when the first message worth compressing goes out.
-    pub(super) deflater: Option<Deflater>,
+    /// Made when the first message worth compressing goes out (boxed: a
+    /// connection that never compresses keeps 8 bytes for it).
+    pub(super) deflater: Option<Box<Deflater>>,
     /// Forward pings and pongs to the BEAM.
     control: bool,
     /// Message bytes the BEAM granted (`read_body`).
@@ -318,5 +319,18 @@ impl Conn {
             }
             _ => {}
         }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    /// What every upgraded connection carries while it is idle (its
+    /// buffers are empty then): thousands of them must stay cheap. zlib's
+    /// contexts are boxed and made on first use.
+    #[test]
+    fn the_websocket_state_is_small() {
+        let size = std::mem::size_of::<super::WsConn>();
+        assert!(size <= 320, "{size} bytes");
     }
 }

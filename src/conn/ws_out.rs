@@ -99,7 +99,7 @@ impl Conn {
         }
         if data.len() >= MIN_COMPRESS && ws.deflate.is_some() {
             if ws.deflater.is_none() {
-                ws.deflater = ws.deflate.as_ref().and_then(Deflater::new);
+                ws.deflater = ws.deflate.as_ref().and_then(Deflater::new).map(Box::new);
                 if ws.deflater.is_none() {
                     // A window zlib cannot compress with: send plain.
                     ws.deflate = None;
@@ -107,7 +107,7 @@ impl Conn {
             }
             if let Some(d) = ws.deflater.as_mut() {
                 let before = self.out.len();
-                if write_message(&mut self.out, op, data, Some(d)).is_err() {
+                if write_message(&mut self.out, op, data, Some(&mut **d)).is_err() {
                     self.ws_fail(ctx, close::INTERNAL_ERROR, b"compression failed");
                     return false;
                 }

@@ -44,7 +44,7 @@ pub struct Decoder {
     /// compressed message (it holds tens of KiB), so a connection that
     /// never sends one costs nothing for it.
     deflate: Option<DeflateParams>,
-    inflater: Option<Inflater>,
+    inflater: Option<Box<Inflater>>,
     /// A header cut by the end of the input so far.
     header: [u8; MAX_HEADER],
     header_len: usize,
@@ -261,10 +261,10 @@ impl Decoder {
 }
 
 /// The connection's inflater, made on first use.
-fn inflater<'a>(inflater: &'a mut Option<Inflater>, deflate: &Option<DeflateParams>) -> Option<&'a mut Inflater> {
+fn inflater<'a>(inflater: &'a mut Option<Box<Inflater>>, deflate: &Option<DeflateParams>) -> Option<&'a mut Inflater> {
     match (inflater, deflate) {
         (Some(i), _) => Some(i),
-        (slot, Some(params)) => Some(slot.insert(Inflater::new(params))),
+        (slot, Some(params)) => Some(slot.insert(Box::new(Inflater::new(params)))),
         (_, None) => None,
     }
 }

@@ -5,6 +5,14 @@ defmodule Ferry.Options do
   # starts); their errors come back here to become ArgumentErrors.
   @moduledoc false
 
+  # Elixir's default port, as Bandit's and Phoenix's (the Erlang API's is
+  # 8080, ferry_opts:defaults/0).
+  @default_port 4000
+
+  @doc false
+  @spec default_port() :: :inet.port_number()
+  def default_port, do: @default_port
+
   @doc false
   @spec validate!(keyword()) :: {atom(), map()}
   def validate!(opts) do
@@ -34,6 +42,7 @@ defmodule Ferry.Options do
     erl_opts =
       opts
       |> Map.new()
+      |> Map.put_new(:port, @default_port)
       |> Map.put(:handler, router)
 
     {name, erl_opts}
@@ -58,11 +67,28 @@ defmodule Ferry.Options do
   end
 
   @doc false
-  @spec describe_error(term()) :: String.t()
-  def describe_error({:bad_option, key}),
-    do:
-      "unknown Ferry option or bad value for #{inspect(key)} (see the Ferry.option() typedoc and docs/OPTIONS.md)"
+  # What is wrong, for an ArgumentError: an unknown key (and the keys there
+  # are) reads apart from a bad value (and what it must be).
+  @spec describe_error(term(), keyword() | map()) :: String.t()
+  def describe_error({:bad_option, key}, opts) do
+    opts = Map.new(opts)
 
-  def describe_error({:error, reason}), do: describe_error(reason)
-  def describe_error(reason), do: "bad Ferry options: #{inspect(reason)}"
+    cond do
+      key in [:handler, :routes] or key not in :ferry_opts.keys() ->
+        "unknown Ferry option #{inspect(key)}; the options are " <>
+          Enum.map_join(elixir_keys(), ", ", &inspect/1)
+
+      Map.has_key?(opts, key) ->
+        "bad value for Ferry option #{inspect(key)}: #{inspect(opts[key])}; it " <>
+          List.to_string(:ferry_opts.allowed(key))
+
+      true ->
+        "bad value for Ferry option #{inspect(key)}: it " <> List.to_string(:ferry_opts.allowed(key))
+    end
+  end
+
+  def describe_error({:error, reason}, opts), do: describe_error(reason, opts)
+  def describe_error(reason, _opts), do: "bad Ferry options: #{inspect(reason)}"
+
+  defp elixir_keys, do: Enum.sort([:name, :router | :ferry_opts.keys() -- [:handler, :routes]])
 end

@@ -2,6 +2,7 @@ defmodule Ferry.ListenerTest do
   # The listener's life: options, port number, info, a killed Rust process,
   # and a stopped listener.
   use ExUnit.Case, async: false
+  import ExUnit.CaptureLog
   import FerryTest.HTTP
 
   defmodule Hello do
@@ -117,6 +118,67 @@ defmodule Ferry.ListenerTest do
     spec = {Ferry, name: @name, port: taken, ip: {127, 0, 0, 1}, router: Hello}
     assert {:error, reason} = start_supervised(spec)
     assert inspect(reason) =~ "eaddrinuse"
+  end
+
+  test "the default port is 4000, as Bandit's and Phoenix's" do
+    %{start: {_, _, [_name, opts]}} = Ferry.child_spec(name: X, router: Hello)
+    assert opts.listen.port == 4000
+    %{start: {_, _, [_name, opts]}} = Ferry.child_spec(name: X, router: Hello, port: 0)
+    assert opts.listen.port == 0
+  end
+
+  test "an unknown option and a bad value say different things, and what is allowed" do
+    error = assert_raise ArgumentError, fn -> Ferry.child_spec(name: X, router: Hello, prot: 80) end
+    assert error.message =~ "unknown Ferry option :prot; the options are "
+    assert error.message =~ ":port"
+
+    error = assert_raise ArgumentError, fn -> Ferry.child_spec(name: X, router: Hello, shards: 0) end
+    assert error.message == "bad value for Ferry option :shards: 0; it must be an integer 1..64"
+  end
+
+  test "start_link returns {:error, {:bad_option, key}} and logs what the value must be" do
+    log =
+      capture_log(fn ->
+        assert {:error, {:bad_option, :max_request_line}} =
+                 Ferry.start_link(name: @name, port: 0, router: Hello, max_request_line: 1)
+      end)
+
+    assert log =~ "ferry listener Ferry.ListenerTest.HTTP: could not start: option max_request_line => 1 must be an integer 16..1048576"
+    refute log =~ "SUPERVISOR REPORT"
+    refute log =~ "CRASH REPORT"
+  end
+
+  test "asking about a listener that does not run says so" do
+    for fun <- [&Ferry.info/1, &Ferry.port_number/1] do
+      assert_raise ArgumentError, "no Ferry listener named :nope is running", fn -> fun.(:nope) end
+    end
+  end
+
+  test "the option doc states every default, as the Erlang app and docs/OPTIONS.md have them" do
+    {:docs_v1, _, _, _, _, _, docs} = Code.fetch_docs(Ferry)
+    [doc] = for {{:type, :option, 0}, _, _, %{"en" => doc}, _} <- docs, do: doc
+
+    erl = Map.drop(:ferry_opts.defaults(), [:routes, :handler, :port])
+    assert map_size(erl) >= 6
+
+    # The bullet of `key` (up to the next bullet) says "Defaults to `value`".
+    states = fn key, value ->
+      doc =~ ~r/\* `#{Regex.escape(key)}`(?:(?!\n\s*\* ).)*Defaults\s+to\s+#{Regex.escape(value)}/s
+    end
+
+    for {key, value} <- erl do
+      assert states.(inspect(key), "`#{inspect(value)}`"), "#{inspect(key)} default #{inspect(value)}"
+    end
+
+    assert states.(":port", "`4000`")
+
+    md = File.read!(Path.expand("../../../docs/OPTIONS.md", __DIR__))
+    rows = for "| `" <> row <- String.split(md, "\n"), do: String.split(row, " | ")
+    assert length(rows) > 10
+
+    for [key, _type, default | _] <- rows, key = String.trim_trailing(key, "`"), key not in ["ip", "port"] do
+      assert states.(":#{key}", default), key
+    end
   end
 
   defp child_id(name), do: Ferry.child_spec(name: name, router: Hello).id

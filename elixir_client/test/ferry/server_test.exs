@@ -54,6 +54,9 @@ defmodule Ferry.ServerTest do
     end
 
     get "/only_hints", do: {103, ""}
+    get "/body/int", do: send_resp(conn, 200, 123)
+    get "/return/int", do: {200, 123}
+    get "/bad_header", do: conn |> put_resp_header("x-a", "a\r\nset-cookie: b") |> send_resp(200, "x")
 
     get "/sse/forever" do
       send(Ferry.ServerTest.Waiter, {:sse_route, self()})
@@ -163,6 +166,25 @@ defmodule Ferry.ServerTest do
   test "a route answering only a 1xx is a logged 500, at once", %{port: port} do
     log = capture_log(fn -> assert {500, _, _} = request(:get, port, "/only_hints") end)
     assert log =~ "informational status"
+  end
+
+  test "a body or header that cannot be sent is a logged 500, at once", %{port: port} do
+    log = capture_log(fn -> assert {500, _, _} = request(:get, port, "/body/int") end)
+    assert log =~ "route GET /body/int failed"
+
+    log = capture_log(fn -> assert {500, _, _} = request(:get, port, "/bad_header") end)
+    # Refused before it was sent, where the route is known.
+    assert log =~ "route GET /bad_header failed"
+    assert log =~ "bad_response"
+  end
+
+  test "the Erlang side's reports read on one line, with the listener as Elixir names it",
+       %{port: port} do
+    log = capture_log(fn -> assert {500, _, _} = request(:get, port, "/return/int") end)
+    [line] = for l <- String.split(log, "\n"), l =~ "not an answer", do: l
+    assert line =~ "ferry listener Ferry.ServerTest.HTTP, request "
+    assert line =~ "GET /return/int (handler Ferry.ServerTest.Routes)"
+    assert line =~ ~s({200,[{<<"content-type">>,<<"text/plain; charset=utf-8">>}],123})
   end
 
   test "a route that raises is a 500 and the server keeps serving", %{port: port} do

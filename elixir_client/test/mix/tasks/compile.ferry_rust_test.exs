@@ -42,21 +42,43 @@ defmodule Mix.Tasks.Compile.FerryRustTest do
     %{crate: crate, client: client}
   end
 
-  test "builds into priv/, skips an unchanged tree, rebuilds a changed one", %{
+  test "builds into priv/ under _build, skips an unchanged tree, rebuilds a changed one", %{
     crate: crate,
     client: client
   } do
     in_client(client, fn ->
       {result, _output} = with_io(fn -> FerryRust.run([]) end)
       assert result == {:ok, []}
-      assert {"v1\n", 0} = System.cmd(Path.expand("priv/ferry"), [])
+      assert {"v1\n", 0} = System.cmd(built(), [])
 
       assert {{:noop, []}, ""} = with_io(fn -> FerryRust.run([]) end)
 
       write_main(crate, ~s|fn main() { println!("v2"); }|)
       assert {{:ok, []}, _} = with_io(fn -> FerryRust.run([]) end)
-      assert {"v2\n", 0} = System.cmd(Path.expand("priv/ferry"), [])
+      assert {"v2\n", 0} = System.cmd(built(), [])
+
+      # Nothing in the project's source tree.
+      refute File.exists?("priv")
+      refute File.exists?(".ferry_build_stamp")
     end)
+  end
+
+  test "as a dependency, cargo's output goes under the user's _build too", %{
+    tmp_dir: tmp,
+    crate: crate,
+    client: client
+  } do
+    user_build = Path.join([tmp, "user_app", "_build"])
+
+    in_client(client, [build_path: user_build], fn ->
+      assert {{:ok, []}, _} = with_io(fn -> FerryRust.run([]) end)
+      assert String.starts_with?(built(), user_build <> "/")
+      assert {"v1\n", 0} = System.cmd(built(), [])
+    end)
+
+    assert File.exists?(Path.join([user_build, "ferry_cargo", "release", "ferry"]))
+    refute File.exists?(Path.join(crate, "target"))
+    refute File.exists?(Path.join(client, "priv"))
   end
 
   test "a failed build fails the compile and shows cargo's errors", %{
@@ -73,12 +95,14 @@ defmodule Mix.Tasks.Compile.FerryRustTest do
                result
 
       assert output =~ "mismatched types"
-      refute File.exists?("priv/ferry")
+      refute File.exists?(built())
     end)
   end
 
-  defp in_client(client, fun),
-    do: Mix.Project.in_project(:ferry_rust_test, client, fn _ -> fun.() end)
+  defp in_client(client, config \\ [], fun),
+    do: Mix.Project.in_project(:ferry_rust_test, client, config, fn _ -> fun.() end)
+
+  defp built, do: Path.join([Mix.Project.app_path(), "priv", "ferry"])
 
   defp write_main(crate, source),
     do: File.write!(Path.join([crate, "src", "main.rs"]), source <> "\n")
