@@ -197,30 +197,42 @@ fn idle(dst: SocketAddr, path: &str, count: usize, src: Ipv4Addr, deflate: bool)
     println!("ready {open} {failed}");
     let stdin_fd = io::stdin().as_raw_fd();
     net.poll.registry().register(&mut SourceFd(&stdin_fd), STDIN, Interest::READABLE)?;
+    // Non-blocking, read until it would block: an edge seen by a poll made
+    // for something else (a check's) is then never lost.
+    // SAFETY: fcntl on our own stdin.
+    unsafe { libc::fcntl(stdin_fd, libc::F_SETFL, libc::fcntl(stdin_fd, libc::F_GETFL) | libc::O_NONBLOCK) };
     let mut stdin = io::stdin().lock();
     let mut pending = Vec::new();
+    // Larger than stdin's own buffer, so reads bypass it.
     let mut chunk = [0u8; 65536];
+    let mut stdin_ready = false;
     loop {
         // Pings are answered, closes noted, while the harness reads memory.
-        let polled = net.turn(None, |_, _, _| {})?;
-        if !polled.contains(&STDIN) {
+        if !stdin_ready && !net.turn(None, |_, _, _| {})?.contains(&STDIN) {
             continue;
         }
-        // A buffer larger than stdin's own: each read empties the pipe's
-        // bytes into `pending`, so no line waits behind an edge already seen.
-        let n = stdin.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
+        stdin_ready = false;
+        let mut eof = false;
+        while !eof {
+            match stdin.read(&mut chunk) {
+                Ok(0) => eof = true,
+                Ok(n) => pending.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        pending.extend_from_slice(&chunk[..n]);
         while let Some(end) = pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
             if line.trim_ascii() == b"check" {
-                net.turn(Some(Duration::ZERO), |_, _, _| {})?;
+                stdin_ready |= net.turn(Some(Duration::ZERO), |_, _, _| {})?.contains(&STDIN);
                 let alive = net.conns.iter().filter(|c| c.state == State::Open).count();
                 println!("alive {alive}");
                 io::stdout().flush()?;
             }
+        }
+        if eof {
+            return Ok(());
         }
     }
 }
