@@ -33,6 +33,8 @@ build:
 
 test-rust: build
 	FERRY_BIN=$(CURDIR)/$(FERRY_BIN) $(CARGO) test --release --locked
+	@# The fuzz crate compiles ../src files by path: a check keeps it building.
+	$(CARGO) check --manifest-path fuzz/Cargo.toml
 
 test-erl: build
 	cd erl && rebar3 eunit && rebar3 ct

@@ -4,13 +4,19 @@
 
 #![allow(dead_code)]
 
+#[path = "../../src/config.rs"]
+pub mod config;
 #[path = "../../src/etf.rs"]
 pub mod etf;
+#[path = "../../src/exit.rs"]
+pub mod exit;
 #[path = "../../src/frame.rs"]
 pub mod frame;
 #[path = "../../src/http/mod.rs"]
 pub mod http;
 #[path = "../../src/protocol.rs"]
 pub mod protocol;
+#[path = "../../src/splice.rs"]
+pub mod splice;
 #[path = "../../src/ws/mod.rs"]
 pub mod ws;
