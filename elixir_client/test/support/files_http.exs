@@ -35,19 +35,12 @@ defmodule FerryTest.FilesHTTP do
 
   defp parse(data) do
     [head, body] = String.split(data, "\r\n\r\n", parts: 2)
-    [status_line | lines] = String.split(head, "\r\n")
-    ["HTTP/1.1", status | _] = String.split(status_line, " ", parts: 3)
-
-    headers =
-      Map.new(lines, fn line ->
-        [name, value] = String.split(line, ":", parts: 2)
-        {String.downcase(name), String.trim(value)}
-      end)
+    {status, headers} = FerryTest.HTTP.parse_head(head)
 
     body =
       if headers["transfer-encoding"] == "chunked", do: FerryTest.HTTP.dechunk(body), else: body
 
-    {String.to_integer(status), headers, body}
+    {status, headers, body}
   end
 
   @doc false

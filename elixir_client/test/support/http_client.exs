@@ -48,6 +48,22 @@ defmodule FerryTest.HTTP do
   def chunked_done?(data), do: String.ends_with?(data, "\r\n0\r\n\r\n")
 
   @doc false
+  # A response head (without its blank line) as {status, headers}, header
+  # names lower-cased.
+  def parse_head(head) do
+    [status_line | lines] = String.split(head, "\r\n")
+    ["HTTP/1.1", status | _] = String.split(status_line, " ", parts: 3)
+
+    headers =
+      Map.new(lines, fn line ->
+        [name, value] = String.split(line, ":", parts: 2)
+        {String.downcase(name), String.trim(value)}
+      end)
+
+    {String.to_integer(status), headers}
+  end
+
+  @doc false
   # The payload of a chunked body.
   def dechunk(body), do: dechunk(body, [])
 

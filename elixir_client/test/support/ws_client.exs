@@ -242,16 +242,8 @@ defmodule FerryTest.WS do
   defp read_head(socket, acc) do
     case String.split(acc, "\r\n\r\n", parts: 2) do
       [head, rest] ->
-        [status_line | lines] = String.split(head, "\r\n")
-        ["HTTP/1.1", status | _] = String.split(status_line, " ", parts: 3)
-
-        headers =
-          Map.new(lines, fn line ->
-            [name, value] = String.split(line, ":", parts: 2)
-            {String.downcase(name), String.trim(value)}
-          end)
-
-        {String.to_integer(status), headers, rest}
+        {status, headers} = FerryTest.HTTP.parse_head(head)
+        {status, headers, rest}
 
       [_] ->
         {:ok, data} = :gen_tcp.recv(socket, 0, @timeout)

@@ -46,7 +46,7 @@ defmodule Mix.Tasks.Compile.FerryRust do
 
     digest = sources_digest(root)
 
-    if opts[:force] || not File.exists?(target) || File.read(stamp_path()) != {:ok, digest} do
+    if opts[:force] || File.read(stamp_path()) != {:ok, stamp(digest, target)} do
       build(root, target, digest)
     else
       {:noop, []}
@@ -65,11 +65,21 @@ defmodule Mix.Tasks.Compile.FerryRust do
 
   defp binary_path, do: Path.join([Mix.Project.app_path(), "priv", @binary])
 
-  # Holds a digest of the Rust sources of the last good build. Cargo keeps
-  # its own fingerprints in target/, but this lets an unchanged tree skip
-  # starting cargo at all. A digest rather than mtimes: a checkout or an
-  # edit within the same second must still count as a change.
+  # Holds a digest of the Rust sources of the last good build, and of the
+  # binary it installed. Cargo keeps its own fingerprints in target/, but
+  # this lets an unchanged tree skip starting cargo at all. A digest rather
+  # than mtimes: a checkout or an edit within the same second must still
+  # count as a change. The binary's own digest catches a binary replaced
+  # behind our back: Mix copies a project's priv/ over _build's, so a stale
+  # priv/ferry left by an older build would otherwise win silently.
   defp stamp_path, do: Path.join(Mix.Project.manifest_path(), "ferry_rust.stamp")
+
+  defp stamp(sources_digest, binary) do
+    case File.read(binary) do
+      {:ok, bytes} -> sources_digest <> " " <> Base.encode16(:erlang.md5(bytes), case: :lower)
+      {:error, _} -> :missing
+    end
+  end
 
   # Cargo's target directory. A dependency's build output belongs under
   # the user's _build; the project's own goes in its workspace's target/,
@@ -150,7 +160,7 @@ defmodule Mix.Tasks.Compile.FerryRust do
     File.chmod!(tmp, 0o755)
     File.rename!(tmp, target)
     File.mkdir_p!(Path.dirname(stamp_path()))
-    File.write!(stamp_path(), digest)
+    File.write!(stamp_path(), stamp(digest, target))
     Mix.shell().info("==> ferry: installed #{Path.relative_to_cwd(target)}")
     {:ok, []}
   end

@@ -63,6 +63,16 @@ defmodule Mix.Tasks.Compile.FerryRustTest do
     end)
   end
 
+  test "a binary replaced behind its back is installed again", %{client: client} do
+    in_client(client, fn ->
+      assert {{:ok, []}, _} = with_io(fn -> FerryRust.run([]) end)
+      # What Mix does with a stale priv/ferry in the project's tree.
+      File.write!(built(), "#!/bin/sh\necho stale\n")
+      assert {{:ok, []}, _} = with_io(fn -> FerryRust.run([]) end)
+      assert {"v1\n", 0} = System.cmd(built(), [])
+    end)
+  end
+
   test "as a dependency, cargo's output goes under the user's _build too", %{
     tmp_dir: tmp,
     crate: crate,
