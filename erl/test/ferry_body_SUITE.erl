@@ -7,20 +7,22 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([upload_100mb_flat_memory/1, full_body/1, full_body_too_large/1,
-         chunked_upload/1, expect_continue/1, small_length_reads/1, read_twice/1]).
+         chunked_upload/1, expect_continue/1, small_length_reads/1, read_twice/1,
+         chunks_are_not_copied/1]).
 
 -define(MB, 1048576).
 
 all() ->
     [upload_100mb_flat_memory, full_body, full_body_too_large, chunked_upload,
-     expect_continue, small_length_reads, read_twice].
+     expect_continue, small_length_reads, read_twice, chunks_are_not_copied].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
     Routes = [{<<"POST">>, <<"/count">>, fun count/1},
               {<<"POST">>, <<"/full">>, fun full/1},
               {<<"POST">>, <<"/small">>, fun small/1},
-              {<<"POST">>, <<"/twice">>, fun twice/1}],
+              {<<"POST">>, <<"/twice">>, fun twice/1},
+              {<<"POST">>, <<"/slices">>, fun slices/1}],
     Port = ferry_test_lib:start(body, #{routes => Routes}),
     [{port, Port} | Config].
 
@@ -67,6 +69,12 @@ small(Req0, Acc) ->
         {ok, Data, _} -> lists:reverse([Data | Acc]);
         {more, Data, Req} -> small(Req, [Data | Acc])
     end.
+
+%% Reads with `length => 1000' and tells, for each part, its size and the
+%% size of the binary it lies in.
+slices(Req) ->
+    Parts = small(Req, []),
+    {200, [], term_to_binary([{byte_size(P), binary:referenced_byte_size(P)} || P <- Parts])}.
 
 %%% Cases
 
@@ -157,3 +165,15 @@ read_twice(Config) ->
     ?assertMatch({200, _, <<"5 0 0">>}, ferry_test_lib:http(post, Port, "/twice", [], <<"hello">>)),
     ?assertMatch({200, _, <<"200000 0 0">>},
                  ferry_test_lib:http(post, Port, "/twice", [], binary:copy(<<"x">>, 200000))).
+
+%% A read_body answer that is one chunk is that chunk as it came in the
+%% port's frame (the frame's few bytes of head around it), not a copy: a
+%% copy lies in a binary of its own size, or of twice it when it was grown.
+chunks_are_not_copied(Config) ->
+    Port = ?config(port, Config),
+    Body = binary:copy(<<"abcdefgh">>, 100000),  % 800 kB
+    {200, _, Answer} = ferry_test_lib:http(post, Port, "/slices", [], Body),
+    Parts = binary_to_term(Answer),
+    ?assertEqual(byte_size(Body), lists:sum([Size || {Size, _} <- Parts])),
+    Slices = [Part || {Size, In} = Part <- Parts, In > Size, In - Size < 64],
+    ?assertNotEqual([], Slices, Parts).
