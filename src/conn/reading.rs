@@ -71,7 +71,7 @@ impl Conn {
             }
             // Body bytes spliced from the socket to a file or the BEAM, or a read.
             let spliced = match self.splice_to_file(ctx) {
-                None => self.splice_body(ctx, limit),
+                None => self.splice_body(ctx),
                 done => done,
             };
             let direct = spliced.is_some();
