@@ -100,8 +100,8 @@ upload_100mb_flat_memory(Config) ->
     [Size, Crc, Reads] = [binary_to_integer(X) || X <- binary:split(Answer, <<" ">>, [global])],
     ?assertEqual(Blocks * ?MB, Size),
     ?assertEqual(ExpectedCrc, Crc),
-    %% read_body returns 1 MiB, or at most one 256 KiB chunk more, per call.
-    ?assert(Reads >= Blocks * 4 div 5),
+    %% read_body returns 1 MiB, or at most one chunk (up to 1 MiB) more, per call.
+    ?assert(Reads >= Blocks div 2),
     Growth = Peak - Before,
     ct:pal("100 MB upload: ~p ms, ~p read_body calls, peak VM memory growth ~.1f MB",
            [Elapsed, Reads, Growth / ?MB]),
