@@ -8,11 +8,17 @@
 //!   GET  /                 200 "Hello, world!"
 //!   POST /upload           reads the body in 1 MiB reads, answers its length
 //!   GET  /download?bytes=N streams N zero bytes with a content-length
+//!   GET  /file?bytes=N     the file $BENCH_FILE_DIR/bench-N.bin
+//!   POST /upload_file      copies the body into a file under $BENCH_UPLOAD_DIR,
+//!                          answers its length, removes the file
 //!
 //! tiny_http runs one thread per connection (its task pool) and hands parsed
 //! requests to whoever calls `recv`; a few worker threads answer them.
 
+use std::fs::File;
 use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -48,6 +54,25 @@ fn query_bytes(url: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// A directory named by the harness in the environment (scenarios 14-15).
+fn env_dir(name: &str) -> PathBuf {
+    std::env::var_os(name).filter(|d| !d.is_empty()).map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+}
+
+fn octet_stream() -> Header {
+    Header::from_bytes(&b"content-type"[..], &b"application/octet-stream"[..]).expect("static header is valid")
+}
+
+fn upload_to_file(mut request: Request) -> io::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!("tiny_http-upload-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let path = env_dir("BENCH_UPLOAD_DIR").join(name);
+    let total = io::copy(request.as_reader(), &mut File::create(&path)?)?;
+    let sent = request.respond(Response::from_string(total.to_string()).with_header(text_plain()));
+    std::fs::remove_file(&path)?;
+    sent
+}
+
 fn answer(mut request: Request) -> io::Result<()> {
     let path = request.url().split('?').next().unwrap_or("").to_owned();
     match (request.method(), path.as_str()) {
@@ -68,13 +93,21 @@ fn answer(mut request: Request) -> io::Result<()> {
             }
             request.respond(Response::from_string(total.to_string()).with_header(text_plain()))
         }
+        (Method::Post, "/upload_file") => upload_to_file(request),
+        (Method::Get, "/file") => match query_bytes(request.url()) {
+            Some(n) => {
+                let file = File::open(env_dir("BENCH_FILE_DIR").join(format!("bench-{n}.bin")))?;
+                let response = Response::from_file(file).with_header(octet_stream()).with_chunked_threshold(usize::MAX);
+                request.respond(response)
+            }
+            None => request.respond(Response::from_string("bytes=N missing").with_status_code(400)),
+        },
         (Method::Get, "/download") => match query_bytes(request.url()) {
             Some(n) => {
                 let len = usize::try_from(n).unwrap_or(usize::MAX);
                 let response = Response::new(
                     200.into(),
-                    vec![Header::from_bytes(&b"content-type"[..], &b"application/octet-stream"[..])
-                        .expect("static header is valid")],
+                    vec![octet_stream()],
                     Zeros { remaining: n },
                     Some(len),
                     None,

@@ -245,6 +245,33 @@ fn a_64_mib_upload_to_a_file_keeps_memory_flat() {
     ferry.refute_within("body frames", std::time::Duration::from_millis(100), |t| t.tag() == Some("body"));
 }
 
+/// A content-length body without a digest is spliced socket → pipe → file,
+/// at most up to its own end: the request pipelined right behind it (in the
+/// same write) stays whole, and a tail too short to splice is read as usual.
+#[test]
+fn a_spliced_body_ends_at_its_length_and_the_pipelined_request_is_served() {
+    let dir = TestDir::new("spliced");
+    let target = dir.path("spliced.bin");
+    let body = pattern(7, (3 << 20) + 12_345);
+    let mut ferry = Ferry::start(&[]);
+    let mut client = ferry.client();
+    client.send(post(body.len()));
+    let req = ferry.expect_request();
+    body_to_file(&mut ferry, req.id, Some(&target), vec![]);
+    let mut rest = body.clone();
+    rest.extend_from_slice(get("/next").as_bytes());
+    client.send(&rest);
+    let (path, bytes, _, _) = expect_body_file(&mut ferry, req.id);
+    assert_eq!((path.as_path(), bytes), (target.as_path(), body.len() as i64));
+    assert!(std::fs::read(&target).unwrap() == body, "the file differs from the body");
+    ferry.respond(req.id, 200, &[], "stored");
+    assert_eq!(client.response().body_str(), "stored");
+    let next = ferry.expect_request();
+    assert_eq!(next.path_str(), "/next");
+    ferry.respond(next.id, 200, &[], "next");
+    assert_eq!(client.response().body_str(), "next");
+}
+
 #[test]
 fn an_inline_body_already_given_leaves_an_empty_file() {
     let dir = TestDir::new("inline");

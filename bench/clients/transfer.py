@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""One large transfer against a bench server, for scenarios 4, 5 and 7.
+"""One large transfer against a bench server, for scenarios 4, 5, 7, 14 and 15.
 
-  transfer.py upload   HOST PORT BYTES         POST /upload with a content-length body
-  transfer.py download HOST PORT BYTES         GET /download?bytes=BYTES
-  transfer.py chunked  HOST PORT BYTES CHUNK   POST /upload, chunked, in chunks of CHUNK bytes
+  transfer.py upload      HOST PORT BYTES         POST /upload with a content-length body
+  transfer.py download    HOST PORT BYTES         GET /download?bytes=BYTES
+  transfer.py chunked     HOST PORT BYTES CHUNK   POST /upload, chunked, in chunks of CHUNK bytes
+  transfer.py file        HOST PORT BYTES         GET /file?bytes=BYTES (a file of that size)
+  transfer.py upload_file HOST PORT BYTES         POST /upload_file (the server writes it to a file)
 
 Sends or receives in 1 MiB pieces (zeros, never held whole in memory; a
 chunked upload's pieces are 1 MiB of data with their framing) and prints one
@@ -59,9 +61,9 @@ def read_body(sock, headers, rest):
             return body
 
 
-def upload(sock, nbytes):
-    sock.sendall(b"POST /upload HTTP/1.1\r\nhost: bench\r\ncontent-type: application/octet-stream\r\n"
-                 b"content-length: %d\r\n\r\n" % nbytes)
+def upload(sock, nbytes, path=b"/upload"):
+    sock.sendall(b"POST %s HTTP/1.1\r\nhost: bench\r\ncontent-type: application/octet-stream\r\n"
+                 b"content-length: %d\r\n\r\n" % (path, nbytes))
     piece = memoryview(bytes(PIECE))
     left = nbytes
     while left > 0:
@@ -96,8 +98,8 @@ def chunked_upload(sock, nbytes, chunk):
     return status, counted.strip() == str(nbytes).encode()
 
 
-def download(sock, nbytes):
-    sock.sendall(b"GET /download?bytes=%d HTTP/1.1\r\nhost: bench\r\n\r\n" % nbytes)
+def download(sock, nbytes, path=b"/download"):
+    sock.sendall(b"GET %s?bytes=%d HTTP/1.1\r\nhost: bench\r\n\r\n" % (path, nbytes))
     status, headers, rest = read_head(sock, b"")
     buf = bytearray(PIECE)
     got = len(rest)
@@ -113,6 +115,10 @@ def download(sock, nbytes):
     return status, got == nbytes
 
 
+MODES = {"upload": (upload, b"/upload"), "download": (download, b"/download"),
+         "file": (download, b"/file"), "upload_file": (upload, b"/upload_file")}
+
+
 def main():
     mode, host, port, nbytes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     sock = socket.create_connection((host, port), timeout=60)
@@ -120,7 +126,8 @@ def main():
     if mode == "chunked":
         status, ok = chunked_upload(sock, nbytes, int(sys.argv[5]))
     else:
-        status, ok = (upload if mode == "upload" else download)(sock, nbytes)
+        run, path = MODES[mode]
+        status, ok = run(sock, nbytes, path)
     seconds = time.perf_counter() - t0
     sock.close()
     print(json.dumps({"mode": mode, "bytes": nbytes, "seconds": seconds,

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, asdict
 
+import file_scenarios
 import procs
 import report
 import scenarios
@@ -30,7 +31,7 @@ class Settings:
     idle_processes: int  # holder processes, one 127.0.0.x source address each
     idle_settle: float   # seconds between the last connect and the reading
     transfer_bytes: int
-    transfer_runs: int   # scenarios 4-5: runs per server (median MB/s, max peak)
+    transfer_runs: int   # scenarios 4-5, 14-15: runs per server (median MB/s, max peak)
     big_transfer_bytes: int  # 0 = skip the RSS-independence run on Ferry
     chunked_bytes: int   # scenario 7: one chunked upload per chunk size
     restarts: int
@@ -56,7 +57,7 @@ def settings():
                     idle_processes=4,
                     idle_settle=1.0 if quick else 3.0,
                     transfer_bytes=env("BENCH_TRANSFER", (gib // 8) if quick else gib),
-                    transfer_runs=1 if quick else 3,
+                    transfer_runs=1 if quick else env("BENCH_ROUNDS", 5),
                     big_transfer_bytes=0 if quick else 4 * gib,
                     chunked_bytes=env("BENCH_CHUNKED", 100_000_000),
                     restarts=3 if quick else 10,
@@ -103,13 +104,13 @@ def log(msg):
 
 def main():
     s = settings()
-    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11").split(",")}
+    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11,14,15").split(",")}
     # Only a full run of everything replaces the committed bench/results/;
     # smoke runs and subsets write to target/bench/results/.
     partial = s.quick or any(k in os.environ for k in (
         "BENCH_SERVERS", "BENCH_SCENARIOS", "BENCH_ROUNDS", "BENCH_DURATION",
         "BENCH_IDLE", "BENCH_TRANSFER", "BENCH_VM_FLAGS", "BENCH_FERRY_SHARDS", "BENCH_CHUNKED",
-        "BENCH_FANOUT"))
+        "BENCH_FANOUT", "BENCH_UPLOAD_DIR"))
     results_dir = os.path.join(servers.ROOT, *(("target", "bench", "results") if partial
                                                else ("bench", "results")))
     os.makedirs(results_dir, exist_ok=True)
@@ -118,9 +119,11 @@ def main():
     res = {"settings": asdict(s), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "servers": [{k: sp.get(k, sp["label"]) for k in ("name", "label", "short")} for sp in chosen],
            "hello": {sp["name"]: {"50": [], "1000": []} for sp in chosen},
-           "idle": {}, "upload": {}, "download": {}, "chunked": {}, "restart": None,
+           "idle": {}, "upload": {}, "download": {}, "file": {}, "upload_file": {}, "chunked": {}, "restart": None,
            "ws_echo": {sp["name"]: [] for sp in chosen}, "ws_idle": {}, "ws_fanout": {}, "ws_big": {}}
     t_start = time.monotonic()
+    if wanted & {14, 15}:
+        res["file_dirs"] = file_scenarios.setup({s.transfer_bytes, s.big_transfer_bytes} - {0}, wanted)
 
     # Scenario 9 (WebSocket echo) goes round with 1 and 2: the same rounds,
     # the same alternation, on the same fresh server.
@@ -153,7 +156,7 @@ def main():
         sc = spec["scenarios"] & wanted
 
         def transfers(server, spec=spec, sc=sc):
-            for scen, mode in ((4, "upload"), (5, "download")):
+            for scen, mode, *_ in ((4, "upload"), (5, "download"), *file_scenarios.TRANSFERS):
                 if scen not in sc:
                     continue
                 figs = [scenarios.transfer(server, mode, s.transfer_bytes)
@@ -177,8 +180,8 @@ def main():
                 f"{fig['bytes_per_conn']:.0f} B/conn (vm {fig['bytes_per_conn_vm']:.0f}, "
                 f"rust {fig['bytes_per_conn_rust']:.0f})")
 
-        if sc & {4, 5}:
-            run.with_server(spec, "scenarios 4-5", transfers)
+        if sc & {4, 5, 14, 15}:
+            run.with_server(spec, "scenarios 4-5, 14-15", transfers)
         # A server of its own for each chunk size: a stalled upload cannot
         # spoil the other's figures, and each peak starts from a fresh VM.
         for label, size in (scenarios.CHUNK_SIZES if 7 in sc else ()):
@@ -223,6 +226,7 @@ def main():
             log("restart: " + " ".join(f"{t:.0f}" for t in res["restart"]["ms"]) + " ms")
         run.with_server(servers.FERRY_RESTART, "restart", restart)
 
+    file_scenarios.cleanup()
     res["errors"] = run.errors
     res["elapsed_s"] = time.monotonic() - t_start
     raw = os.path.join(results_dir, time.strftime("run-%Y%m%dT%H%M%S.raw", time.gmtime()))

@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 
+import file_scenarios
 import ws_report
 from cells import DASH, med, ms, spread
 from scenarios import CHUNK_SIZES
@@ -95,6 +96,7 @@ def rows(res):
         row(f"{first}{label} chunks: MB/s", lambda n: cells[n][0])
         row("   peak RSS MiB (Rust + VM)", lambda n: cells[n][1])
     ws_report.rows(res, row)
+    file_scenarios.rows(res, row, transfer_cells, gib)
     return out
 
 
@@ -230,6 +232,7 @@ def write(res, results_dir):
     table = rows(res)
     tg = targets(res)
     tg_ws = ws_report.targets(res)
+    tg_files = file_scenarios.targets(res)
     check = lambda tg: "\n".join(f"  [{'x' if ok else ' '}] {what}: {fig}" for what, fig, ok in tg)
     md_check = lambda tg: [f"- [{'x' if ok else ' '}] {what}: **{fig}**" for what, fig, ok in tg]
     ctx = context(res)
@@ -245,6 +248,8 @@ def write(res, results_dir):
         md += ["## Targets of issue 5 (Ferry, Erlang handler)", "", *md_check(tg), ""]
     if tg_ws:
         md += ["## Targets of issue 13 (Ferry, WebSocket)", "", *md_check(tg_ws), ""]
+    if tg_files:
+        md += ["## Goals of issue 10 (Ferry, files and large bodies)", "", *md_check(tg_files), ""]
     md += [line + "\n" for line in ctx]
     if res["errors"]:
         md += ["## Failures", "", *[f"- {e}" for e in res["errors"]], ""]
@@ -254,6 +259,7 @@ def write(res, results_dir):
     with open(os.path.join(results_dir, "results.md"), "w") as f:
         f.write("\n".join(md))
     return text_table(table) + (f"\n\nTargets (issue 5):\n{check(tg)}" if tg else "") + (
-        f"\n\nTargets (issue 13):\n{check(tg_ws)}" if tg_ws else "") + "".join(
+        f"\n\nTargets (issue 13):\n{check(tg_ws)}" if tg_ws else "") + (
+        f"\n\nGoals (issue 10):\n{check(tg_files)}" if tg_files else "") + "".join(
         "\n  " + line for line in ctx) + (
         "\n\nFailures:\n" + "\n".join(res["errors"]) if res["errors"] else "")

@@ -6,7 +6,8 @@ need POST /upload and GET /download?bytes=N; 6 (restart after kill -9) only
 means something for Ferry; 7 (chunked uploads, issue 9) runs on Ferry;
 8-11 (WebSocket, issue 13) need GET /ws (echo), GET /ws/sub (a subscriber)
 and POST /publish, and run on the servers that speak WebSocket (`ws_deflate`:
-it speaks permessage-deflate too). Every BEAM server runs with the same VM flags.
+it speaks permessage-deflate too); 14-15 (files, issue 10) need GET
+/file?bytes=N and POST /upload_file (file_scenarios.py). Every BEAM server runs with the same VM flags.
 """
 import os
 
@@ -57,20 +58,20 @@ def ferry_elixir(port):
 SERVERS = [
     {"name": "ferry_erl", "label": "Ferry (Erlang handler)", "short": "Ferry\\n(Erlang)", "reference": True,
      "argv": erl("bench_ferry", FERRY_SHARDS, FERRY_BIN, paths=(FERRY_EBIN,)),
-     "scenarios": {1, 2, 3, 4, 5, 7, 8, 9, 10, 11}, "ws_deflate": True},
+     "scenarios": {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 14, 15}, "ws_deflate": True},
     {"name": "ferry_ex", "label": "Ferry (Elixir Ferry.Router)", "short": "Ferry\\n(Elixir)",
      "argv": ferry_elixir, "cwd": os.path.join(ROOT, "elixir_client"),
      "env": {"MIX_ENV": "prod", "ELIXIR_ERL_OPTIONS": " ".join(VM_FLAGS)},
      "scenarios": {1, 2, 3}},
     {"name": "mochiweb", "label": "mochiweb 3.1",
-     "argv": erl("bench_mochiweb"), "scenarios": {1, 2, 3, 4, 5}},
+     "argv": erl("bench_mochiweb"), "scenarios": {1, 2, 3, 4, 5, 14, 15}},
     {"name": "yaws", "label": "yaws 2.1",
      "argv": erl("bench_yaws", os.path.join(RUN_DIR, "yaws"), paths=(YAWS_EBIN,)),
      "scenarios": {1, 2, 3, 8, 9, 10, 11}},
     {"name": "inets", "label": "inets httpd (OTP)",
      "argv": erl("bench_inets", os.path.join(RUN_DIR, "inets")), "scenarios": {1, 2, 3}},
     {"name": "tiny_http", "label": "tiny_http (Rust, no BEAM)",
-     "argv": lambda port: [TINY_HTTP_BIN, str(port)], "scenarios": {1, 2, 3, 4, 5}},
+     "argv": lambda port: [TINY_HTTP_BIN, str(port)], "scenarios": {1, 2, 3, 4, 5, 14, 15}},
     {"name": "floor", "label": "floor (bare mio loop, no HTTP, no BEAM)", "short": "floor\\n(no work)",
      "argv": lambda port: [FLOOR_BIN, str(port)], "scenarios": {1, 2}},
 ]

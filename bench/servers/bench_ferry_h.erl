@@ -1,4 +1,4 @@
-%% The Ferry handler of the benchmark: the same three routes as every other
+%% The Ferry handler of the benchmark: the same HTTP routes as every other
 %% bench server (bench/servers/bench_mochiweb.erl, bench/tiny_http_baseline.rs),
 %% and the WebSocket routes of bench/servers/bench_ferry_ws.erl.
 -module(bench_ferry_h).
@@ -18,6 +18,14 @@ handle(#{method := <<"GET">>, path := <<"/download">>} = Req) ->
                                         {<<"content-length">>, integer_to_binary(Bytes)}], Req),
     Req2 = bench_server:send_zeros(Bytes, fun(Data, R) -> ferry_req:stream_body(Data, nofin, R) end, Req1),
     {done, ferry_req:stream_body(<<>>, fin, Req2)};
+handle(#{method := <<"GET">>, path := <<"/file">>} = Req) ->
+    Path = bench_server:file_path(bench_server:query_bytes(ferry_req:parse_qs(Req))),
+    {done, ferry_req:send_file(200, [{<<"content-type">>, <<"application/octet-stream">>}], Path, Req)};
+handle(#{method := <<"POST">>, path := <<"/upload_file">>} = Req) ->
+    {ok, #{path := Path, bytes := Total}, Req1} = ferry_req:read_body_to_file(Req, #{path => tmp}),
+    Req2 = ferry_req:reply(200, [{<<"content-type">>, <<"text/plain">>}], integer_to_binary(Total), Req1),
+    ok = file:delete(Path),
+    {done, Req2};
 handle(#{method := <<"GET">>, path := <<"/ws">>} = Req) ->
     bench_ferry_ws:upgrade(echo, Req);
 handle(#{method := <<"GET">>, path := <<"/ws/sub">>} = Req) ->

@@ -34,5 +34,24 @@ route('GET', "/download", Req) ->
     Resp = mochiweb_request:start_response_length(
              {200, [{"Content-Type", "application/octet-stream"}], Bytes}, Req),
     bench_server:send_zeros(Bytes, fun(Data, R) -> mochiweb_response:send(Data, R), R end, Resp);
+%% mochiweb's own static file serving: it reads the file and sends it
+%% through gen_tcp (it has no sendfile path).
+route('GET', "/file", Req) ->
+    Path = bench_server:file_path(bench_server:query_bytes(mochiweb_request:parse_qs(Req))),
+    mochiweb_request:serve_file(binary_to_list(filename:basename(Path)),
+                                binary_to_list(filename:dirname(Path)), Req);
+%% The counterpart of Ferry's read_body_to_file: the body streamed into a
+%% raw file as it is read, the file removed once answered.
+route('POST', "/upload_file", Req) ->
+    Path = filename:join(bench_server:upload_dir(),
+                         "mochiweb-upload-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {ok, Fd} = file:open(Path, [write, raw, binary]),
+    Write = fun({0, _Footers}, N) -> N;
+               ({_Len, Bin}, N) -> ok = file:write(Fd, Bin), N + byte_size(Bin) end,
+    Total = mochiweb_request:stream_body(?CHUNK, Write, 0, undefined, Req),
+    ok = file:close(Fd),
+    Res = mochiweb_request:ok({"text/plain", integer_to_binary(Total)}, Req),
+    ok = file:delete(Path),
+    Res;
 route(_, _, Req) ->
     mochiweb_request:not_found(Req).

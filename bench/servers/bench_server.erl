@@ -1,7 +1,10 @@
 %% What the benchmark's Erlang servers share: announcing readiness to the
-%% harness, and the 1 MiB of zeros a download is streamed from.
+%% harness, the 1 MiB of zeros a download is streamed from, and where the
+%% files of scenarios 14-15 are (bench/harness/file_scenarios.py sets the
+%% directories in the environment).
 -module(bench_server).
 -export([ready/1, query_bytes/1, send_zeros/3, zeros/0]).
+-export([file_path/1, upload_dir/0]).
 
 -define(CHUNK, 1048576).
 
@@ -40,3 +43,19 @@ send_zeros(Bytes, Send, Acc) when Bytes >= ?CHUNK ->
     send_zeros(Bytes - ?CHUNK, Send, Send(zeros(), Acc));
 send_zeros(Bytes, Send, Acc) ->
     Send(binary:part(zeros(), 0, Bytes), Acc).
+
+%% The file of `Bytes' bytes that scenario 14 downloads.
+-spec file_path(non_neg_integer()) -> binary().
+file_path(Bytes) ->
+    iolist_to_binary([env_dir("BENCH_FILE_DIR"), "/bench-", integer_to_list(Bytes), ".bin"]).
+
+%% Where scenario 15's uploads are written.
+-spec upload_dir() -> binary().
+upload_dir() ->
+    env_dir("BENCH_UPLOAD_DIR").
+
+env_dir(Name) ->
+    case os:getenv(Name) of
+        Dir when is_list(Dir), Dir =/= [] -> unicode:characters_to_binary(Dir);
+        _ -> <<"/tmp">>
+    end.

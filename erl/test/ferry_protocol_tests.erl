@@ -23,6 +23,24 @@ other_atom_encoding_falls_back_test() ->
     ?assertEqual(undefined, ferry_protocol:request_id(Frame)),
     ?assertEqual({request, 5, #{}}, ferry_protocol:decode(Frame)).
 
+%% A body frame's chunk is not copied out of the frame: it is a part of it.
+body_frames_decode_to_parts_of_the_frame_test_() ->
+    Chunk = binary:copy(<<"0123456789">>, 1000),
+    [fun() ->
+             Frame = frame({body, Id, Chunk}),
+             {body, Id, Got} = ferry_protocol:decode(Frame),
+             ?assertEqual(Chunk, Got),
+             ?assertEqual(byte_size(Frame), binary:referenced_byte_size(Got))
+     end || Id <- [0, 255, 256, 16#7fffffff, 16#80000000, 16#ffffffffffffffff]].
+
+%% Anything else that starts like one is decoded whole (or refused).
+body_frames_out_of_shape_fall_back_test() ->
+    ?assertEqual({body, 1, [1]}, ferry_protocol:decode(frame({body, 1, [1]}))),
+    Trailing = <<(frame({body, 1, <<"ab">>}))/binary, 0>>,
+    ?assertEqual(binary_to_term(Trailing, [safe]), ferry_protocol:decode(Trailing)),
+    Short = binary:part(frame({body, 1, <<"abc">>}), 0, 15),
+    ?assertEqual({error, Short}, ferry_protocol:decode(Short)).
+
 decode_is_safe_test() ->
     %% An atom that does not exist is refused, not created.
     Unknown = <<131, 119, 20, "ferry_no_such_atom_x">>,

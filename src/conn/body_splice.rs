@@ -12,18 +12,27 @@ use std::os::fd::AsRawFd;
 
 /// Below this, one read and one queued frame cost less than three syscalls.
 const SPLICE_MIN: usize = 16 * 1024;
+/// Largest spliced `body` frame: what our pipe and the BEAM's hold. Not
+/// `MAX_BODY_CHUNK` (a read's worth): these bytes are never in a buffer
+/// of ours, and a `read_body` of 1 MiB (the default `length`) answered
+/// by one frame is that frame's binary, with no join on the BEAM's side.
+const SPLICE_MAX: u64 = 1 << 20;
 
 impl Conn {
-    /// Moves up to `limit` body bytes (what `read_limit` allows) as one
+    /// Moves up to what the grant allows (at most `SPLICE_MAX`) as one
     /// `body` frame by splice. None: not this way, read as usual. Otherwise
     /// the result as a read's: Ok(0) end of file, Ok(n) bytes sent.
-    pub(super) fn splice_body(&mut self, ctx: &mut Ctx<'_>, limit: usize) -> Option<io::Result<usize>> {
-        if limit < SPLICE_MIN || self.lingering || !self.inbuf.is_empty() || !ctx.events.can_splice() {
+    pub(super) fn splice_body(&mut self, ctx: &mut Ctx<'_>) -> Option<io::Result<usize>> {
+        if self.lingering || !self.inbuf.is_empty() || !ctx.events.can_splice() {
             return None;
         }
         let ex = self.ex.as_mut()?;
         let BodyIn::Length(left) = ex.body else { return None };
         if !ex.dispatched || ex.to_file.is_some() || !ex.pending.is_empty() || ex.grant == 0 {
+            return None;
+        }
+        let limit = left.min(ex.body_room()).min(SPLICE_MAX) as usize;
+        if limit < SPLICE_MIN {
             return None;
         }
         let id = ex.id;

@@ -32,8 +32,9 @@ use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
 
-/// Largest `{body, Id, Chunk}`: one socket read's worth (the scratch
-/// buffer), so an upload costs the BEAM a message per 256 KiB, not per 64.
+/// Largest `{body, Id, Chunk}` of bytes read: one socket read's worth (the
+/// scratch buffer), so an upload costs the BEAM a message per 256 KiB, not
+/// per 64. Spliced frames go up to 1 MiB (body_splice.rs).
 pub const MAX_BODY_CHUNK: usize = 256 * 1024;
 /// Most body bytes Ferry reads and drops after a response that did not read
 /// its request's body, to keep the connection; a larger body closes it.

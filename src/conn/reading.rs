@@ -69,8 +69,11 @@ impl Conn {
             if limit == 0 {
                 break;
             }
-            // A body frame spliced from the socket to the BEAM, or a read.
-            let spliced = self.splice_body(ctx, limit);
+            // Body bytes spliced from the socket to a file or the BEAM, or a read.
+            let spliced = match self.splice_to_file(ctx) {
+                None => self.splice_body(ctx),
+                done => done,
+            };
             let direct = spliced.is_some();
             match spliced.unwrap_or_else(|| self.stream.read(&mut scratch[..limit])) {
                 Ok(0) => {

@@ -35,7 +35,7 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub const BODY_FRAME_COST: i64 = 512;
 
 /// Largest `{body, Id, Chunk}` (PROTOCOL.md "Streamed request bodies").
-pub const MAX_BODY_CHUNK: usize = 256 << 10;
+pub const MAX_BODY_CHUNK: usize = 1 << 20;
 
 /// The BEAM's account of a `read_body` grant, kept as Rust keeps it.
 #[derive(Debug, Default)]
@@ -392,7 +392,7 @@ impl Ferry {
         }
         let chunk = t.el(2).bin().unwrap_or_else(|| panic!("body chunk not a binary: {t}"));
         assert!(!chunk.is_empty(), "empty body chunk: {t}");
-        assert!(chunk.len() <= MAX_BODY_CHUNK, "a body frame over 256 KiB");
+        assert!(chunk.len() <= MAX_BODY_CHUNK, "a body frame over 1 MiB");
         BodyFrame::Data(chunk.to_vec())
     }
 
