@@ -506,6 +506,24 @@ mod tests {
         assert!(refused(&[("upload_dir", bin(b"a\0b"))]).starts_with("upload_dir: "));
         assert!(refused(&[("upload_dir", atom("tmp"))]).starts_with("upload_dir: "));
         assert!(matches!(Config::from_term(&etf::Term::Nil), Err(ConfigError::BadConfig(_))));
+        // tls: a map of known keys, with a certfile; its files are read later (src/tls/load.rs).
+        let tls_map = |pairs: &[(&str, Vec<u8>)]| {
+            let mut v = Vec::new();
+            etf::put_map(&mut v, pairs.len() as u32);
+            for (k, val) in pairs {
+                etf::put_atom(&mut v, k);
+                v.extend_from_slice(val);
+            }
+            v
+        };
+        assert!(refused(&[("tls", int(1))]).starts_with("tls: must be a map"));
+        assert_eq!(refused(&[("tls", tls_map(&[("nope", int(1))]))]), "tls: nope: not a tls option");
+        assert_eq!(refused(&[("tls", tls_map(&[("keyfile", bin(b"k.pem"))]))]), "tls: certfile is required");
+        assert!(refused(&[("tls", tls_map(&[("certfile", bin(b"c.pem")), ("verify", atom("verify_peer"))]))]).contains("cacertfile"));
+        let c = parse(&[("tls", tls_map(&[("certfile", bin(b"c.pem")), ("handshake_timeout", int(250))]))]).unwrap();
+        let tls = c.tls.expect("tls");
+        assert_eq!((tls.default.keyfile.to_str(), tls.handshake_timeout), (Some("c.pem"), 250));
+        assert!(Config::default().tls.is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ import procs
 import report
 import scenarios
 import servers
+import tls_scenarios
 import ws_scenarios
 
 
@@ -103,7 +104,7 @@ def log(msg):
 
 def main():
     s = settings()
-    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11").split(",")}
+    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11,12").split(",")}
     # Only a full run of everything replaces the committed bench/results/;
     # smoke runs and subsets write to target/bench/results/.
     partial = s.quick or any(k in os.environ for k in (
@@ -223,6 +224,10 @@ def main():
             log("restart: " + " ".join(f"{t:.0f}" for t in res["restart"]["ms"]) + " ms")
         run.with_server(servers.FERRY_RESTART, "restart", restart)
 
+    if 12 in wanted:  # HTTPS: its own servers (bench/harness/tls_scenarios.py)
+        res["tls"] = tls_scenarios.run(run, s, log)
+        with open(os.path.join(results_dir, "tls.md"), "w") as f:
+            f.write(tls_scenarios.table(res["tls"]) + "\n")
     res["errors"] = run.errors
     res["elapsed_s"] = time.monotonic() - t_start
     raw = os.path.join(results_dir, time.strftime("run-%Y%m%dT%H%M%S.raw", time.gmtime()))
