@@ -84,10 +84,10 @@ fn idle_tls_connections_cost_little() {
     std::thread::sleep(Duration::from_millis(300));
     let before = ferry.rss_kib();
     let mut holder = py(ferry.port, &certs, &["idle", &N.to_string()]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut stdout = holder.stdout.take().unwrap();
-    let mut line = [0u8; 64];
-    let n = std::io::Read::read(&mut stdout, &mut line).unwrap();
-    assert!(String::from_utf8_lossy(&line[..n]).contains(&format!("OPEN {N}")), "{}", String::from_utf8_lossy(&line[..n]));
+    // A whole line: an unbuffered print writes its words one by one.
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut line).unwrap();
+    assert!(line.contains(&format!("OPEN {N}")), "{line}");
     std::thread::sleep(Duration::from_millis(500));
     let after = ferry.rss_kib();
     let per = (after.saturating_sub(before)) * 1024 / N as u64;
