@@ -84,9 +84,13 @@ impl Transport {
         self.tcp().shutdown(Shutdown::Write)
     }
 
-    /// The request map's `tls` value, for a request over TLS.
-    pub fn put_info(&self, b: &mut Vec<u8>) -> bool {
-        let Transport::Tls(t) = self else { return false };
+    /// The request map's `tls` value (PROTOCOL.md "TLS"); `undefined` for
+    /// a plain connection, which the request map never asks about.
+    pub fn put_info(&self, b: &mut Vec<u8>) {
+        let Transport::Tls(t) = self else {
+            etf::put_atom(b, "undefined");
+            return;
+        };
         let c = &t.tls;
         etf::put_map(b, 5);
         etf::put_atom(b, "version");
@@ -112,7 +116,6 @@ impl Transport {
         put_opt(b, "alpn", c.alpn_protocol());
         put_opt(b, "sni", c.server_name().map(str::as_bytes));
         put_opt(b, "peer_cert", c.peer_certificates().and_then(|certs| certs.first()).map(|c| c.as_ref()));
-        true
     }
 }
 
