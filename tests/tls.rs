@@ -279,3 +279,39 @@ fn an_expired_certificate_starts_with_a_warning() {
     let warned = ferry.logs.iter().any(|l| l.el(1).atom() == Some("warning") && l.el(2).bin().is_some_and(|m| String::from_utf8_lossy(m).contains("expired")));
     assert!(warned, "no warning about the expired certificate: {:?}", ferry.logs);
 }
+
+#[test]
+fn reload_tls_swaps_the_certificate_for_new_connections_and_keeps_it_on_a_bad_file() {
+    let certs = Certs::new("reload");
+    let live = |f: &str| certs.dir.path(&format!("live.{f}"));
+    let install = |from: &str| {
+        std::fs::copy(certs.dir.path(&format!("{from}.pem")), live("pem")).unwrap();
+        std::fs::copy(certs.dir.path(&format!("{from}.key")), live("key")).unwrap();
+    };
+    install("localhost");
+    let mut ferry = start(&certs, map(vec![("certfile", path_bin(&live("pem"))), ("keyfile", path_bin(&live("key")))]));
+    let cert_of = |port: u16| {
+        let out = run(&mut s_client(port, &["-servername", "localhost"]), b"");
+        let t = text(&out);
+        t.lines().find(|l| l.starts_with("subject=")).map(|l| l.replace(' ', "")).unwrap_or_else(|| panic!("{t}"))
+    };
+    assert_eq!(cert_of(ferry.port), "subject=CN=localhost");
+    // other.test's certificate under the same file names: new connections get it.
+    install("other");
+    ferry.send(&atom("reload_tls"));
+    let answer = ferry.expect_tag("tls_reloaded");
+    assert_eq!(answer.el(1).atom(), Some("ok"), "{answer}");
+    assert_eq!(cert_of(ferry.port), "subject=CN=other.test");
+    // A broken key: an error naming it, and the last good certificate stays.
+    std::fs::write(live("key"), "not a key").unwrap();
+    ferry.send(&atom("reload_tls"));
+    let answer = ferry.expect_tag("tls_reloaded");
+    let why = String::from_utf8_lossy(answer.el(1).el(1).bin().unwrap_or_else(|| panic!("{answer}"))).into_owned();
+    assert!(why.starts_with("tls: keyfile ") && why.contains("live.key"), "{why}");
+    assert_eq!(cert_of(ferry.port), "subject=CN=other.test");
+    // A listener without tls says so.
+    let mut plain = Ferry::start(&[]);
+    plain.send(&atom("reload_tls"));
+    let answer = plain.expect_tag("tls_reloaded");
+    assert_eq!(answer.el(1).el(0).atom(), Some("error"), "{answer}");
+}
