@@ -45,6 +45,8 @@ pub struct Config {
     pub ws_max_message: usize,
     pub ws_deflate: bool,
     pub ws_idle_timeout: u64,
+    /// HTTPS: the certificates and client checks (src/tls/options.rs).
+    pub tls: Option<Box<crate::tls::TlsOptions>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -84,6 +86,8 @@ enum Kind {
     Level,
     /// A non-empty binary without NUL: a path.
     Path,
+    /// The `tls` map (src/tls/options.rs reads it).
+    Tls,
 }
 
 struct OptionSpec {
@@ -102,6 +106,7 @@ enum Value {
     Ip(IpAddr),
     Level(LogLevel),
     Path(PathBuf),
+    Tls(Box<crate::tls::TlsOptions>),
 }
 
 const MS_MAX: u64 = 24 * 3600 * 1000;
@@ -219,6 +224,18 @@ const OPTIONS: &[OptionSpec] = &[
         },
     },
     int_opt!("ws_idle_timeout", ws_idle_timeout, 0, MS_MAX, "60000", "Ms a WebSocket may be silent (nothing read from the client) before Ferry pings it; if the next period passes silent too, close **1001**. 0: never. Not counted while the BEAM grants nothing (the socket is not read then).", "ping; close **1001**; `ws_closed` `error`"),
+    OptionSpec {
+        key: "tls",
+        kind: Kind::Tls,
+        default: "none",
+        meaning: "HTTPS (and WSS) on this listener, TLS 1.2 and 1.3 with ALPN `http/1.1`, names as in `ssl`: a map with `certfile` (PEM, the chain after the certificate), `keyfile` (PEM: PKCS#8, RSA or EC; defaults to `certfile`), `password` (for an `ENCRYPTED PRIVATE KEY`), `sni_hosts` (`[{ServerName, #{certfile, keyfile, password}}]`; other names get the default), `cacertfile` with `verify => verify_peer` (ask for a client certificate and check it; `fail_if_no_peer_cert => true` refuses clients without one, default `false`), `handshake_timeout` (ms, default `5000`: then close). Files are read at `listen` and at `reload_tls`; one missing, unreadable, not matching its key or with a wrong password: `{bad_option, <<\"tls: keyfile /p: why\">>}`. An expired certificate is a warning `log`.",
+        drives: "`listen_error` `bad_option`; `tls` in requests",
+        set: |c, v| {
+            if let Value::Tls(t) = v {
+                c.tls = Some(t);
+            }
+        },
+    },
 ];
 
 /// Why a `listen` config was refused: `{listen_error, {Kind, Message}}`.
@@ -261,6 +278,7 @@ impl Default for Config {
             ws_max_message: 0,
             ws_deflate: false,
             ws_idle_timeout: 0,
+            tls: None,
         };
         for spec in OPTIONS {
             if let Some(v) = parse_default(spec) {
@@ -278,6 +296,8 @@ fn parse_default(spec: &OptionSpec) -> Option<Value> {
         Kind::Ip => Value::Ip(spec.default.parse().ok()?),
         Kind::Level => Value::Level(LogLevel::parse(spec.default.as_bytes())?),
         Kind::Path => Value::Path(PathBuf::from(spec.default)),
+        // No TLS unless asked: `Config::tls` stays `None`.
+        Kind::Tls => return None,
     })
 }
 
@@ -296,7 +316,12 @@ impl Config {
                 .iter()
                 .find(|s| s.key.as_bytes() == name)
                 .ok_or_else(|| ConfigError::BadOption(format!("{name_text}: not a listen option (docs/OPTIONS.md lists them)")))?;
-            let v = read_value(spec.kind, &value).ok_or_else(|| ConfigError::BadOption(format!("{name_text}: {}", allowed(spec.kind))))?;
+            let v = match spec.kind {
+                Kind::Tls => Value::Tls(Box::new(
+                    crate::tls::options::parse(&value).map_err(|why| ConfigError::BadOption(format!("{name_text}: {why}")))?,
+                )),
+                kind => read_value(kind, &value).ok_or_else(|| ConfigError::BadOption(format!("{name_text}: {}", allowed(kind))))?,
+            };
             (spec.set)(&mut config, v);
         }
         if config.send_window / 2 + CHUNK_FRAME_OVERHEAD > config.max_frame as u64 {
@@ -317,6 +342,7 @@ fn allowed(kind: Kind) -> String {
         Kind::Ip => "must be an IP address: a binary such as <<\"::1\">> or an inet:ip_address() tuple".into(),
         Kind::Level => "must be one of debug, info, notice, warning, error".into(),
         Kind::Path => "must be a non-empty binary path without NUL bytes".into(),
+        Kind::Tls => "must be a map".into(),
     }
 }
 
@@ -335,6 +361,7 @@ fn read_value(kind: Kind, t: &Term<'_>) -> Option<Value> {
             .as_binary()
             .filter(|b| !b.is_empty() && !b.contains(&0))
             .map(|b| Value::Path(PathBuf::from(OsStr::from_bytes(b)))),
+        Kind::Tls => None,
     }
 }
 
@@ -377,6 +404,7 @@ pub fn options_markdown() -> String {
             Kind::Ip => "binary or tuple".into(),
             Kind::Level => "atom".into(),
             Kind::Path => "binary".into(),
+            Kind::Tls => "map".into(),
         };
         let _ = writeln!(s, "| `{}` | {} | `{}` | {} | {} |", spec.key, ty, spec.default, spec.meaning, spec.drives);
     }
@@ -423,7 +451,7 @@ mod tests {
 
     #[test]
     fn every_default_parses() {
-        for spec in OPTIONS {
+        for spec in OPTIONS.iter().filter(|s| !matches!(s.kind, Kind::Tls)) {
             assert!(parse_default(spec).is_some(), "{}", spec.key);
         }
         let c = Config::default();
@@ -478,6 +506,24 @@ mod tests {
         assert!(refused(&[("upload_dir", bin(b"a\0b"))]).starts_with("upload_dir: "));
         assert!(refused(&[("upload_dir", atom("tmp"))]).starts_with("upload_dir: "));
         assert!(matches!(Config::from_term(&etf::Term::Nil), Err(ConfigError::BadConfig(_))));
+        // tls: a map of known keys, with a certfile; its files are read later (src/tls/load.rs).
+        let tls_map = |pairs: &[(&str, Vec<u8>)]| {
+            let mut v = Vec::new();
+            etf::put_map(&mut v, pairs.len() as u32);
+            for (k, val) in pairs {
+                etf::put_atom(&mut v, k);
+                v.extend_from_slice(val);
+            }
+            v
+        };
+        assert!(refused(&[("tls", int(1))]).starts_with("tls: must be a map"));
+        assert_eq!(refused(&[("tls", tls_map(&[("nope", int(1))]))]), "tls: nope: not a tls option");
+        assert_eq!(refused(&[("tls", tls_map(&[("keyfile", bin(b"k.pem"))]))]), "tls: certfile is required");
+        assert!(refused(&[("tls", tls_map(&[("certfile", bin(b"c.pem")), ("verify", atom("verify_peer"))]))]).contains("cacertfile"));
+        let c = parse(&[("tls", tls_map(&[("certfile", bin(b"c.pem")), ("handshake_timeout", int(250))]))]).unwrap();
+        let tls = c.tls.expect("tls");
+        assert_eq!((tls.default.keyfile.to_str(), tls.handshake_timeout), (Some("c.pem"), 250));
+        assert!(Config::default().tls.is_none());
     }
 
     #[test]

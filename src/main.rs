@@ -14,6 +14,7 @@ mod protocol;
 mod server;
 mod splice;
 mod stats;
+mod tls;
 mod ws;
 
 use exit::{EXIT_PANIC, EXIT_USAGE};

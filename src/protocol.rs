@@ -26,6 +26,8 @@ pub enum Command<'a> {
     BodyToFile { id: u64, target: FileTarget<'a>, opts: ToFileOpts },
     Drain { timeout_ms: u64 },
     Stats,
+    /// `reload_tls`: read the `tls` option's files again.
+    ReloadTls,
     WsAccept { id: u64, headers: Term<'a>, opts: AcceptOpts<'a> },
     WsSend { target: WsTarget, frames: Vec<WsFrame<'a>> },
     WsJoin { id: u64, group: &'a [u8] },
@@ -71,6 +73,9 @@ pub fn decode_command(frame: &[u8]) -> Result<Command<'_>, BadCommand> {
     let term = etf::decode(frame).map_err(|e| bad(None, format!("malformed term: {e}")))?;
     if term.is_atom("stats") {
         return Ok(Command::Stats);
+    }
+    if term.is_atom("reload_tls") {
+        return Ok(Command::ReloadTls);
     }
     let mut parts = term.tuple().ok_or_else(|| bad(None, "a command is an atom or a tuple"))?;
     let arity = match term {
@@ -257,8 +262,10 @@ pub fn ready(out: &mut Outbox, ip: &str, port: u16, os_pid: u32, cfg: &Config) {
     let b = out.begin_frame();
     etf::put_tuple(b, 2);
     etf::put_atom(b, "ready");
-    etf::put_map(b, 10);
+    etf::put_map(b, 11);
     etf::put_atom(b, "files");
+    etf::put_atom(b, "true");
+    etf::put_atom(b, "tls");
     etf::put_atom(b, "true");
     etf::put_atom(b, "websocket");
     etf::put_atom(b, "true");
@@ -304,6 +311,8 @@ pub struct RequestEvent<'a> {
     /// `websocket => ok | bad_version | bad_request` for a request that
     /// asks for a WebSocket; other requests have no such key.
     pub websocket: Option<&'static str>,
+    /// A connection over TLS: what it negotiated goes in as `tls => Map`.
+    pub tls: Option<&'a crate::tls::Transport>,
 }
 
 /// Body of a `{request, …}`: inline bytes or `stream`.
@@ -320,7 +329,7 @@ pub fn request_prefix(b: &mut Vec<u8>, r: &RequestEvent<'_>) {
     etf::put_tuple(b, 3);
     etf::put_atom(b, "request");
     etf::put_uint(b, r.id);
-    etf::put_map(b, if r.websocket.is_some() { 8 } else { 7 });
+    etf::put_map(b, 7 + r.websocket.is_some() as u32 + r.tls.is_some() as u32);
     etf::put_atom(b, "method");
     etf::put_binary(b, r.method);
     etf::put_atom(b, "path");
@@ -338,6 +347,10 @@ pub fn request_prefix(b: &mut Vec<u8>, r: &RequestEvent<'_>) {
     if let Some(check) = r.websocket {
         etf::put_atom(b, "websocket");
         etf::put_atom(b, check);
+    }
+    if let Some(t) = r.tls {
+        etf::put_atom(b, "tls");
+        t.put_info(b);
     }
     etf::put_atom(b, "body");
 }
@@ -483,6 +496,22 @@ pub fn stream_credit(out: &mut Outbox, id: u64, bytes: u64) {
 
 pub fn drained(out: &mut Outbox) {
     etf::put_atom(out.begin_frame(), "drained");
+    out.end_frame();
+}
+
+/// `{tls_reloaded, ok | {error, Message}}`, the answer to `reload_tls`.
+pub fn tls_reloaded(out: &mut Outbox, result: Result<(), &str>) {
+    let b = out.begin_frame();
+    etf::put_tuple(b, 2);
+    etf::put_atom(b, "tls_reloaded");
+    match result {
+        Ok(()) => etf::put_atom(b, "ok"),
+        Err(why) => {
+            etf::put_tuple(b, 2);
+            etf::put_atom(b, "error");
+            etf::put_binary(b, why.as_bytes());
+        }
+    }
     out.end_frame();
 }
 
@@ -661,6 +690,7 @@ mod tests {
                 headers: &headers,
                 peer: "127.0.0.1:5000".parse().unwrap(),
                 websocket: None,
+                tls: None,
             },
             RequestBody::Inline(b""),
         );

@@ -11,6 +11,7 @@ use crate::listener;
 use crate::splice::SplicePipe;
 use crate::protocol::{self, ClosedReason, Command, WsFrame, WsTarget};
 use crate::stats::{IdMap, Stats};
+use crate::tls::{self, Transport};
 use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -18,6 +19,7 @@ use std::fs::File;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const STDIN: Token = Token(0);
@@ -35,6 +37,9 @@ pub struct Server {
     cfg: Config,
     listening: bool,
     listener: Option<TcpListener>,
+    /// With the `tls` option: what new connections handshake with
+    /// (swapped by `reload_tls`; open connections keep theirs).
+    tls: Option<Arc<rustls::ServerConfig>>,
     conns: Vec<Option<Box<Conn>>>,
     free: Vec<usize>,
     ids: IdMap,
@@ -105,6 +110,7 @@ impl Server {
             cfg: Config::default(),
             listening: false,
             listener: None,
+            tls: None,
             conns: Vec::new(),
             free: Vec::new(),
             ids: IdMap::default(),
@@ -262,7 +268,18 @@ impl Server {
                         self.free.push(slot);
                         continue;
                     }
-                    self.conns[slot] = Some(Box::new(Conn::new(stream, peer, self.now, &self.cfg)));
+                    let transport = match &self.tls {
+                        None => Transport::Plain(stream),
+                        Some(config) => match Transport::tls(stream, config.clone()) {
+                            Ok(t) => t,
+                            Err(e) => {
+                                self.log(LogLevel::Error, &format!("cannot start TLS on a new connection: {e}"));
+                                self.free.push(slot);
+                                continue;
+                            }
+                        },
+                    };
+                    self.conns[slot] = Some(Box::new(Conn::new(transport, peer, self.now, &self.cfg)));
                     self.stats.connections += 1;
                     self.stats.accepted += 1;
                     self.dirty.push(slot);
@@ -366,6 +383,7 @@ impl Server {
             Command::BodyToFile { id, target, opts } => self.for_request(id, |c, ctx| c.body_to_file(ctx, id, target, opts)),
             Command::Drain { timeout_ms } => self.start_drain(timeout_ms),
             Command::Stats => self.send_stats(),
+            Command::ReloadTls => self.reload_tls(),
             Command::WsAccept { id, headers, opts } => self.for_request(id, |c, ctx| c.ws_accept(ctx, id, &headers, &opts)),
             Command::WsSend { target: WsTarget::One(id), frames } => self.for_request(id, |c, ctx| c.ws_send(ctx, id, &frames)),
             Command::WsSend { target: WsTarget::Many(ids), frames } => self.ws_send_many(&ids, &frames),
@@ -467,6 +485,17 @@ impl Server {
             Err(ConfigError::BadOption(why)) => self.listen_failed("bad_option", &why),
             Err(ConfigError::BadConfig(why)) => self.listen_failed("bad_config", &why),
         };
+        if let Some(opts) = &cfg.tls {
+            match tls::load::server_config(opts) {
+                Ok(loaded) => {
+                    self.tls = Some(loaded.config);
+                    for w in loaded.warnings {
+                        protocol::log(&mut self.events_out, LogLevel::Warning.name(), &w);
+                    }
+                }
+                Err(why) => self.listen_failed("bad_option", &format!("tls: {why}")),
+            }
+        }
         let mut listener = match listener::bind(&cfg) {
             Ok(l) => l,
             Err((kind, message)) => self.listen_failed(kind, &message),
@@ -487,6 +516,27 @@ impl Server {
         protocol::listen_error(&mut self.events_out, kind, message);
         self.flush_stdout_before_exit();
         std::process::exit(EXIT_LISTEN)
+    }
+
+    /// Reads the `tls` files again: new connections get the new config,
+    /// open ones keep theirs; a failure keeps the old one.
+    fn reload_tls(&mut self) {
+        let result = match &self.cfg.tls {
+            None => Err("this listener has no tls option".to_string()),
+            Some(opts) => tls::load::server_config(opts).map(|loaded| {
+                self.tls = Some(loaded.config);
+                loaded.warnings
+            }),
+        };
+        match result {
+            Ok(warnings) => {
+                for w in warnings {
+                    self.log(LogLevel::Warning, &w);
+                }
+                protocol::tls_reloaded(&mut self.events_out, Ok(()));
+            }
+            Err(why) => protocol::tls_reloaded(&mut self.events_out, Err(&format!("tls: {why}"))),
+        }
     }
 
     fn send_stats(&mut self) {

@@ -46,6 +46,10 @@ fn every_documented_option_is_accepted_with_its_default() {
     }
     let mut config = Vec::new();
     for (key, ty, default) in &options {
+        if ty == "map" {
+            // `tls`: off by default, and a map of files when on (tests/tls.rs).
+            continue;
+        }
         let value = if ty.starts_with("integer") {
             int(default.parse().unwrap_or_else(|_| panic!("{key}: default {default:?} is not an integer")))
         } else if ty == "boolean" || ty == "atom" {

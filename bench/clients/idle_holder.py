@@ -54,7 +54,8 @@ def alive(conns):
     return n
 
 
-def main():
+def main(open_one=open_one, alive=alive):
+    """The holder's life; tls_idle_holder.py passes its own open and check."""
     host, port, src, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     conns, failed = [], 0
     for _ in range(count):

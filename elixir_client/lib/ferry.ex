@@ -77,6 +77,12 @@ defmodule Ferry do
       to `#{inspect(@erl_defaults.heartbeat_timeout)}`.
     * `:binary` — path of the `ferry` executable. Defaults to `priv/ferry`
       of the `ferry` application, which `mix compile` builds.
+    * `:tls` — serve HTTPS (and WSS): a keyword list with `certfile:`,
+      `keyfile:` and optionally `password:`, `cacertfile:` with
+      `verify: :verify_peer` (and `fail_if_no_peer_cert: true`),
+      `sni_hosts: [{"name", certfile: …, keyfile: …}]`,
+      `handshake_timeout:`; names as in Erlang's `ssl` (the `tls` row
+      below). `reload_tls/1` reads the files again.
 
   and the options of the Rust process (sizes in bytes, times in ms):
 
@@ -138,6 +144,14 @@ defmodule Ferry do
     %{start: {module, function, args}} = child_spec(opts)
     apply(module, function, args)
   end
+
+  @doc """
+  Makes the listener `name` read its `tls:` files again (a renewed
+  certificate): new connections get it, open ones keep theirs. A file
+  that cannot be used keeps the one in use: `{:error, message}`.
+  """
+  @spec reload_tls(name()) :: :ok | {:error, term()}
+  def reload_tls(name) when is_atom(name), do: running(name, &:ferry.reload_tls/1)
 
   @doc """
   The TCP port the listener `name` is bound to (useful with `port: 0`).

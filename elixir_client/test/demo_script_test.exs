@@ -30,6 +30,9 @@ defmodule DemoScriptTest do
       assert page =~ "<title>Ferry chat</title>"
       assert {200, _, "Hello from Ferry!\n"} = request(:get, port, "/hello")
       assert {200, _, "Hello, ada!\n"} = request(:get, port, "/hello/ada")
+      [_, https] = Regex.run(~r{curl -k https://localhost:(\d+)/hello}, banner)
+      {out, 0} = System.cmd("curl", ["-sk", "https://localhost:#{https}/hello"])
+      assert out == "Hello from Ferry!\n"
     after
       # SIGTERM: the VM stops its applications, the port closes, Rust exits.
       System.cmd("kill", ["-TERM", Integer.to_string(os_pid)])

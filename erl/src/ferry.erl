@@ -4,6 +4,7 @@
 
 -export([start_listener/2, stop_listener/1, child_spec/2,
          port_number/1, os_pid/1, info/1, format_error/1, format_error/2]).
+-export([reload_tls/1]).
 -export_type([opts/0]).
 
 %% Options of a listener. Erlang-side defaults: ferry_opts:defaults/0.
@@ -140,6 +141,24 @@ info(Name) ->
                    requests => Sum(requests),
                    connections => Sum(connections),
                    shards => length(Infos)}
+    end.
+
+%% @doc Makes every shard read the listener's `tls' files again (after a
+%% certificate was renewed): new connections get the new certificate, open
+%% ones keep theirs. A file that cannot be used keeps the certificate in
+%% use and gives `{error, Message}' (the file and the reason). Raises
+%% `badarg' when no listener of that name runs.
+-spec reload_tls(atom()) -> ok | {error, binary() | atom()}.
+reload_tls(Name) ->
+    case shards(Name) of
+        [] -> no_listener(Name);
+        Shards ->
+            Results = [call_shard(fun ferry_port:reload_tls/1, Pid, {error, not_serving})
+                       || Pid <- Shards],
+            case [E || {error, _} = E <- Results] of
+                [] -> ok;
+                [First | _] -> First
+            end
     end.
 
 %% A shard stopping, or draining in its terminate/2, answers nothing.

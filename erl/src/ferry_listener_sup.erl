@@ -50,9 +50,13 @@ start_shards(Sup, Listener, #{drain_timeout := Drain} = Opts, [Shard | Rest]) ->
 
 %% Once per listener, where it serves, as Bandit says it: a newcomer sees
 %% the address to try.
-log_listening(Listener, Sup, #{router := Router, shards := Shards}) ->
+log_listening(Listener, Sup, #{router := Router, shards := Shards} = Opts) ->
     [First | _] = [Pid || {{ferry_port, 1}, Pid, _, _} <- supervisor:which_children(Sup)],
     #{ip := Ip, port := Port, version := Version} = ferry_port:address(First),
     ferry_log:report(notice, #{what => listening, listener => Listener, ip => Ip, port => Port,
                                version => Version, shards => Shards,
+                               scheme => case Opts of
+                                             #{listen := #{tls := _}} -> https;
+                                             _ -> http
+                                         end,
                                handler => ferry_router:summary(Router)}).

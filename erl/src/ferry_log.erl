@@ -144,7 +144,8 @@ line(#{what := listening, ip := Ip, port := Port} = R) ->
                  _ -> ""
              end,
     ["Running ", handlers(maps:get(handler, R)), " with Ferry ",
-     maps:get(version, R, "?"), " at ", address(Ip, Port), " (http), listener ",
+     maps:get(version, R, "?"), " at ", address(Ip, Port),
+     " (", atom_to_list(maps:get(scheme, R, http)), "), listener ",
      name(maps:get(listener, R)), Shards];
 line(#{what := start_failed, reason := Reason} = R) ->
     %% The detail, when there is one, says it all and better.

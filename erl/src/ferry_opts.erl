@@ -73,7 +73,7 @@ rust_keys() ->
      send_window, out_high_water, max_frame, header_timeout, idle_timeout,
      handler_timeout, send_timeout, min_send_rate, min_body_rate, sent_events,
      log_level, upload_dir,
-     ws_max_frame, ws_max_message, ws_deflate, ws_idle_timeout].
+     ws_max_frame, ws_max_message, ws_deflate, ws_idle_timeout, tls].
 
 -spec default_binary() -> file:filename().
 default_binary() ->
@@ -142,6 +142,9 @@ valid_rust(upload_dir, V) when is_binary(V) -> V =/= <<>> andalso binary:match(V
 valid_rust(upload_dir, V) when is_list(V) ->
     V =/= [] andalso io_lib:printable_unicode_list(V) andalso not lists:member(0, V);
 valid_rust(upload_dir, _) -> false;
+%% Its files and the rest are Rust's to check (ferry_tls:listen_value/1
+%% only reshapes); a bad one fails start with the file and the reason.
+valid_rust(tls, V) -> is_map(V);
 valid_rust(_, V) -> is_integer(V) andalso V >= 0.
 
 is_ip(T) ->
@@ -152,6 +155,7 @@ is_ip(T) ->
 
 listen_value(ip, V) when is_list(V) -> list_to_binary(V);
 listen_value(upload_dir, V) when is_list(V) -> unicode:characters_to_binary(V);
+listen_value(tls, V) -> ferry_tls:listen_value(V);
 listen_value(_, V) -> V.
 
 %% @doc What is wrong with `Opts', as `validate/1' found it: an unknown
@@ -203,6 +207,8 @@ allowed(ip) -> "must be an address: a binary or string such as \"::1\", or an in
 allowed(port) -> "must be an integer 0..65535 (0: any free port)";
 allowed(K) when K =:= reuseport; K =:= sent_events -> "must be true or false";
 allowed(log_level) -> "must be one of debug, info, notice, warning, error";
+allowed(tls) -> "must be a map: certfile, keyfile, password, cacertfile, verify, "
+                "fail_if_no_peer_cert, sni_hosts, handshake_timeout (docs/OPTIONS.md)";
 allowed(_) -> "must be a non-negative integer (docs/OPTIONS.md gives its range)".
 
 %% @doc Defaults of the options of the file helpers: the handler options

@@ -17,7 +17,8 @@
 
 -include("ferry_ctx.hrl").
 
--export([start_link/3, port_number/1, os_pid/1, info/1, address/1, begin_drain/1]).
+-export([start_link/3, port_number/1, os_pid/1, info/1, address/1, begin_drain/1,
+         reload_tls/1]).
 -export([enter/1, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 %% A port that served this long before dying is restarted after the
@@ -51,6 +52,8 @@
                 failures = 0 :: non_neg_integer(),
                 requests = 0 :: non_neg_integer(),
                 stats_waiters = [] :: [gen_server:from()],
+                %% Callers of reload_tls/1, answered by `tls_reloaded'.
+                tls_waiters = [] :: [gen_server:from()],
                 %% When the `stats' request still unanswered was sent.
                 stats_sent_at :: integer() | undefined}).
 
@@ -90,6 +93,10 @@ os_pid(Pid) -> gen_server:call(Pid, os_pid).
 %% that does not answer `stats' in time, only the BEAM's own.
 -spec info(pid()) -> map().
 info(Pid) -> gen_server:call(Pid, info).
+
+%% @doc Makes the shard's Rust process read its `tls' files again.
+-spec reload_tls(pid()) -> ok | {error, binary() | atom()}.
+reload_tls(Pid) -> gen_server:call(Pid, reload_tls, 15000).
 
 %% @doc Where the shard listens, and the Rust program's version.
 -spec address(pid()) -> #{ip := binary(), port := inet:port_number(), version := binary()}.
@@ -188,7 +195,12 @@ handle_call(info, From, #state{phase = serving} = S) ->
     erlang:send_after(?INFO_WAIT_MS, self(), {info_timeout, From}),
     {noreply, ask_stats(S#state{stats_waiters = [From | S#state.stats_waiters]})};
 handle_call(info, _From, S) ->
-    {reply, info_map(S, #{}), S}.
+    {reply, info_map(S, #{}), S};
+handle_call(reload_tls, From, #state{phase = serving, port = Port} = S) ->
+    command(Port, term_to_binary(reload_tls)),
+    {noreply, S#state{tls_waiters = S#state.tls_waiters ++ [From]}};
+handle_call(reload_tls, _From, S) ->
+    {reply, {error, not_serving}, S}.
 
 handle_cast(begin_drain, S) ->
     {noreply, begin_draining(S)}.
@@ -315,6 +327,9 @@ event({sent, _Id, _Info}, S) ->
 event({stats, Stats}, #state{stats_waiters = Waiters} = S) ->
     [gen_server:reply(From, info_map(S, Stats)) || From <- Waiters],
     S#state{stats_waiters = [], stats_sent_at = undefined};
+event({tls_reloaded, Result}, #state{tls_waiters = [From | Rest]} = S) ->
+    gen_server:reply(From, Result),
+    S#state{tls_waiters = Rest};
 event({log, Level, Message}, S) ->
     log_from_port(Level, Message, S),
     S;
@@ -603,9 +618,11 @@ port_exit(Why, #state{phase = draining} = S) ->
            #{what => port_drained, exit => Why, os_pid => S#state.os_pid}, S),
     kill_handlers(),
     S#state{port = undefined, os_pid = undefined, phase = drained};
-port_exit(Why, #state{restarts = Restarts} = S) ->
+port_exit(Why, #state{restarts = Restarts} = S0) ->
+    S = S0#state{tls_waiters = []},
     kill_handlers(),
     [gen_server:reply(From, info_map(S, #{})) || From <- S#state.stats_waiters],
+    [gen_server:reply(From, {error, port_down}) || From <- S0#state.tls_waiters],
     Failures = case S#state.phase =:= serving andalso now_ms() - S#state.started_at >= ?STABLE_MS of
                    true -> 0;
                    false -> S#state.failures

@@ -52,7 +52,9 @@ atoms() ->
      %% ready map, request map (`websocket => ok | bad_version | bad_request')
      max_frame, websocket, ok, bad_version, bad_request,
      %% WebSocket events, message opcodes, ws_open map, ws_closed kinds
-     ws_open, ws_in, ws_closed, text, binary, ping, pong, deflate, remote].
+     ws_open, ws_in, ws_closed, text, binary, ping, pong, deflate, remote,
+     %% ready map, request map (`tls => Map'), the answer to `reload_tls'
+     tls, 'tlsv1.2', 'tlsv1.3', cipher, alpn, sni, peer_cert, tls_reloaded].
 
 %% @doc What each `{body, Id, Chunk}' costs the `read_body' grant on top of
 %% its size (docs/PROTOCOL.md, "Streamed request bodies"): Rust takes

@@ -14,6 +14,7 @@
 %% Pure.
 -export([header/2, header/3, parse_qs/1, parse_cookies/1, binding/2, binding/3,
          path_info/1, encode_headers/1, sse_event/1, websocket/1]).
+-export([scheme/1, tls/1]).
 %% Pure, after Cowboy's: cookies to send, query strings checked.
 -export([set_resp_cookie/4, match_qs/2]).
 %% Talk to the port.
@@ -134,6 +135,18 @@ path_info(#{path_info := PathInfo}) -> PathInfo.
 %% `bad_request' a broken one, `false' no `upgrade: websocket' at all.
 -spec websocket(req()) -> ok | bad_version | bad_request | false.
 websocket(Req) -> maps:get(websocket, Req, false).
+
+%% @doc `https' for a request that came over TLS (the listener's `tls'
+%% option), else `http'.
+-spec scheme(req()) -> http | https.
+scheme(#{tls := _}) -> https;
+scheme(_) -> http.
+
+%% @doc What TLS negotiated for the request's connection (version, cipher,
+%% ALPN, SNI name, the client's certificate as DER when one was verified),
+%% or `undefined' over plain TCP. See ferry_tls.
+-spec tls(req()) -> ferry_tls:info() | undefined.
+tls(Req) -> ferry_tls:info(Req).
 
 %% @doc Response headers as the port wants them: `[{binary(), binary()}]'.
 %% Raises `badarg' on a name or value that is not text, and

@@ -8,7 +8,6 @@ use super::reading::BODY_FRAME_COST;
 use super::{BodyIn, Conn, Ctx, Timer};
 use crate::protocol;
 use std::io;
-use std::os::fd::AsRawFd;
 
 /// Below this, one read and one queued frame cost less than three syscalls.
 const SPLICE_MIN: usize = 16 * 1024;
@@ -26,6 +25,8 @@ impl Conn {
         if self.lingering || !self.inbuf.is_empty() || !ctx.events.can_splice() {
             return None;
         }
+        // TLS bytes must pass through rustls.
+        let fd = self.stream.plain_fd()?;
         let ex = self.ex.as_mut()?;
         let BodyIn::Length(left) = ex.body else { return None };
         if !ex.dispatched || ex.to_file.is_some() || !ex.pending.is_empty() || ex.grant == 0 {
@@ -36,7 +37,7 @@ impl Conn {
             return None;
         }
         let id = ex.id;
-        let r = ctx.events.splice_frame(self.stream.as_raw_fd(), limit, |b, n| protocol::body_head(b, id, n));
+        let r = ctx.events.splice_frame(fd, limit, |b, n| protocol::body_head(b, id, n));
         match r {
             Ok(n) if n > 0 => {
                 let n = n as u64;

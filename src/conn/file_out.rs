@@ -96,7 +96,7 @@ impl Conn {
                 };
                 if let (Some(file), true) = (file, body > 0) {
                     let path = range.path.into();
-                    self.file = Some(Box::new(FileOut { file, pos: range.offset, left: body, id, path, copy: false }));
+                    self.file = Some(Box::new(FileOut { file, pos: range.offset, left: body, id, path, copy: self.stream.plain_fd().is_none() }));
                 }
                 self.finish_response(ctx, status, head_len + body, plan.close);
             }
@@ -125,7 +125,7 @@ impl Conn {
                 break Burst::Yield;
             }
             let want = f.left.min(budget);
-            let r = if f.copy { copy_some(&f.file, f.pos, want, stream, scratch) } else { sendfile_some(stream.as_raw_fd(), &f.file, f.pos, want) };
+            let r = if f.copy { copy_some(&f.file, f.pos, want, stream, scratch) } else { sendfile_some(stream.tcp().as_raw_fd(), &f.file, f.pos, want) };
             match r {
                 Ok(0) => break Burst::Shrunk,
                 Ok(n) => {

@@ -26,10 +26,11 @@ use crate::http::response::RequestInfo;
 use crate::protocol::{self, ClosedReason};
 use crate::stats::{IdMap, Stats};
 use crate::ws::handshake::Handshake;
+use crate::tls::Transport;
 use mio::net::TcpStream;
 use rate::Wait;
 use std::io::{self, IoSlice, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Largest `{body, Id, Chunk}` of bytes read: one socket read's worth (the
@@ -96,6 +97,8 @@ enum Timer {
     Linger,
     /// A WebSocket is silent: ping it, then close it (`ws_idle_timeout`).
     WsIdle,
+    /// The TLS handshake has not finished: `handshake_timeout`, then close.
+    Handshake,
     /// Our WebSocket close is out: the client's answer is due.
     WsClosing,
 }
@@ -178,7 +181,8 @@ struct SentInfo {
 }
 
 pub struct Conn {
-    stream: TcpStream,
+    /// The socket, plain or through TLS.
+    stream: Transport,
     peer: SocketAddr,
     /// Input not used yet: part of a head, body beyond the grant, pipelined requests.
     inbuf: Vec<u8>,
@@ -213,7 +217,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, peer: SocketAddr, now: u64, cfg: &Config) -> Conn {
+    pub fn new(stream: Transport, peer: SocketAddr, now: u64, cfg: &Config) -> Conn {
         Conn {
             stream,
             peer,
@@ -239,7 +243,7 @@ impl Conn {
     }
 
     pub fn stream(&mut self) -> &mut TcpStream {
-        &mut self.stream
+        self.stream.tcp_mut()
     }
 
     /// The id of the request in flight that the BEAM knows about.
@@ -259,7 +263,7 @@ impl Conn {
 
     /// Output waiting for the client: queued bytes, and a file being sent.
     fn out_pending(&self) -> usize {
-        self.out.len() - self.out_written + self.file_pending() as usize
+        self.out.len() - self.out_written + self.file_pending() as usize + self.stream.tls_pending() as usize
     }
 
     /// Readiness from the poll.
@@ -314,7 +318,7 @@ impl Conn {
     /// orphaned socket.
     fn reset(&mut self) {
         // Failing leaves an ordinary close, which is still a close.
-        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(std::time::Duration::ZERO));
+        let _ = socket2::SockRef::from(self.stream.tcp()).set_linger(Some(std::time::Duration::ZERO));
         self.dead = true;
     }
 
@@ -332,6 +336,11 @@ impl Conn {
     // Writing
 
     fn flush(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8]) {
+        // TLS records queued by an earlier write (or by the handshake) first.
+        if self.stream.flush_tls().is_err() {
+            self.peer_gone(ctx);
+            return;
+        }
         let mut progress = false;
         while self.out_written < self.out.len() {
             match self.stream.write(&self.out[self.out_written..]) {
@@ -377,6 +386,9 @@ impl Conn {
                 return;
             }
         }
+        if self.stream.tls_pending() {
+            return;
+        }
         // Everything is written (some of it maybe straight from a frame).
         if let Some(sent) = self.sent.take() {
             let us = sent.started.elapsed().as_micros() as u64;
@@ -386,7 +398,7 @@ impl Conn {
             self.lingering = true;
             self.readable = true;
             self.timer = Timer::Off;
-            if self.peer_eof || self.stream.shutdown(Shutdown::Write).is_err() {
+            if self.peer_eof || self.stream.shutdown_write().is_err() {
                 self.dead = true;
             }
         }
@@ -440,6 +452,7 @@ impl Conn {
             Timer::Header => now + cfg.header_timeout,
             Timer::Handler => now + cfg.handler_timeout,
             Timer::Linger => now + LINGER_MS,
+            Timer::Handshake => now + cfg.tls.as_ref().map_or(0, |t| t.handshake_timeout),
             // Re-armed at each progress: a stall or a falling average,
             // whichever comes first.
             Timer::Body => (now + cfg.idle_timeout).min(self.body_wait.deadline(cfg.min_body_rate)),
@@ -452,6 +465,9 @@ impl Conn {
     fn wanted_timer(&self) -> Timer {
         if self.lingering {
             return Timer::Linger;
+        }
+        if self.stream.is_handshaking() {
+            return Timer::Handshake;
         }
         if self.out_pending() > 0 {
             return Timer::Send;
@@ -488,6 +504,10 @@ impl Conn {
         match self.timer {
             Timer::Off => {}
             Timer::Idle | Timer::Linger => self.dead = true,
+            Timer::Handshake => {
+                ctx.log(LogLevel::Debug, &format!("{}: TLS handshake not done within handshake_timeout", self.peer));
+                self.dead = true;
+            }
             Timer::Header => self.reject(ctx, 408, "the request did not arrive within the time allowed"),
             Timer::Body => self.body_timeout(ctx),
             Timer::Handler => self.handler_timeout(ctx),

@@ -286,6 +286,7 @@ impl Conn {
             headers: head.headers,
             peer: self.peer,
             websocket,
+            tls: matches!(self.stream, crate::tls::Transport::Tls(_)).then_some(&self.stream),
         };
         let mut ex = Box::new(Exchange {
             id,

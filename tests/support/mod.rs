@@ -11,6 +11,7 @@
 pub mod client;
 pub mod files;
 pub mod terms;
+pub mod tls;
 pub mod ws;
 
 #[allow(unused_imports)]

@@ -20,7 +20,8 @@ defmodule Ferry.Conn do
       duplicates kept
     * `remote_ip` — the client's address, a tuple
     * `host`, `port` — from the `host` header (`""` and 80 without one);
-      `scheme` — always `:http` (Ferry has no TLS)
+      `scheme` — `:https` on a listener with `tls:`, else `:http`
+      (`get_peer_data/1` gives the client's certificate)
     * `path_info` — the path segments, percent-decoded, still to route
       (a `forward` consumes its prefix); `script_name` — those it consumed
     * `path_params` — the `:name` segments of the route
@@ -92,7 +93,7 @@ defmodule Ferry.Conn do
           remote_ip: :inet.ip_address() | nil,
           host: binary(),
           port: :inet.port_number(),
-          scheme: :http,
+          scheme: :http | :https,
           version: {1, 0} | {1, 1},
           body: binary() | :stream,
           params: params(),
@@ -169,7 +170,8 @@ defmodule Ferry.Conn do
     query = Map.get(req, :query, "")
     headers = Map.get(req, :headers, [])
     peer = Map.get(req, :peer)
-    {host, port} = host_and_port(headers)
+    scheme = :ferry_req.scheme(req)
+    {host, port} = host_and_port(headers, scheme)
 
     %Conn{
       method: method,
@@ -177,6 +179,7 @@ defmodule Ferry.Conn do
       query_string: query,
       req_headers: headers,
       remote_ip: peer && elem(peer, 0),
+      scheme: scheme,
       host: host,
       port: port,
       version: Map.get(req, :version, {1, 1}),
@@ -212,17 +215,50 @@ defmodule Ferry.Conn do
 
   # Cowboy's and Plug's reading of the host header: the port after the last
   # `:` outside an IPv6 literal's brackets, 80 without one.
-  defp host_and_port(headers) do
+  defp host_and_port(headers, scheme) do
+    default = if scheme == :https, do: 443, else: 80
+
     case List.keyfind(headers, "host", 0) do
       {"host", value} ->
         case Regex.run(~r/\A(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?\z/, value) do
           [_, host, port] -> {String.downcase(host), String.to_integer(port)}
-          [_, host] -> {String.downcase(host), 80}
-          nil -> {value, 80}
+          [_, host] -> {String.downcase(host), default}
+          nil -> {value, default}
         end
 
       nil ->
-        {"", 80}
+        {"", default}
+    end
+  end
+
+  @doc """
+  The client's side of the connection, as Plug's `get_peer_data/1`:
+  `address`, `port`, and `ssl_cert` (the client's certificate, DER, when
+  the listener's `tls:` has `verify: :verify_peer` and one was checked;
+  else `nil`).
+  """
+  @spec get_peer_data(t()) :: %{address: :inet.ip_address() | nil, port: :inet.port_number() | nil, ssl_cert: binary() | nil}
+  def get_peer_data(%Conn{peer: peer, req: req}) do
+    {address, port} = peer || {nil, nil}
+
+    cert =
+      case :ferry_tls.peer_cert(req || %{}) do
+        :undefined -> nil
+        der -> der
+      end
+
+    %{address: address, port: port, ssl_cert: cert}
+  end
+
+  @doc """
+  What TLS negotiated for the connection (`:version`, `:cipher`, `:alpn`,
+  `:sni`, `:peer_cert`), or `nil` over plain TCP.
+  """
+  @spec tls_info(t()) :: map() | nil
+  def tls_info(%Conn{req: req}) do
+    case :ferry_tls.info(req || %{}) do
+      :undefined -> nil
+      info -> info
     end
   end
 

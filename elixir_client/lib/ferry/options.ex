@@ -41,12 +41,32 @@ defmodule Ferry.Options do
 
     erl_opts =
       opts
+      |> Keyword.replace_lazy(:tls, &tls_option/1)
       |> Map.new()
       |> Map.put_new(:port, @default_port)
       |> Map.put(:handler, router)
 
     {name, erl_opts}
   end
+
+  # `tls:` as a keyword list (`sni_hosts:` a list of `{name, keyword}`)
+  # becomes the map the Erlang API takes; anything else goes on as it is,
+  # for the Erlang side to refuse.
+  defp tls_option(tls) when is_list(tls) do
+    if Keyword.keyword?(tls) do
+      Map.new(tls, fn
+        {:sni_hosts, hosts} when is_list(hosts) ->
+          {:sni_hosts, Enum.map(hosts, fn {name, o} when is_list(o) -> {name, Map.new(o)}; other -> other end)}
+
+        pair ->
+          pair
+      end)
+    else
+      tls
+    end
+  end
+
+  defp tls_option(tls), do: tls
 
   defp check_router!(router) do
     cond do
