@@ -97,3 +97,29 @@ fn idle_tls_connections_cost_little() {
     let _ = holder.wait();
     assert!(per < 16 << 10, "{per} bytes per idle TLS connection");
 }
+
+/// A body to a file over TLS: the plain path splices socket → pipe → file,
+/// which would write the TLS records themselves; over TLS the bytes must
+/// come out of rustls.
+#[test]
+fn a_body_to_a_file_over_tls_is_the_decrypted_bytes() {
+    let certs = Certs::new("tofile");
+    let mut ferry = Ferry::start(&[("tls", certs.option(vec![]))]);
+    let n: usize = 8 << 20;
+    let mut upload = py(ferry.port, &certs, &["upload", &n.to_string()]);
+    let child = std::thread::spawn(move || run(&mut upload, b""));
+    let req = ferry.expect_request();
+    let dir = TestDir::new("tls-tofile");
+    let target = dir.path("upload.bin");
+    support::files::body_to_file(&mut ferry, req.id, Some(&target), vec![]);
+    let t = ferry.expect_for("body_file", req.id);
+    assert_eq!(t.el(2).get("bytes").and_then(|b| b.int()), Some(n as i64));
+    ferry.respond(req.id, 200, &[], "stored");
+    let out = child.join().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stored"), "{}", String::from_utf8_lossy(&out.stdout));
+    // tls_client.py sends bytes(range(256)) over and over: byte i is i % 256.
+    let got = std::fs::read(&target).unwrap();
+    assert_eq!(got.len(), n);
+    let bad = got.iter().enumerate().position(|(i, &b)| b != (i % 256) as u8);
+    assert_eq!(bad, None, "the file differs from what the client sent at this offset");
+}

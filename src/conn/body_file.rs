@@ -140,7 +140,8 @@ impl Conn {
         if self.lingering || !self.inbuf.is_empty() {
             return None;
         }
-        let sock = self.stream.as_raw_fd();
+        // TLS bytes must pass through rustls.
+        let sock = self.stream.plain_fd()?;
         let ex = self.ex.as_mut()?;
         let BodyIn::Length(left) = ex.body else { return None };
         let bf = ex.to_file.as_deref_mut()?;
