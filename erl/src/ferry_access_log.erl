@@ -25,7 +25,7 @@ log(true, Req, Measurements, Meta) ->
 log(Level, Req, Measurements, Meta) ->
     Us = erlang:convert_time_unit(maps:get(duration, Measurements), native, microsecond),
     Bytes = maps:get(resp_bytes, Measurements, maps:get(resp_body_bytes, Measurements)),
-    logger:log(Level, "~ts", [line(Req, maps:get(status, Measurements), #{bytes => Bytes,
+    logger:log(Level, "~ts", [line(Req, maps:get(status, Measurements, undefined), #{bytes => Bytes,
                                                                          duration_us => Us})],
                (maps:with([listener, request_id, method, path, status, peer, route, error], Meta))
                    #{bytes => Bytes, duration_us => Us,

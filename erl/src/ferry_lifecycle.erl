@@ -164,8 +164,8 @@ finish(#ferry_ctx{listener = Listener} = Ctx, Error) ->
            end,
     ferry_metrics:request(Metrics, Status, Duration, In, Wire,
                           is_tuple(Error1) andalso element(1, Error1) =:= exception),
-    Measurements0 = #{duration => Duration, monotonic_time => T1, status => Status,
-                      req_body_bytes => In, resp_body_bytes => Out},
+    Measurements0 = with_status(Status, #{duration => Duration, monotonic_time => T1,
+                                          req_body_bytes => In, resp_body_bytes => Out}),
     Measurements = case Sent of
                        #{bytes := Bytes, duration_us := Us} ->
                            Measurements0#{resp_bytes => Bytes,
@@ -181,7 +181,7 @@ finish(#ferry_ctx{listener = Listener} = Ctx, Error) ->
 emit_end(Ctx, Error, Measurements, Listening, AccessLog) ->
     Req = get(?REQ),
     Meta0 = (metadata(Ctx, Req))#{route => route(Ctx, Req),
-                                  status => maps:get(status, Measurements)},
+                                  status => maps:get(status, Measurements, undefined)},
     Meta = case Error of
                {closed, Reason} -> Meta0#{error => Reason};
                _ -> Meta0
@@ -196,6 +196,10 @@ emit_end(Ctx, Error, Measurements, Listening, AccessLog) ->
         {true, _} ->
             ferry_telemetry:execute(?STOP, Measurements, Meta)
     end.
+
+%% Measurements are numbers: no status when none was sent.
+with_status(Status, Measurements) when is_integer(Status) -> Measurements#{status => Status};
+with_status(_, Measurements) -> Measurements.
 
 %% A crash is answered 500 (ferry_handler aborts, Rust answers) unless a
 %% response had begun; a request the client left has the status it was
