@@ -136,7 +136,10 @@ histogram(#{metrics := #{duration := #{buckets := Buckets, sum_us := Sum, count 
         ++ [{"_sum", [], Sum / 1000000}, {"_count", [], Count}].
 
 le(infinity) -> "+Inf";
-le(Us) -> float_text(Us / 1000000).
+le(Us) ->
+    %% Decimal, as client libraries write it ("0.00025", "2.5").
+    Frac = string:trim(io_lib:format("~6..0b", [Us rem 1000000]), trailing, "0"),
+    [integer_to_list(Us div 1000000), ".", case Frac of "" -> "0"; _ -> Frac end].
 
 family({Name, Type, Help, Samples}, Infos) ->
     ["# HELP ", Name, " ", Help, "\n# TYPE ", Name, " ", atom_to_list(Type), "\n",
