@@ -53,16 +53,12 @@
 
 %%% Listener set-up
 
-%% @doc Called once per listener start: its counters (kept across restarts
-%% of its supervisor, dropped by forget/1) and what to do per request.
+%% @doc Called as a listener starts: new counters (they count over its
+%% life, as `restarts' does) and what to do per request.
 -spec setup(atom(), ferry_opts:validated()) -> ok.
 setup(Listener, #{access_log := AccessLog, listen := Listen}) ->
-    Metrics = case persistent_term:get(?CONF(Listener), undefined) of
-                  {Ref, _, _} -> Ref;
-                  undefined -> ferry_metrics:new()
-              end,
     persistent_term:put(?CONF(Listener),
-                        {Metrics, AccessLog, maps:get(sent_events, Listen, false)}).
+                        {ferry_metrics:new(), AccessLog, maps:get(sent_events, Listen, false)}).
 
 -spec forget(atom()) -> ok.
 forget(Listener) ->
