@@ -11,18 +11,11 @@
 // A check that fails skips the ones after it (they build on it).
 
 import { chromium } from "playwright-core";
-import { assert, executablePath, run, screenshot, startDemo, stopDemo, STEP_DEADLINE, waitForDom } from "./lib.mjs";
+import { assert, executablePath, run, screenshot, STEP_DEADLINE, suite, waitForDom } from "./lib.mjs";
 
 const ROOM = "lobby";
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
-const ctx = {};
-
-check("the demo starts and prints its URL", async () => {
-  ctx.demo = await startDemo((child) => { ctx.demoChild = child; });
-  ctx.base = ctx.demo.base;
-});
+const { checks, check, ctx } = suite();
 
 check("chromium starts headless", async () => {
   ctx.browser = await chromium.launch({ executablePath, headless: true });
@@ -116,7 +109,4 @@ async function newPage() {
   return page;
 }
 
-await run(checks, async () => {
-  await ctx.browser?.close().catch(() => {});
-  await stopDemo(ctx.demoChild);
-});
+await run({ checks, ctx });

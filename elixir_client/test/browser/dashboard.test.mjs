@@ -7,7 +7,7 @@
 //   cd elixir_client/test/browser && npm ci && node dashboard.test.mjs
 
 import { chromium } from "playwright-core";
-import { assert, executablePath, run, screenshot, startDemo, stopDemo, STEP_DEADLINE, waitForDom } from "./lib.mjs";
+import { assert, executablePath, run, screenshot, STEP_DEADLINE, suite, waitForDom } from "./lib.mjs";
 
 // Samples every 250 ms keep the test short; the load is bounded in time and count.
 const INTERVAL = 250;
@@ -15,14 +15,7 @@ const LOAD_MS = 4000;
 const LOAD_MAX = 20000;
 const LOAD_CLIENTS = 8;
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
-const ctx = {};
-
-check("the demo starts and prints its URL", async () => {
-  ctx.demo = await startDemo((child) => { ctx.demoChild = child; });
-  ctx.base = ctx.demo.base;
-});
+const { checks, check, ctx } = suite();
 
 check("the front page links the dashboard, which loads and goes live", async () => {
   ctx.browser = await chromium.launch({ executablePath, headless: true });
@@ -92,7 +85,4 @@ async function runLoad(url, ms = LOAD_MS) {
   return count;
 }
 
-await run(checks, async () => {
-  await ctx.browser?.close().catch(() => {});
-  await stopDemo(ctx.demoChild);
-});
+await run({ checks, ctx });

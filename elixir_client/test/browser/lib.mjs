@@ -76,8 +76,21 @@ export async function stopDemo(child) {
   clearTimeout(timer);
 }
 
-// Runs the checks in order, then `cleanup`, and exits.
-export async function run(checks, cleanup) {
+// The checks of a test file, the first of which starts the demo; `ctx`
+// is what they share (ctx.base, and ctx.browser once they launch one).
+export function suite() {
+  const checks = [];
+  const ctx = {};
+  const check = (name, fn) => checks.push({ name, fn });
+  check("the demo starts and prints its URL", async () => {
+    ctx.demo = await startDemo((child) => { ctx.demoChild = child; });
+    ctx.base = ctx.demo.base;
+  });
+  return { checks, check, ctx };
+}
+
+// Runs the checks in order, then closes the browser, stops the demo and exits.
+export async function run({ checks, ctx }) {
   let passed = 0, failed = 0, skipped = 0;
   for (const { name, fn } of checks) {
     if (failed > 0) {
@@ -94,7 +107,8 @@ export async function run(checks, cleanup) {
       failed++;
     }
   }
-  await cleanup();
+  await ctx.browser?.close().catch(() => {});
+  await stopDemo(ctx.demoChild);
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
   process.exit(failed > 0 ? 1 : 0);
 }
