@@ -42,13 +42,13 @@ line(Req, Status, #{bytes := Bytes, duration_us := Us}) ->
          <<>> -> "";
          Query -> [$?, printable(Query)]
      end,
-     io_lib:format(" HTTP/~b.~b\" ", [Major, Minor]),
+     " HTTP/", integer_to_list(Major), ".", integer_to_list(Minor), "\" ",
      case Status of
          undefined -> "-";
          _ -> integer_to_list(Status)
      end,
      " ", integer_to_list(Bytes), " ",
-     io_lib:format("~.3fms", [Us / 1000])].
+     float_to_list(Us / 1000, [{decimals, 3}]), "ms"].
 
 peer({Ip, _Port}) ->
     case inet:ntoa(Ip) of

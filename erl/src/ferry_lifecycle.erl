@@ -160,18 +160,24 @@ finish(#ferry_ctx{listener = Listener} = Ctx, Error) ->
            end,
     ferry_metrics:request(Metrics, Status, Duration, In, Wire,
                           is_tuple(Error1) andalso element(1, Error1) =:= exception),
-    Measurements0 = with_status(Status, #{duration => Duration, monotonic_time => T1,
-                                          req_body_bytes => In, resp_body_bytes => Out}),
-    Measurements = case Sent of
-                       #{bytes := Bytes, duration_us := Us} ->
-                           Measurements0#{resp_bytes => Bytes,
-                                          sent_duration => erlang:convert_time_unit(
-                                                             Us, microsecond, native)};
-                       _ -> Measurements0
-                   end,
+    %% The event's maps only for someone who reads them.
     case Listening orelse AccessLog =/= false of
-        false -> ok;
-        true -> emit_end(Ctx, Error1, Measurements, Listening, AccessLog)
+        false ->
+            ok;
+        true ->
+            Measurements = measurements(Status, Sent, #{duration => Duration, monotonic_time => T1,
+                                                        req_body_bytes => In,
+                                                        resp_body_bytes => Out}),
+            emit_end(Ctx, Error1, Measurements, Listening, AccessLog)
+    end.
+
+measurements(Status, Sent, Measurements0) ->
+    Measurements = with_status(Status, Measurements0),
+    case Sent of
+        #{bytes := Bytes, duration_us := Us} ->
+            Measurements#{resp_bytes => Bytes,
+                          sent_duration => erlang:convert_time_unit(Us, microsecond, native)};
+        _ -> Measurements
     end.
 
 emit_end(Ctx, Error, Measurements, Listening, AccessLog) ->

@@ -198,6 +198,8 @@ match(_Method, _Segments, [], _CatchAll, Allowed) ->
 %% (`<<"/users/:id">>'), for events and logs; `undefined' for the
 %% catch-all handler and for no route.
 -spec pattern(binary(), binary(), compiled()) -> binary() | undefined.
+pattern(_Method, _Path, {[], _CatchAll}) ->
+    undefined;
 pattern(Method, Path, {Routes, _CatchAll}) ->
     case split_path(Path) of
         {ok, Segments} ->

@@ -2,9 +2,10 @@
 %% `detach/1' it, and `execute/3' to emit (docs/ERLANG_API.md "Events"
 %% lists the events ferry emits).
 %%
-%% The handlers of each event name live in a persistent_term of their own,
-%% so emitting reads one term and, with no handler, does nothing more:
-%% `listening/1' lets a caller skip building measurements and metadata.
+%% The handlers live in one persistent_term, a map of event name to
+%% handlers, under an atom key: emitting reads it (no copy) and looks the
+%% event up in a map that is empty while nobody listens. `listening/1' lets
+%% a caller skip building measurements and metadata.
 %% Attaching and detaching rewrite the terms (a global GC pass), which is
 %% fine for something done at start-up and on a handler's crash.
 %%
@@ -22,8 +23,8 @@
 -type handler_id() :: term().
 -type handler_fun() :: fun((event_name(), map(), map(), term()) -> any()).
 
-%% The handlers of one event: [{Id, Fun, Config}].
--define(EVENT(Name), {?MODULE, event, Name}).
+%% #{EventName => [{Id, Fun, Config}]}.
+-define(EVENTS, ?MODULE).
 %% Every handler: #{Id => {EventNames, Fun, Config}}.
 -define(ALL, {?MODULE, handlers}).
 -define(LOCK, {?MODULE, self()}).
@@ -47,9 +48,11 @@ attach_many(Id, EventNames, Fun, Config) when is_function(Fun, 4), is_list(Event
                            {error, already_exists};
                        false ->
                            persistent_term:put(?ALL, All#{Id => {EventNames, Fun, Config}}),
-                           [persistent_term:put(?EVENT(E), handlers(E) ++ [{Id, Fun, Config}])
-                            || E <- lists:usort(EventNames)],
-                           ok
+                           Events = lists:foldl(
+                                      fun(E, Acc) ->
+                                              Acc#{E => maps:get(E, Acc, []) ++ [{Id, Fun, Config}]}
+                                      end, events(), lists:usort(EventNames)),
+                           persistent_term:put(?EVENTS, Events)
                    end
            end).
 
@@ -65,11 +68,14 @@ detach(Id) ->
                            {error, not_found};
                        {{EventNames, _, _}, Rest} ->
                            persistent_term:put(?ALL, Rest),
-                           [case lists:keydelete(Id, 1, handlers(E)) of
-                                [] -> persistent_term:erase(?EVENT(E));
-                                Left -> persistent_term:put(?EVENT(E), Left)
-                            end || E <- lists:usort(EventNames)],
-                           ok
+                           Events = lists:foldl(
+                                      fun(E, Acc) ->
+                                              case lists:keydelete(Id, 1, maps:get(E, Acc, [])) of
+                                                  [] -> maps:remove(E, Acc);
+                                                  Left -> Acc#{E => Left}
+                                              end
+                                      end, events(), lists:usort(EventNames)),
+                           persistent_term:put(?EVENTS, Events)
                    end
            end).
 
@@ -100,7 +106,13 @@ execute(EventName, Measurements, Metadata) ->
     ok.
 
 handlers(EventName) ->
-    persistent_term:get(?EVENT(EventName), []).
+    case persistent_term:get(?EVENTS, #{}) of
+        Empty when map_size(Empty) =:= 0 -> [];
+        Events -> maps:get(EventName, Events, [])
+    end.
+
+events() ->
+    persistent_term:get(?EVENTS, #{}).
 
 call({Id, Fun, Config}, EventName, Measurements, Metadata) ->
     try Fun(EventName, Measurements, Metadata, Config)
