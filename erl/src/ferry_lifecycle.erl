@@ -231,8 +231,10 @@ await_sent(#ferry_ctx{id = Id, owner = Owner}) ->
             end
     end.
 
+%% A listener stopped from its own supervisor keeps its entry; one whose
+%% entry is gone (stop_listener) counts nothing more.
 conf(Listener) ->
-    persistent_term:get(?CONF(Listener)).
+    persistent_term:get(?CONF(Listener), {none, false, false}).
 
 %% What every request event says about its request.
 metadata(#ferry_ctx{listener = Listener, id = Id, os_pid = OsPid}, Req) ->

@@ -37,8 +37,10 @@ new() ->
 %% @doc One request ended: its status (`undefined' when none was handed
 %% over), duration (native units), body bytes in, bytes out, and whether
 %% the handler crashed.
--spec request(ref(), 100..599 | undefined, integer(), non_neg_integer(), non_neg_integer(),
-              boolean()) -> ok.
+-spec request(ref() | none, 100..599 | undefined, integer(), non_neg_integer(),
+              non_neg_integer(), boolean()) -> ok.
+request(none, _Status, _Duration, _In, _Out, _Crashed) ->
+    ok;
 request(Ref, Status, Duration, In, Out, Crashed) ->
     Us = erlang:convert_time_unit(Duration, native, microsecond),
     counters:add(Ref, case Status of
@@ -55,7 +57,8 @@ bucket(_Us, I) when I > ?N_BOUNDS -> I;
 bucket(Us, I) when Us =< element(I, ?BOUNDS_US) -> I;
 bucket(Us, I) -> bucket(Us, I + 1).
 
--spec websocket(ref(), upgrade | close) -> ok.
+-spec websocket(ref() | none, upgrade | close) -> ok.
+websocket(none, _) -> ok;
 websocket(Ref, upgrade) -> counters:add(Ref, ?WS_UPGRADES, 1);
 websocket(Ref, close) -> counters:add(Ref, ?WS_CLOSES, 1).
 
