@@ -237,6 +237,8 @@ conf(Listener) ->
     persistent_term:get(?CONF(Listener), {none, false, false}).
 
 %% What every request event says about its request.
+metadata(Ctx, undefined) ->
+    metadata(Ctx, #{});
 metadata(#ferry_ctx{listener = Listener, id = Id, os_pid = OsPid}, Req) ->
     #{listener => Listener, request_id => request_id(OsPid, Id),
       method => maps:get(method, Req, undefined), path => maps:get(path, Req, undefined),
@@ -274,7 +276,9 @@ route(_Ctx, _Req) ->
 -spec websocket_upgrade(#ferry_ctx{}) -> ok.
 websocket_upgrade(#ferry_ctx{listener = Listener} = Ctx) ->
     responded(101, 0),
-    _ = finish(Ctx, undefined),
+    %% (A process that upgrades without having started a request, as
+    %% ferry_websocket's unit tests do, has no request to end.)
+    _ = get(?T0) =/= undefined andalso finish(Ctx, undefined),
     put(?DONE, true),
     T0 = erlang:monotonic_time(),
     put(?WS_T0, T0),
