@@ -20,7 +20,7 @@
 
 -define(DEPTH, 30).
 
--spec report(logger:level(), #{what := atom(), listener := atom(), atom() => term()}) -> ok.
+-spec report(logger:level(), #{what := atom(), listener => atom(), atom() => term()}) -> ok.
 report(Level, Report) ->
     logger:log(Level, Report, metadata(Report)).
 

@@ -97,9 +97,7 @@ prometheus(Listeners) ->
     [family(F, Infos) || F <- families()].
 
 info(Listener) ->
-    try ferry:info(Listener) of
-        #{metrics := _} = Info -> Info;
-        _ -> none
+    try ferry:info(Listener)
     catch error:badarg -> none
     end.
 

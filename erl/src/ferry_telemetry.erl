@@ -95,10 +95,7 @@ listening(EventName) ->
 %% telemetry's when telemetry is loaded.
 -spec execute(event_name(), map(), map()) -> ok.
 execute(EventName, Measurements, Metadata) ->
-    case handlers(EventName) of
-        [] -> ok;
-        Handlers -> [call(H, EventName, Measurements, Metadata) || H <- Handlers]
-    end,
+    _ = [call(H, EventName, Measurements, Metadata) || H <- handlers(EventName)],
     case erlang:function_exported(telemetry, execute, 3) of
         true -> telemetry:execute(EventName, Measurements, Metadata);
         false -> ok
