@@ -42,10 +42,11 @@ test-erl: build
 test-elixir:
 	cd elixir_client && mix test
 
-## The demo's chat page in Debian's headless chromium, driven by playwright-core
-## (installed by bootstrap); screenshots in elixir_client/_build/test/chat*.png.
+## The demo's chat page and live dashboard in Debian's headless chromium, driven by
+## playwright-core (installed by bootstrap); screenshots in
+## elixir_client/_build/test/chat*.png and dashboard*.png.
 test-browser: bootstrap
-	cd elixir_client/test/browser && node chat.test.mjs
+	cd elixir_client/test/browser && node chat.test.mjs && node dashboard.test.mjs
 
 ## Autobahn WebSocket conformance (kosoku, in a venv under target/autobahn)
 ## against the demo's /ws/echo: sections 1-7 and 10, about 250 cases in ~10 s.

@@ -20,6 +20,7 @@ import scenarios
 import servers
 import tls_scenarios
 import ws_scenarios
+import obs_scenarios
 
 
 @dataclass
@@ -105,7 +106,7 @@ def log(msg):
 
 def main():
     s = settings()
-    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11,12,14,15").split(",")}
+    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15").split(",")}
     # Only a full run of everything replaces the committed bench/results/;
     # smoke runs and subsets write to target/bench/results/.
     partial = s.quick or any(k in os.environ for k in (
@@ -232,6 +233,9 @@ def main():
         res["tls"] = tls_scenarios.run(run, s, log)
         with open(os.path.join(results_dir, "tls.md"), "w") as f:
             f.write(tls_scenarios.table(res["tls"]) + "\n")
+    if 13 in wanted:
+        res["observed"] = obs_scenarios.run(run, s, log)
+
     res["errors"] = run.errors
     res["elapsed_s"] = time.monotonic() - t_start
     raw = os.path.join(results_dir, time.strftime("run-%Y%m%dT%H%M%S.raw", time.gmtime()))

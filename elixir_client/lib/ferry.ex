@@ -75,6 +75,9 @@ defmodule Ferry do
       unanswered; past that it is taken for hung (stopped, stuck), killed
       and restarted, with a log line (`:infinity` turns this off). Defaults
       to `#{inspect(@erl_defaults.heartbeat_timeout)}`.
+    * `:access_log` — `true` (Logger's `:info`) or a level to log one line
+      per request (`Ferry.Telemetry`); it turns `:sent_events` on, so the
+      line has the bytes written. Defaults to `#{inspect(@erl_defaults.access_log)}`.
     * `:binary` — path of the `ferry` executable. Defaults to `priv/ferry`
       of the `ferry` application, which `mix compile` builds.
     * `:tls` — serve HTTPS (and WSS): a keyword list with `certfile:`,
@@ -108,6 +111,7 @@ defmodule Ferry do
           | {:drain_timeout, non_neg_integer()}
           | {:start_timeout, pos_integer()}
           | {:heartbeat_timeout, pos_integer() | :infinity}
+          | {:access_log, boolean() | Logger.level()}
           | {:binary, Path.t()}
           | {atom(), term()}
 
@@ -171,6 +175,9 @@ defmodule Ferry do
   `:ignored_commands`, `:protocol_errors`, …) count since the current Rust
   process started, and are absent while none runs or when it did not
   answer within a second: `info/1` never blocks its caller much longer.
+  `:metrics` has the listener's counters over its life: requests by
+  status class, crashes, bytes, WebSockets and a latency histogram
+  (`Ferry.Telemetry`).
 
       %{requests: n, os_pid: pid} = Ferry.info(MyApp.HTTP)
 

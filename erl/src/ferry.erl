@@ -70,7 +70,7 @@ stop_listener(Name) ->
             true = ets:match_delete(ferry_listeners, {{Name, '_'}, '_'}),
             true = ets:match_delete(ferry_listeners, {{Name, '_'}, '_', '_'}),
             _ = persistent_term:erase({ferry_router, Name}),
-            ok;
+            ferry_lifecycle:forget(Name);
         false ->
             {error, not_found}
     end.
@@ -140,7 +140,8 @@ info(Name) ->
             First#{restarts => Sum(restarts),
                    requests => Sum(requests),
                    connections => Sum(connections),
-                   shards => length(Infos)}
+                   shards => length(Infos),
+                   metrics => ferry_metrics:read(ferry_lifecycle:metrics(Name))}
     end.
 
 %% @doc Makes every shard read the listener's `tls' files again (after a

@@ -38,7 +38,12 @@ run(Ctx, Frame) when is_binary(Frame) ->
             report(Ctx, undefined, #{bad_frame => Other}),
             fail(Ctx)
     end;
-run(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} = Req0) ->
+run(Ctx, #{method := _, path := _} = Req) ->
+    ferry_lifecycle:request_start(Ctx, Req),
+    route(Ctx, Req),
+    ferry_lifecycle:request_stop(Ctx).
+
+route(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} = Req0) ->
     case ferry_router:match(Method, Path, persistent_term:get({ferry_router, Listener})) of
         {ok, Handler, Bindings, PathInfo} ->
             %% For ferry_port's reports on this request (a timeout, a
@@ -60,8 +65,8 @@ run(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} = R
 call(Handler, Req, Ctx) ->
     try finish(invoke(Handler, Req), Req, Ctx)
     catch
-        exit:{ferry, closed, _} ->
-            ok;
+        exit:{ferry, closed, Why} ->
+            ferry_lifecycle:closed(Why);
         error:{ferry, bad_request, Why} ->
             bad_request(Ctx, Why);
         exit:{ferry, abort, _} ->
@@ -73,6 +78,7 @@ call(Handler, Req, Ctx) ->
             report(Ctx, Req, #{handler => Handler, bad_response => Why}),
             fail(Ctx);
         Class:Reason:Stack ->
+            ferry_lifecycle:exception(Class, Reason, Stack),
             report(Ctx, Req, #{handler => Handler, class => Class, reason => Reason,
                                stacktrace => Stack}),
             fail(Ctx)
@@ -134,10 +140,12 @@ garbage(Ctx, Req, Result) ->
 fail(#ferry_ctx{port = Port, id = Id}) ->
     case ferry_req:response_state() of
         done -> ok;
-        _ -> send(Port, ferry_protocol:abort(Id))
+        none -> ferry_lifecycle:responded(500, 0), send(Port, ferry_protocol:abort(Id));
+        streaming -> send(Port, ferry_protocol:abort(Id))
     end.
 
 respond(#ferry_ctx{port = Port, id = Id}, Status, Headers, Body) ->
+    ferry_lifecycle:responded(Status, iolist_size(Body)),
     send(Port, ferry_protocol:respond(Id, Status, Headers, Body)).
 
 %% A dead port lost this request; ferry_port restarts it and cleans up.

@@ -28,9 +28,10 @@ start_link(Listener, #{shards := Shards} = Opts) ->
             {error, Reason}
     end.
 
-init({Listener, #{router := Router}}) ->
+init({Listener, #{router := Router} = Opts}) ->
     %% Handlers read the routes from here: no copy per request.
     persistent_term:put({ferry_router, Listener}, Router),
+    ferry_lifecycle:setup(Listener, Opts),
     {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, []}}.
 
 start_shards(_Sup, _Listener, _Opts, []) ->

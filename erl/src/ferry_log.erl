@@ -20,7 +20,7 @@
 
 -define(DEPTH, 30).
 
--spec report(logger:level(), #{what := atom(), listener := atom(), atom() => term()}) -> ok.
+-spec report(logger:level(), #{what := atom(), listener => atom(), atom() => term()}) -> ok.
 report(Level, Report) ->
     logger:log(Level, Report, metadata(Report)).
 
@@ -154,6 +154,10 @@ line(#{what := start_failed, reason := Reason} = R) ->
          "" -> ferry:format_error(Reason);
          Detail -> text(Detail)
      end];
+line(#{what := telemetry_handler_failed, handler_id := Id, event := Event, class := Class,
+       reason := Reason} = R) ->
+    ["ferry: event handler ", term(Id), " crashed on ", term(Event), " and was detached:\n",
+     erl_error:format_exception(Class, Reason, maps:get(stacktrace, R, []))];
 line(#{what := unexpected_frame, frame := Frame} = R) ->
     [listener(R), ": unexpected frame from the Rust process: ", term(Frame)];
 line(Report) ->

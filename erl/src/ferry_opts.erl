@@ -22,6 +22,7 @@
                        drain_timeout := non_neg_integer(),
                        start_timeout := pos_integer(),
                        heartbeat_timeout := pos_integer() | infinity,
+                       access_log := false | true | logger:level(),
                        listen := #{atom() => term()}}.
 
 %% @doc Defaults of the Erlang-side listener options. `binary' is absent:
@@ -48,7 +49,11 @@ defaults() ->
       %% A Rust process that leaves a `stats' request unanswered this long
       %% is hung (stopped, or stuck in a loop): it is killed and restarted.
       %% One is sent every this many ms while the port serves.
-      heartbeat_timeout => 10000}.
+      heartbeat_timeout => 10000,
+      %% One logger line per request (ferry_access_log), at this level
+      %% (true: info). It turns the port's sent_events on, unless the
+      %% listener turns them off, so the line has the bytes Rust wrote.
+      access_log => false}.
 
 %% @doc Defaults of the `ferry_req' helpers' per-call options.
 -spec req_default(read_length | read_timeout | send_timeout | send_window | body_window
@@ -91,7 +96,7 @@ validate(Opts) when is_map(Opts) ->
     try
         maps:foreach(fun(K, V) -> check(K, V, RustKeys, Defaults) end, Opts),
         All = maps:merge(Defaults#{binary => default_binary()}, Opts),
-        {ErlSide, Listen} = maps:fold(
+        {ErlSide, Listen0} = maps:fold(
                               fun(K, V, {E, L}) ->
                                       case lists:member(K, RustKeys) of
                                           true -> {E, L#{K => listen_value(K, V)}};
@@ -99,6 +104,7 @@ validate(Opts) when is_map(Opts) ->
                                       end
                               end, {#{}, #{}}, All),
         #{routes := Routes, handler := Handler} = ErlSide,
+        Listen = with_sent_events(ErlSide, Opts, Listen0),
         Routes =:= [] andalso Handler =:= undefined andalso throw({bad_option, handler}),
         case ferry_router:compile(Routes, Handler) of
             {ok, Router} ->
@@ -129,6 +135,7 @@ valid_erl(K, infinity) when K =:= request_timeout; K =:= heartbeat_timeout -> tr
 valid_erl(K, V) when K =:= request_timeout; K =:= start_timeout; K =:= heartbeat_timeout ->
     is_integer(V) andalso V > 0;
 valid_erl(drain_timeout, V) -> is_integer(V) andalso V >= 0;
+valid_erl(access_log, V) -> is_boolean(V) orelse lists:member(V, levels());
 valid_erl(_, _) -> false.
 
 valid_rust(ip, V) when is_binary(V) -> true;
@@ -146,6 +153,14 @@ valid_rust(upload_dir, _) -> false;
 %% only reshapes); a bad one fails start with the file and the reason.
 valid_rust(tls, V) -> is_map(V);
 valid_rust(_, V) -> is_integer(V) andalso V >= 0.
+
+%% The access log wants Rust's `sent' events (the bytes written, the time
+%% the last one was), unless the listener said no to them.
+with_sent_events(#{access_log := false}, _Opts, Listen) -> Listen;
+with_sent_events(_ErlSide, #{sent_events := false}, Listen) -> Listen;
+with_sent_events(_ErlSide, _Opts, Listen) -> Listen#{sent_events => true}.
+
+levels() -> [emergency, alert, critical, error, warning, notice, info, debug].
 
 is_ip(T) ->
     case inet:ntoa(T) of
@@ -202,6 +217,7 @@ allowed(request_timeout) -> "must be a positive integer (ms) or infinity";
 allowed(heartbeat_timeout) -> "must be a positive integer (ms) or infinity";
 allowed(start_timeout) -> "must be a positive integer (ms)";
 allowed(drain_timeout) -> "must be a non-negative integer (ms)";
+allowed(access_log) -> "must be false, true (info) or a logger level";
 allowed(binary) -> "must be the path of the ferry executable, a string or a binary";
 allowed(ip) -> "must be an address: a binary or string such as \"::1\", or an inet:ip_address() tuple";
 allowed(port) -> "must be an integer 0..65535 (0: any free port)";

@@ -322,8 +322,7 @@ event({closed, Id, _} = Event, S) ->
         _ -> ok
     end,
     S;
-event({sent, _Id, _Info}, S) ->
-    S;
+event({sent, Id, _} = Event, S) -> _ = forward(Id, Event), S;
 event({stats, Stats}, #state{stats_waiters = Waiters} = S) ->
     [gen_server:reply(From, info_map(S, Stats)) || From <- Waiters],
     S#state{stats_waiters = [], stats_sent_at = undefined};
@@ -538,6 +537,7 @@ ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = P
                      body_window = window(body_window, Info, Listen),
                      max_frame = MaxFrame,
                      whole_max = max(1, min(SendWindow, MaxFrame div 2))},
+    ferry_lifecycle:port_start(S#state.listener, S#state.shard, OsPid, S#state.restarts),
     S#state{phase = serving, os_pid = OsPid, listen = Listen#{port => Bound}, ctx = Ctx,
             started_at = now_ms(), ready = Info, stats_sent_at = undefined}.
 
@@ -616,6 +616,7 @@ closed_why(Port, Reason) ->
 port_exit(Why, #state{phase = draining} = S) ->
     report(case Why of {exit_status, 0} -> notice; _ -> warning end,
            #{what => port_drained, exit => Why, os_pid => S#state.os_pid}, S),
+    ferry_lifecycle:port_exit(S#state.listener, S#state.shard, S#state.os_pid, Why, undefined),
     kill_handlers(),
     S#state{port = undefined, os_pid = undefined, phase = drained};
 port_exit(Why, #state{restarts = Restarts} = S0) ->
@@ -630,6 +631,8 @@ port_exit(Why, #state{restarts = Restarts} = S0) ->
     Delay = backoff(Failures, S),
     report(error, #{what => port_down, reason => Why, os_pid => S#state.os_pid,
                     restart => Restarts + 1, delay_ms => Delay}, S),
+    ferry_lifecycle:port_exit(S#state.listener, S#state.shard, S#state.os_pid, Why,
+                              {Restarts + 1, Delay}),
     erlang:send_after(Delay, self(), reopen),
     S#state{port = undefined, os_pid = undefined, phase = backoff, stats_waiters = [],
             stats_sent_at = undefined, failures = Failures + 1, restarts = Restarts + 1}.

@@ -273,6 +273,7 @@ collect_body(#ferry_ctx{id = Id} = Ctx, Length, Timeout, Pieces, Size, Req) ->
         {body, Id, Chunk} ->
             %% What the frame cost the grant, given back: data and overhead.
             regrant(Ctx, byte_size(Chunk) + ferry_protocol:body_frame_cost()),
+            ferry_lifecycle:body_in(byte_size(Chunk)),
             More = add_piece(Chunk, Pieces),
             case Size + byte_size(Chunk) of
                 Total when Total >= Length -> {more, join(More), Req};
@@ -371,7 +372,8 @@ reply(Status, Headers, Body, #{?FERRY_CTX := Ctx} = Req) ->
               non_neg_integer()) -> ok.
 respond(#ferry_ctx{whole_max = Max, id = Id} = Ctx, _Req, Status, Headers, Body, Size)
   when Size =< Max ->
-    send_frame(Ctx, ferry_protocol:respond(Id, Status, Headers, Body));
+    send_frame(Ctx, ferry_protocol:respond(Id, Status, Headers, Body)),
+    ferry_lifecycle:responded(Status, Size);
 respond(Ctx, #{method := Method}, Status, Headers0, Body, Size) ->
     Headers = case ferry_protocol:length_headers(Headers0, Status, Size) of
                   {ok, WithLength} -> WithLength;
@@ -395,6 +397,7 @@ stream_reply(Status, Headers, #{?FERRY_CTX := Ctx} = Req) ->
 
 start_stream(#ferry_ctx{id = Id, owner = Owner} = Ctx, Status, Headers) ->
     send_frame(Ctx, ferry_protocol:stream_start(Id, Status, Headers)),
+    ferry_lifecycle:responded(Status, 0),
     Owner ! {ferry_streaming, Id, self()},
     put(?RESP, {streaming, 0}).
 
@@ -433,6 +436,7 @@ send_chunks(#ferry_ctx{whole_max = Max, port = Port, id = Id} = Ctx, Iovec, Outs
     {Chunk, Size, Rest} = take(Iovec, max(1, Max div 2)),
     Waited = wait_credit(Ctx, Outstanding, Size, Timeout),
     Frame = ferry_protocol:stream_chunk(Id, Chunk),
+    ferry_lifecycle:body_out(Size),
     case Rest of
         [] ->
             send_batch(Port, [Frame | Last]),
@@ -576,6 +580,7 @@ send_file(Status, Headers, {Path0, Offset, Length0}, #{?FERRY_CTX := Ctx} = Req)
               end,
     send_frame(Ctx, ferry_protocol:send_file(Ctx#ferry_ctx.id, Status, Encoded,
                                              {Path, Offset, Length})),
+    ferry_lifecycle:responded(Status, Length),
     put(?RESP, done),
     Req;
 send_file(Status, Headers, Path, Req) when is_binary(Path); is_list(Path); is_atom(Path) ->
@@ -660,6 +665,7 @@ stream_to_file(#{?FERRY_CTX := #ferry_ctx{id = Id, owner = Owner} = Ctx} = Req,
     Owner ! {ferry_deadline, Id, self(), pause},
     send(Ctx#ferry_ctx.port, ferry_protocol:body_to_file(Id, Target, Cmd)),
     Info = await_body_file(Id, deadline(Timeout)),
+    ferry_lifecycle:body_in(maps:get(bytes, Info)),
     Target =:= tmp andalso ferry_tmp:track(maps:get(path, Info)),
     response_state() =:= none andalso (Owner ! {ferry_deadline, Id, self(), resume}),
     put(?BODY, done),

@@ -16,7 +16,7 @@
 %% ones `handle/2' gets.
 -module(ferry_router).
 
--export([compile/2, why/2, summary/1, match/3, split_path/1, pct_decode/1, is_token/1]).
+-export([compile/2, why/2, summary/1, match/3, pattern/3, split_path/1, pct_decode/1, is_token/1]).
 -export_type([compiled/0, handler/0, method/0, result/0]).
 
 -type handler() :: module() | fun((ferry_req:req()) -> term()) | {module(), term()}.
@@ -25,7 +25,8 @@
 -record(route, {method :: method(),
                 segments :: [segment()],
                 wildcard :: boolean(),
-                handler :: handler()}).
+                handler :: handler(),
+                pattern :: binary()}).
 -opaque compiled() :: {[#route{}], handler() | undefined}.
 -type result() :: {ok, handler(), #{binary() => binary()}, [binary()] | undefined}
                 | {error, not_found | bad_path | {method_not_allowed, binary()}}.
@@ -77,7 +78,8 @@ compile_route({N, {Method, Pattern, Handler} = Route}) ->
     is_binary(Pattern)
         orelse bad(Where, "the path must be a binary such as <<\"/users/:id\">>"),
     {Segments, Wildcard} = compile_pattern(Pattern, Where),
-    #route{method = Method, segments = Segments, wildcard = Wildcard, handler = Compiled};
+    #route{method = Method, segments = Segments, wildcard = Wildcard, handler = Compiled,
+           pattern = Pattern};
 compile_route({N, Route}) ->
     bad({N, Route}, "a route is {Method, Path, Handler}").
 
@@ -191,6 +193,24 @@ match(_Method, _Segments, [], _CatchAll, []) ->
     {error, not_found};
 match(_Method, _Segments, [], _CatchAll, Allowed) ->
     {error, {method_not_allowed, allow_header(Allowed)}}.
+
+%% @doc The pattern of the route `match/3' finds for a request
+%% (`<<"/users/:id">>'), for events and logs; `undefined' for the
+%% catch-all handler and for no route.
+-spec pattern(binary(), binary(), compiled()) -> binary() | undefined.
+pattern(_Method, _Path, {[], _CatchAll}) ->
+    undefined;
+pattern(Method, Path, {Routes, _CatchAll}) ->
+    case split_path(Path) of
+        {ok, Segments} ->
+            case [R || R <- Routes, match_segments(R#route.segments, Segments, R#route.wildcard,
+                                                   #{}) =/= nomatch,
+                       method_matches(R#route.method, Method)] of
+                [#route{pattern = Pattern} | _] -> Pattern;
+                [] -> undefined
+            end;
+        {error, bad_path} -> undefined
+    end.
 
 method_matches('_', _) -> true;
 method_matches(M, M) -> true;

@@ -172,6 +172,7 @@ accept(#{?FERRY_CTX := Ctx} = Req, Module, State, Opts) ->
     Headers = ferry_req:encode_headers(maps:get(headers, Opts, [])),
     Accept = ferry_protocol:ws_accept(Id, Headers, maps:with([protocol, deflate, control], Opts)),
     send(Port, ferry_protocol:batch([Accept, ferry_protocol:read_body(Id, Window)])),
+    ferry_lifecycle:websocket_upgrade(Ctx),
     W = #ws{ctx = Ctx, module = Module, state = State, req = maps:remove(body, Req),
             hibernate = maps:get(hibernate, Opts, false)},
     case erlang:function_exported(Module, websocket_init, 1) of
@@ -351,7 +352,8 @@ crash(#ws{ctx = #ferry_ctx{port = Port, id = Id}} = W, Callback, Class, Reason, 
     report(W, Callback, Class, Reason, Stack),
     terminate({crash, Class, Reason, Stack}, W).
 
-terminate(Reason, #ws{module = Module, state = State, req = Req} = W) ->
+terminate(Reason, #ws{module = Module, state = State, req = Req, ctx = Ctx} = W) ->
+    ferry_lifecycle:websocket_close(Ctx, Reason),
     case erlang:function_exported(Module, terminate, 3) of
         true ->
             try Module:terminate(Reason, Req, State)

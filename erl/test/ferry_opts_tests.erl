@@ -97,3 +97,16 @@ child_spec_error_info_test() ->
             Text = lists:flatten(erl_error:format_exception(error, Reason, Stack)),
             ?assert(has(Text, "must be an integer 1..64"))
     end.
+
+%% access_log (issue 12): off by default; on, it asks Rust for `sent'
+%% events, unless the listener says no to them.
+access_log_test() ->
+    {ok, Off} = ferry_opts:validate(#{handler => h()}),
+    ?assertEqual(false, maps:get(access_log, Off)),
+    ?assertNot(maps:is_key(sent_events, maps:get(listen, Off))),
+    {ok, On} = ferry_opts:validate(#{handler => h(), access_log => true}),
+    ?assertEqual(true, maps:get(sent_events, maps:get(listen, On))),
+    {ok, Notice} = ferry_opts:validate(#{handler => h(), access_log => notice, sent_events => false}),
+    ?assertEqual(false, maps:get(sent_events, maps:get(listen, Notice))),
+    ?assertEqual({error, {bad_option, access_log}},
+                 ferry_opts:validate(#{handler => h(), access_log => loud})).

@@ -10,29 +10,12 @@
 // Ends with "N passed, N failed[, N skipped]"; exits non-zero on a failure.
 // A check that fails skips the ones after it (they build on it).
 
-import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { assert, executablePath, run, screenshot, STEP_DEADLINE, suite, waitForDom } from "./lib.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const clientDir = path.resolve(here, "../..");
-const shots = path.join(clientDir, "_build", "test");
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-// Deadlines that only catch hangs; the demo may compile first.
-const START_DEADLINE = 600_000;
-const STEP_DEADLINE = 15_000;
 const ROOM = "lobby";
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
-const ctx = {};
-
-check("the demo starts and prints its URL", async () => {
-  ctx.demo = await startDemo();
-  ctx.base = ctx.demo.base;
-});
+const { checks, check, ctx } = suite();
 
 check("chromium starts headless", async () => {
   ctx.browser = await chromium.launch({ executablePath, headless: true });
@@ -126,83 +109,4 @@ async function newPage() {
   return page;
 }
 
-async function waitForDom(page, predicate, what) {
-  try {
-    await page.waitForFunction(predicate, null, { timeout: STEP_DEADLINE });
-  } catch (error) {
-    throw new Error(`waited for ${what}: ${error.message.split("\n")[0]}`);
-  }
-}
-
-async function screenshot(page, name) {
-  mkdirSync(shots, { recursive: true });
-  const file = path.join(shots, name);
-  await page.screenshot({ path: file, fullPage: true });
-  console.log(`  screenshot: ${path.relative(process.cwd(), file)}`);
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-// `mix run --no-halt demo/demo.exs` with PORT=0: the banner says the port.
-function startDemo() {
-  return new Promise((resolve, reject) => {
-    const child = spawn("mix", ["run", "--no-halt", "demo/demo.exs"], {
-      cwd: clientDir,
-      env: { ...process.env, PORT: "0", MIX_ENV: process.env.MIX_ENV || "test" },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let output = "";
-    const timer = setTimeout(() => fail(new Error("no banner in time")), START_DEADLINE);
-    const fail = (error) => {
-      clearTimeout(timer);
-      reject(new Error(`${error.message}\n${output.slice(-3000)}`));
-    };
-    const read = (data) => {
-      output += data;
-      const match = output.match(/Ferry demo on (http:\/\/localhost:\d+)/);
-      if (match && output.includes("Ctrl-C")) {
-        clearTimeout(timer);
-        resolve({ child, base: match[1].replace("localhost", "127.0.0.1"), output: () => output });
-      }
-    };
-    child.stdout.on("data", read);
-    child.stderr.on("data", read);
-    child.on("error", fail);
-    child.on("exit", (code) => fail(new Error(`the demo exited with ${code}`)));
-    ctx.demoChild = child;
-  });
-}
-
-// SIGTERM: the VM stops its applications, the port closes, Rust exits.
-async function stopDemo(child) {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-let passed = 0, failed = 0, skipped = 0;
-for (const { name, fn } of checks) {
-  if (failed > 0) {
-    console.log(`skip - ${name}`);
-    skipped++;
-    continue;
-  }
-  try {
-    await fn();
-    console.log(`ok   - ${name}`);
-    passed++;
-  } catch (error) {
-    console.log(`FAIL - ${name}\n  ${error.message.replace(/\n/g, "\n  ")}`);
-    failed++;
-  }
-}
-
-await ctx.browser?.close().catch(() => {});
-await stopDemo(ctx.demoChild);
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
-process.exit(failed > 0 ? 1 : 0);
+await run({ checks, ctx });

@@ -36,6 +36,8 @@ defmodule Demo.Banner do
       wrong method:       curl -i -X DELETE #{base}/hello  (405 with allow)
       over a limit:       curl -i -H 'content-length: 20000000000' -d x #{base}/upload  (413, max_body)
       live counters:      curl #{base}/_ferry/info
+      metrics:            curl #{base}/metrics   (Prometheus text)
+      live dashboard:     #{base}/_ferry/dashboard in a browser
 
       kill the Rust process, watch it come back:
                           kill -9 $(curl -s #{base}/_ferry/os_pid)
@@ -61,6 +63,7 @@ defmodule Demo.Banner do
       <h1>Ferry demo</h1>
       <p>The headline: a chat over WebSocket. Open it in two windows and join the same room.</p>
       <a class="chat" href="/chat">Open the chat &rarr;</a>
+      <a class="chat" href="/_ferry/dashboard">Live dashboard &rarr;</a>
       <pre>
       """,
       escape(text(base)),

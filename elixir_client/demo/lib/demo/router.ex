@@ -104,6 +104,20 @@ defmodule Demo.Router do
 
   get "/_ferry/os_pid", do: "#{Ferry.info(Demo.HTTP).os_pid}\n"
 
+  # The listener's counters in the Prometheus text format, and drawn live.
+  get "/metrics" do
+    {200, [{"content-type", "text/plain; version=0.0.4; charset=utf-8"}],
+     Ferry.Telemetry.prometheus([Demo.HTTP])}
+  end
+
+  get "/_ferry/dashboard",
+    do: {200, [{"content-type", "text/html; charset=utf-8"}], Demo.Dashboard.page()}
+
+  get "/_ferry/dashboard/events" do
+    interval = Demo.Params.int(conn.params, "interval", 1000, 100..10_000)
+    Demo.Dashboard.stream(conn, Demo.HTTP, interval)
+  end
+
   defp base_url(conn) do
     case get_req_header(conn, "host") do
       [host | _] -> "http://" <> host

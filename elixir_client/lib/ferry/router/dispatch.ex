@@ -148,6 +148,8 @@ defmodule Ferry.Router.Dispatch do
         {status, @text_plain, [Exception.message(reason), ?\n]}
 
       {_, _, state} ->
+        :ferry_lifecycle.exception(kind, reason, stacktrace)
+
         where =
           case Process.get(@route_key) do
             {route_router, label} -> "#{inspect(route_router)} route #{label}"
