@@ -1,0 +1,173 @@
+%% @doc Topics across BEAM nodes (docs/CLUSTER.md "Topics"): the cluster
+%% form of ferry_ws groups.
+%%
+%% A topic is a ferry_ws group of the same name on every node. Locally,
+%% Rust keeps its members and fans a message out, encoded once. Across
+%% nodes, each node has one forwarder (this module's registered process):
+%% it is the member of the `pg' group `{topic, Topic}' in Ferry's scope
+%% (`ferry_cluster') for as long as a connection of its node is subscribed.
+%% A broadcast is one `port_command' per local shard with subscribers and
+%% one message per other node with subscribers, whatever their number;
+%% that node's forwarder hands it to its own Rust fan-out.
+%%
+%% Order: a publisher's messages reach a subscriber by one path (its own
+%% port commands for a local subscriber; publisher → forwarder → port for a
+%% remote one), and each step keeps the order of what one sender sent.
+%% Nodes that leave or are cut off leave every group (`pg' does it): their
+%% subscribers get nothing more until the nodes meet again, when `pg'
+%% merges the groups back. Nothing is replayed.
+%%
+%% `subscribe/1', `unsubscribe/1' and `broadcast_from/2' are called from a
+%% WebSocket process (one running a `ferry_websocket' module); `broadcast/2'
+%% from any process of any node. Frames as in ferry_ws.
+-module(ferry_pubsub).
+-behaviour(gen_server).
+
+-export([subscribe/1, unsubscribe/1, broadcast/2, broadcast_from/2, subscribers/1]).
+-export([start_link/0, scope_spec/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-define(SCOPE, ferry_cluster).
+%% {{Topic, Listener}, Count}: this node's subscribed connections by
+%% listener, read by publishers; written by the forwarder only.
+-define(TABLE, ferry_pubsub_local).
+
+-record(state, {%% Subscriber pid => {Monitor, #{{Topic, Listener} => true}}
+                subs = #{} :: #{pid() => {reference(), #{{binary(), atom()} => true}}}}).
+
+%%% API
+
+%% @doc The calling WebSocket connection subscribes to `Topic' on every
+%% node. Subscribing twice is once.
+-spec subscribe(binary()) -> ok.
+subscribe(Topic) when is_binary(Topic) ->
+    ok = ferry_ws:join(Topic),
+    gen_server:call(?MODULE, {subscribe, self(), Topic, listener()}).
+
+%% @doc The calling connection leaves `Topic'.
+-spec unsubscribe(binary()) -> ok.
+unsubscribe(Topic) when is_binary(Topic) ->
+    ok = ferry_ws:leave(Topic),
+    gen_server:call(?MODULE, {unsubscribe, self(), Topic, listener()}).
+
+%% @doc `Frames' to every subscriber of `Topic' on every node.
+-spec broadcast(binary(), [ferry_websocket:command()]) -> ok.
+broadcast(Topic, Frames) when is_binary(Topic), is_list(Frames) ->
+    fan_out(Topic, Frames, none).
+
+%% @doc `Frames' to every subscriber of `Topic' but the calling connection.
+-spec broadcast_from(binary(), [ferry_websocket:command()]) -> ok.
+broadcast_from(Topic, Frames) when is_binary(Topic), is_list(Frames) ->
+    fan_out(Topic, Frames, listener()).
+
+%% @doc The nodes with subscribers of `Topic' (as this node sees them).
+-spec subscribers(binary()) -> [node()].
+subscribers(Topic) ->
+    lists:usort([node(P) || P <- pg:get_members(?SCOPE, {topic, Topic})]).
+
+fan_out(Topic, Frames, Except) ->
+    %% Checked before anything is sent: a bad frame raises in the caller,
+    %% never in a forwarder.
+    _ = [case ferry_protocol:ws_frame(F) of
+             {ok, _, _} -> ok;
+             error -> error({bad_frame, F})
+         end || F <- Frames],
+    [Forwarder ! {ferry_broadcast, Topic, Frames}
+     || Forwarder <- pg:get_members(?SCOPE, {topic, Topic}), node(Forwarder) =/= node()],
+    publish_local(Topic, Frames, Except).
+
+publish_local(Topic, Frames, Except) ->
+    lists:foreach(fun(Listener) when Listener =:= Except -> ferry_ws:publish_from(Topic, Frames);
+                     (Listener) -> ferry_ws:publish(Listener, Topic, Frames)
+                  end, local_listeners(Topic)),
+    ok.
+
+local_listeners(Topic) ->
+    ets:select(?TABLE, [{{{Topic, '$1'}, '_'}, [], ['$1']}]).
+
+listener() ->
+    ferry_ws:listener().
+
+%%% The forwarder
+
+%% @private Under ferry_sup, after the scope.
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @private Ferry's own `pg' scope, for topics and handler groups.
+-spec scope_spec() -> supervisor:child_spec().
+scope_spec() ->
+    #{id => ?SCOPE, start => {pg, start_link, [?SCOPE]}, type => worker}.
+
+init([]) ->
+    ?TABLE = ets:new(?TABLE, [named_table, protected, set, {read_concurrency, true}]),
+    {ok, #state{}}.
+
+handle_call({subscribe, Pid, Topic, Listener}, _From, #state{subs = Subs} = S) ->
+    {Ref, Keys} = maps:get(Pid, Subs, {undefined, #{}}),
+    Key = {Topic, Listener},
+    case is_map_key(Key, Keys) of
+        true ->
+            {reply, ok, S};
+        false ->
+            Mon = case Ref of
+                      undefined -> erlang:monitor(process, Pid);
+                      _ -> Ref
+                  end,
+            add(Key),
+            {reply, ok, S#state{subs = Subs#{Pid => {Mon, Keys#{Key => true}}}}}
+    end;
+handle_call({unsubscribe, Pid, Topic, Listener}, _From, #state{subs = Subs} = S) ->
+    Key = {Topic, Listener},
+    case maps:get(Pid, Subs, undefined) of
+        {Ref, #{Key := _} = Keys} ->
+            remove(Key),
+            Left = maps:remove(Key, Keys),
+            case map_size(Left) of
+                0 ->
+                    erlang:demonitor(Ref, [flush]),
+                    {reply, ok, S#state{subs = maps:remove(Pid, Subs)}};
+                _ ->
+                    {reply, ok, S#state{subs = Subs#{Pid := {Ref, Left}}}}
+            end;
+        _ ->
+            {reply, ok, S}
+    end.
+
+handle_cast(_Request, S) ->
+    {noreply, S}.
+
+handle_info({ferry_broadcast, Topic, Frames}, S) ->
+    publish_local(Topic, Frames, none),
+    {noreply, S};
+handle_info({'DOWN', _Ref, process, Pid, _}, #state{subs = Subs} = S) ->
+    %% Rust took the closed connection out of its groups already.
+    case maps:take(Pid, Subs) of
+        {{_, Keys}, Rest} ->
+            maps:foreach(fun(Key, _) -> remove(Key) end, Keys),
+            {noreply, S#state{subs = Rest}};
+        error ->
+            {noreply, S}
+    end;
+handle_info(_Info, S) ->
+    {noreply, S}.
+
+%% The first subscriber of a topic on this node puts the forwarder in its
+%% group; the last one takes it out.
+add({Topic, _} = Key) ->
+    First = not has_topic(Topic),
+    ets:update_counter(?TABLE, Key, 1, {Key, 0}),
+    First andalso pg:join(?SCOPE, {topic, Topic}, self()),
+    ok.
+
+remove({Topic, _} = Key) ->
+    case ets:update_counter(?TABLE, Key, -1, {Key, 1}) of
+        0 -> ets:delete(?TABLE, Key);
+        _ -> ok
+    end,
+    has_topic(Topic) orelse pg:leave(?SCOPE, {topic, Topic}, self()),
+    ok.
+
+has_topic(Topic) ->
+    ets:select_count(?TABLE, [{{{Topic, '_'}, '_'}, [], [true]}]) > 0.
