@@ -218,9 +218,19 @@ handle_info({ferry_websocket, Id, Pid}, S) ->
 handle_info({ferry_streaming, Id, Pid}, S) ->
     %% The pid tells this handler from one of a dead port with the same id.
     case get(Id) of
-        {Pid, _, timeout} -> put(Id, {Pid, infinity, timeout});
+        {Pid, _, timeout} ->
+            put(Id, {Pid, infinity, timeout}),
+            remote_streaming(Id, Pid);
         _ -> ok
     end,
+    {noreply, S};
+handle_info({ferry_remote, _, _, _} = HandOver, S) ->
+    remote_hand_over(HandOver),
+    {noreply, S};
+handle_info({ferry_command, Port, Frame}, #state{port = Port} = S) ->
+    %% A remote handler's command (ferry_remote); one for a port since
+    %% replaced falls to the last clause.
+    command(Port, Frame),
     {noreply, S};
 handle_info({ferry_deadline, Id, Pid, Pause}, S) ->
     %% A handler waiting for Rust to write its request body to a file: the
@@ -377,8 +387,10 @@ handler_exit(Pid, Reason, S) ->
             ok;
         Id ->
             {_, _, What} = erase(Id),
+            Streamed = erase({remote_streaming, Id}),
             case {Reason, What} of
                 {normal, _} -> ok;
+                {noconnection, timeout} -> remote_lost(Id, Pid, Streamed, S);
                 {_, timeout} ->
                     command(S#state.port, ferry_protocol:abort(Id)),
                     report(error, #{what => handler_exit, id => Id, reason => Reason,
@@ -435,6 +447,8 @@ kill_handler(Id, Pid) ->
 %% handler: ferry_handler keeps them in its dictionary), for the reports
 %% about it made here. Read only when something went wrong: the request
 %% path pays nothing for it.
+request_context(Pid) when node(Pid) =/= node() ->
+    #{node => node(Pid)};
 request_context(Pid) ->
     case erlang:process_info(Pid, dictionary) of
         {dictionary, Dict} ->
@@ -449,9 +463,42 @@ request_context(Pid) ->
 %% The port is gone: its requests are lost, their handlers are stopped.
 %% Their EXITs come later and find no entry.
 kill_handlers() ->
-    [begin erase(Id), erase(Pid), exit(Pid, kill) end
+    [begin erase(Id), erase(Pid), erase({remote_streaming, Id}), exit(Pid, kill) end
      || {Id, {Pid, _, _}} <- get(), is_integer(Id)],
     ok.
+
+%%% Handlers on other nodes (ferry_remote, docs/CLUSTER.md): the request's
+%%% local process hands it over to a process on an application node, which
+%%% is then its handler here as a local one would be (linked, events
+%%% forwarded, deadline kept); its commands come as `ferry_command'.
+
+remote_hand_over({ferry_remote, Id, Local, Remote}) ->
+    case get(Id) of
+        {Local, When, timeout} ->
+            erase(Local),
+            put(Id, {Remote, When, timeout}),
+            put(Remote, Id),
+            %% A node already gone makes this an EXIT with noconnection.
+            link(Remote);
+        _ ->
+            %% The client left (or the deadline passed) before the hand-over.
+            exit(Remote, kill)
+    end.
+
+%% A remote response that began cannot become a 502: remember it.
+remote_streaming(Id, Pid) when node(Pid) =/= node() -> put({remote_streaming, Id}, true);
+remote_streaming(_Id, _Pid) -> ok.
+
+%% The node of a remote handler went down or was cut off: 502 at once, or
+%% the connection closed if its response had begun.
+remote_lost(Id, Pid, Streamed, S) ->
+    Frame = case Streamed of
+                true -> ferry_protocol:abort(Id);
+                undefined -> ferry_protocol:respond(Id, 502, [{<<"content-type">>, <<"text/plain">>}],
+                                                    <<"Bad Gateway: the handler's node is gone\n">>)
+            end,
+    command(S#state.port, Frame),
+    report(error, #{what => remote_handler_lost, id => Id, pid => Pid, node => node(Pid)}, S).
 
 %%% Port life cycle
 
@@ -663,7 +710,9 @@ drain_loop(#state{port = Port} = S, Deadline) ->
             handler_exit(Pid, Reason, S),
             drain_loop(S, Deadline);
         {Tag, _, _} = Msg when Tag =:= ferry_streaming; Tag =:= ferry_progress;
-                               Tag =:= ferry_websocket ->
+                               Tag =:= ferry_websocket; Tag =:= ferry_command ->
+            drain_loop(element(2, handle_info(Msg, S)), Deadline);
+        {ferry_remote, _, _, _} = Msg ->
             drain_loop(element(2, handle_info(Msg, S)), Deadline);
         {Port, {exit_status, Status}} ->
             drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);
