@@ -18,6 +18,7 @@ import report
 import scenarios
 import servers
 import ws_scenarios
+import cluster_scenarios
 
 
 @dataclass
@@ -103,7 +104,7 @@ def log(msg):
 
 def main():
     s = settings()
-    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11").split(",")}
+    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11,16").split(",")}
     # Only a full run of everything replaces the committed bench/results/;
     # smoke runs and subsets write to target/bench/results/.
     partial = s.quick or any(k in os.environ for k in (
@@ -222,6 +223,9 @@ def main():
             res["restart"] = scenarios.restart(server, s)
             log("restart: " + " ".join(f"{t:.0f}" for t in res["restart"]["ms"]) + " ms")
         run.with_server(servers.FERRY_RESTART, "restart", restart)
+
+    if 16 in wanted:
+        cluster_scenarios.run(run, s, res, log)
 
     res["errors"] = run.errors
     res["elapsed_s"] = time.monotonic() - t_start

@@ -1,0 +1,69 @@
+"""Scenario 16 (issue 14): Ferry across BEAM nodes on this machine.
+
+One server, bench/servers/bench_ferry_cluster.erl: an edge node with two
+application nodes and a second edge node, all started by the edge with OTP's
+`peer` (so they are in its process tree, and their CPU is counted).
+  * hello req/s, 50 connections: handled on the edge (GET /), on one
+    application node (GET /r1) and spread over two (GET /r2), in the same
+    run, alternating order each round; CPU per request of the whole tree.
+  * publish to subscribers spread over the two edge nodes (ws_client
+    fanout with both ports): time from the POST until the last subscriber
+    has the message.
+"""
+import json
+import resource
+import subprocess
+import urllib.request
+
+import servers
+import ws_scenarios
+from procs import cpu_seconds
+from scenarios import parse_wrk
+
+SPEC = {"name": "ferry_cluster", "label": "Ferry cluster (edge + 2 app nodes + edge2)",
+        "argv": servers.erl("bench_ferry_cluster", servers.FERRY_BIN, *servers.VM_FLAGS,
+                            paths=(servers.FERRY_EBIN,))}
+PATHS = (("local", "/"), ("remote, 1 app node", "/r1"), ("remote, 2 app nodes", "/r2"))
+
+
+def _wrk(port, path, connections, seconds):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+           f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    return parse_wrk(out)
+
+
+def _hello(server, s, path):
+    _wrk(server.port, path, 50, s.warmup)
+    pids = server.tree()
+    cpu0 = cpu_seconds(pids)
+    fig = _wrk(server.port, path, 50, s.duration)
+    fig["cpu_us_per_req"] = (cpu_seconds(pids) - cpu0) * 1e6 / max(fig["requests"], 1)
+    return fig
+
+
+def run(run, s, res, log):
+    subs = s.fanout_subscribers[-1]
+
+    def body(server):
+        fig = {"hello": {label: [] for label, _ in PATHS}}
+        for r in range(s.rounds):
+            for label, path in (PATHS if r % 2 == 0 else tuple(reversed(PATHS))):
+                f = _hello(server, s, path)
+                fig["hello"][label].append(f)
+                log(f"round {r + 1}/{s.rounds} cluster {label:20}: {f['rps']:9.0f} req/s  "
+                    f"p99 {f['p99_ms']:.2f} ms  cpu {f['cpu_us_per_req']:.1f} us/req  "
+                    f"errors {f['socket_errors']}  non-2xx {f['non_2xx']}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/edge2", timeout=10) as r:
+            port2 = int(r.read())
+        pids, _ = ws_scenarios._pids(server)
+        out = ws_scenarios._client(["fanout", f"{server.port},{port2}", "/ws/sub", subs,
+                                    s.fanout_rounds, pids], 300 + s.fanout_rounds * 30)
+        fig["publish"] = {"subscribers": subs, "edges": 2,
+                          "last_ms": [x["last_us"] / 1e3 for x in out["rounds"]],
+                          "median_ms": [x["median_us"] / 1e3 for x in out["rounds"]]}
+        log(f"cluster publish to {subs} over 2 edges: last " + " ".join(
+            f"{x:.1f}" for x in fig["publish"]["last_ms"]) + " ms")
+        res["cluster"] = fig
+
+    run.with_server(SPEC, "scenario 16", body)
