@@ -89,9 +89,10 @@ members_are(Group, N) ->
 %%% Remote handlers
 
 %% Eight clients keep requests going (each a unique token; the handler
-%% holds it 40 ms); node b halts with some of them in flight. Those, and
-%% only those, get 502; every other request is answered 200 by the node
-%% that started it, with its own token; nothing is lost or answered twice.
+%% holds it 100 ms, so that several are on b at any time); node b halts
+%% with some of them in flight. Those, and only those, get 502; every
+%% other request is answered 200 by the node that started it, with its own
+%% token; nothing is lost or answered twice.
 remote_node_killed_under_load(Config) ->
     Port = ?config(port, Config),
     {_, A} = app_node(a, g),
@@ -131,7 +132,7 @@ worker(Port, W, Test, N) ->
     receive stop -> Test ! {done, self()}
     after 0 ->
             Token = iolist_to_binary(io_lib:format("w~b-~b", [W, N])),
-            Result = case ferry_test_lib:raw(Port, ["GET /r/echo/", Token, "/40 HTTP/1.1\r\n"
+            Result = case ferry_test_lib:raw(Port, ["GET /r/echo/", Token, "/100 HTTP/1.1\r\n"
                                                     "host: x\r\n\r\n"]) of
                          {Status, _, Body} -> {Token, Status, Body};
                          Error -> {Token, Error, <<>>}
