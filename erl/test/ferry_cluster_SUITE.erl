@@ -9,12 +9,13 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
 -export([remote_node_killed_under_load/1, remote_node_joins_and_last_leaves/1,
+         remote_node_cut_off_and_back/1,
          remote_upload_and_stream_bounded/1, topics_across_two_edges/1]).
 
 -define(MiB, 1048576).
 
 all() ->
-    [remote_node_killed_under_load, remote_node_joins_and_last_leaves,
+    [remote_node_killed_under_load, remote_node_joins_and_last_leaves, remote_node_cut_off_and_back,
      remote_upload_and_stream_bounded, topics_across_two_edges].
 
 init_per_suite(Config0) ->
@@ -62,22 +63,24 @@ start_distribution(Name, Tries) ->
 start_node(Name) ->
     Paths = lists:usort([filename:dirname(code:which(M))
                          || M <- [ferry, ?MODULE, ferry_cluster_h, ferry_test_lib]]),
-    {ok, Peer, Node} = peer:start(#{name => peer:random_name(Name),
-                                   args => lists:append([["-pa", P] || P <- Paths])}),
+    %% Controlled over a TCP connection of its own, not distribution: a
+    %% peer controlled over distribution halts when it is cut off.
+    {ok, _Peer, Node} = peer:start(#{name => peer:random_name(Name), connection => 0,
+                                    args => lists:append([["-pa", P] || P <- Paths])}),
     {ok, _} = erpc:call(Node, application, ensure_all_started, [ferry]),
     erpc:call(Node, persistent_term, put, [{ferry_cluster_h, test}, self()]),
-    {Peer, Node}.
+    Node.
 
 %% An application node serving `Group'.
 app_node(Name, Group) ->
-    {Peer, Node} = start_node(Name),
+    Node = start_node(Name),
     Test = self(),
     ok = erpc:call(Node, fun() ->
                                  {ok, Member} = ferry_remote:serve(Group, {ferry_cluster_h, Test}),
                                  unlink(Member),
                                  ok
                          end),
-    {Peer, Node}.
+    Node.
 
 %% An abrupt end: the node halts, its connections drop (noconnection).
 halt_node(Node) ->
@@ -95,8 +98,8 @@ members_are(Group, N) ->
 %% token; nothing is lost or answered twice.
 remote_node_killed_under_load(Config) ->
     Port = ?config(port, Config),
-    {_, A} = app_node(a, g),
-    {_, B} = app_node(b, g),
+    A = app_node(a, g),
+    B = app_node(b, g),
     ok = members_are(g, 2),
     Test = self(),
     Workers = [spawn_link(fun() -> worker(Port, W, Test, 0) end) || W <- lists:seq(1, 8)],
@@ -169,9 +172,9 @@ collect(Started, Results, Before) ->
 %% retry-after.
 remote_node_joins_and_last_leaves(Config) ->
     Port = ?config(port, Config),
-    {_, A} = app_node(a, g),
+    A = app_node(a, g),
     ok = members_are(g, 1),
-    {_, C} = app_node(c, g),
+    C = app_node(c, g),
     ok = members_are(g, 2),
     Nodes = [begin
                  {200, _, Body} = get(Port, "/r/node"),
@@ -185,6 +188,27 @@ remote_node_joins_and_last_leaves(Config) ->
     ?assertEqual(503, Status),
     ?assertEqual(<<"1">>, proplists:get_value(<<"retry-after">>, Headers)).
 
+%% A netsplit as the edge sees it: the connection to the application node
+%% drops while it is alive. The request it held gets 502 at once (not at
+%% its deadline); the group is empty (503); once the nodes connect again,
+%% pg puts the member back and it serves.
+remote_node_cut_off_and_back(Config) ->
+    Port = ?config(port, Config),
+    A = app_node(a, g),
+    ok = members_are(g, 1),
+    Test = self(),
+    spawn_link(fun() -> Test ! {held, get(Port, "/r/echo/held/20000")} end),
+    receive {started, <<"held">>, A} -> ok after 10000 -> ct:fail(not_started) end,
+    T0 = erlang:monotonic_time(millisecond),
+    true = erlang:disconnect_node(A),
+    receive {held, {502, _, _}} -> ok after 10000 -> ct:fail(no_502) end,
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 5000),
+    ok = members_are(g, 0),
+    ?assertMatch({503, _, _}, get(Port, "/r/node")),
+    true = net_kernel:connect_node(A),
+    ok = members_are(g, 1),
+    ?assertEqual({200, atom_to_binary(A)}, begin {S, _, B} = get(Port, "/r/node"), {S, B} end).
+
 get(Port, Path) ->
     ferry_test_lib:raw(Port, ["GET ", Path, " HTTP/1.1\r\nhost: x\r\n\r\n"]).
 
@@ -193,7 +217,7 @@ get(Port, Path) ->
 %% memory grows with the size.
 remote_upload_and_stream_bounded(Config) ->
     Port = ?config(port, Config),
-    {_, A} = app_node(a, big),
+    A = app_node(a, big),
     ok = members_are(big, 1),
     Block = crypto:strong_rand_bytes(?MiB),
     Sampler = sampler([node(), A]),
@@ -256,7 +280,7 @@ stop_sampler(Pid) ->
 %% own subscribers.
 topics_across_two_edges(Config) ->
     Port1 = ?config(port, Config),
-    {_, E2} = start_node(e2),
+    E2 = start_node(e2),
     {ok, _} = erpc:call(E2, ferry, start_listener,
                         [cluster_edge2, #{ip => <<"127.0.0.1">>, port => 0,
                                           routes => ?config(routes, Config)}]),
