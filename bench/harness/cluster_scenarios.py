@@ -17,7 +17,9 @@ import urllib.request
 
 import servers
 import ws_scenarios
-from procs import cpu_seconds
+import os
+
+from procs import cpu_seconds, proc_kind, process_tree
 from scenarios import parse_wrk
 
 SPEC = {"name": "ferry_cluster", "label": "Ferry cluster (edge + 2 app nodes + edge2)",
@@ -33,12 +35,53 @@ def _wrk(port, path, connections, seconds):
     return parse_wrk(out)
 
 
+def _node_of(pid, root):
+    """Which node a process of the tree belongs to: its own VM's or its
+    parent's (a Rust port process, erl_child_setup), by the VM's -sname."""
+    while pid not in (root, 1):
+        if proc_kind(pid) == "vm":
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+            name = args[args.index(b"-sname") + 1].decode() if b"-sname" in args else "?"
+            return name.split("-")[0]
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+    return "edge"
+
+
+def _tree(server):
+    """The edge's process tree and its peers' (peer starts them detached;
+    their -sname ends with the edge's OS pid, peer:random_name/1)."""
+    pids = server.tree()
+    suffix = f"-{server.proc.pid}".encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and proc_kind(int(entry)) == "vm":
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"-sname" in args and args[args.index(b"-sname") + 1].endswith(suffix):
+                pids += process_tree(int(entry))
+    return pids
+
+
 def _hello(server, s, path):
     _wrk(server.port, path, 50, s.warmup)
-    pids = server.tree()
-    cpu0 = cpu_seconds(pids)
+    pids = _tree(server)
+    groups = {}
+    for p in pids:
+        try:
+            key = _node_of(p, server.proc.pid) + ("/rust" if proc_kind(p) == "rust" else "")
+        except (OSError, ValueError):
+            continue
+        groups.setdefault(key, []).append(p)
+    cpu0 = {k: cpu_seconds(ps) for k, ps in groups.items()}
     fig = _wrk(server.port, path, 50, s.duration)
-    fig["cpu_us_per_req"] = (cpu_seconds(pids) - cpu0) * 1e6 / max(fig["requests"], 1)
+    n = max(fig["requests"], 1)
+    fig["cpu_us_per_req_by_node"] = {k: (cpu_seconds(ps) - cpu0[k]) * 1e6 / n
+                                     for k, ps in groups.items()}
+    fig["cpu_us_per_req"] = sum(fig["cpu_us_per_req_by_node"].values())
     return fig
 
 
@@ -53,10 +96,12 @@ def run(run, s, res, log):
                 fig["hello"][label].append(f)
                 log(f"round {r + 1}/{s.rounds} cluster {label:20}: {f['rps']:9.0f} req/s  "
                     f"p99 {f['p99_ms']:.2f} ms  cpu {f['cpu_us_per_req']:.1f} us/req  "
-                    f"errors {f['socket_errors']}  non-2xx {f['non_2xx']}")
+                    f"errors {f['socket_errors']}  non-2xx {f['non_2xx']}  (" + ", ".join(
+                        f"{k} {v:.0f}" for k, v in sorted(f["cpu_us_per_req_by_node"].items())
+                        if v >= 0.5) + ")")
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/edge2", timeout=10) as r:
             port2 = int(r.read())
-        pids, _ = ws_scenarios._pids(server)
+        pids = ",".join(map(str, _tree(server)))
         out = ws_scenarios._client(["fanout", f"{server.port},{port2}", "/ws/sub", subs,
                                     s.fanout_rounds, pids], 300 + s.fanout_rounds * 30)
         fig["publish"] = {"subscribers": subs, "edges": 2,
