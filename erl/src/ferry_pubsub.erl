@@ -72,8 +72,8 @@ fan_out(Topic, Frames, Except) ->
              {ok, _, _} -> ok;
              error -> error({bad_frame, F})
          end || F <- Frames],
-    [Forwarder ! {ferry_broadcast, Topic, Frames}
-     || Forwarder <- pg:get_members(?SCOPE, {topic, Topic}), node(Forwarder) =/= node()],
+    _ = [Forwarder ! {ferry_broadcast, Topic, Frames}
+         || Forwarder <- pg:get_members(?SCOPE, {topic, Topic}), node(Forwarder) =/= node()],
     publish_local(Topic, Frames, Except).
 
 publish_local(Topic, Frames, Except) ->
