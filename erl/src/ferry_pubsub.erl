@@ -17,6 +17,11 @@
 %% subscribers get nothing more until the nodes meet again, when `pg'
 %% merges the groups back. Nothing is replayed.
 %%
+%% The subscriptions outlive the forwarder: they are in tables that ferry_sup
+%% owns (tables/0), and a restarted forwarder monitors the subscribers
+%% again and rejoins the groups (init/1). Only the broadcasts that other
+%% nodes sent to the dead forwarder are lost.
+%%
 %% `subscribe/1', `unsubscribe/1' and `broadcast_from/2' are called from a
 %% WebSocket process (one running a `ferry_websocket' module); `broadcast/2'
 %% from any process of any node. Frames as in ferry_ws.
@@ -24,16 +29,19 @@
 -behaviour(gen_server).
 
 -export([subscribe/1, unsubscribe/1, broadcast/2, broadcast_from/2, subscribers/1]).
--export([start_link/0, scope_spec/0]).
+-export([start_link/0, scope_spec/0, tables/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(SCOPE, ferry_cluster).
 %% {{Topic, Listener}, Count}: this node's subscribed connections by
 %% listener, read by publishers; written by the forwarder only.
 -define(TABLE, ferry_pubsub_local).
+%% A bag of {Subscriber, {Topic, Listener}}: what each connection is
+%% subscribed to, for the forwarder (and the next one, if it dies).
+-define(SUBS, ferry_pubsub_subs).
 
--record(state, {%% Subscriber pid => {Monitor, #{{Topic, Listener} => true}}
-                subs = #{} :: #{pid() => {reference(), #{{binary(), atom()} => true}}}}).
+-record(state, {%% Subscriber pid => its monitor
+                monitors = #{} :: #{pid() => reference()}}).
 
 %%% API
 
@@ -95,43 +103,60 @@ listener() ->
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
-%% @private Ferry's own `pg' scope, for topics and handler groups.
+%% @private Ferry's own `pg' scope, for topics and handler groups across nodes.
 -spec scope_spec() -> supervisor:child_spec().
 scope_spec() ->
     #{id => ?SCOPE, start => {pg, start_link, [?SCOPE]}, type => worker}.
 
-init([]) ->
-    ?TABLE = ets:new(?TABLE, [named_table, protected, set, {read_concurrency, true}]),
-    {ok, #state{}}.
+%% @private Created by ferry_sup, which outlives the forwarder. Public only
+%% because their owner is not the forwarder: nothing else writes them.
+-spec tables() -> ok.
+tables() ->
+    ?TABLE = ets:new(?TABLE, [named_table, public, set, {read_concurrency, true}]),
+    ?SUBS = ets:new(?SUBS, [named_table, public, bag]),
+    ok.
 
-handle_call({subscribe, Pid, Topic, Listener}, _From, #state{subs = Subs} = S) ->
-    {Ref, Keys} = maps:get(Pid, Subs, {undefined, #{}}),
+%% A forwarder after a crash finds the subscriptions of the one before:
+%% it monitors their connections (a dead one is a 'DOWN' at once), counts
+%% them again (the crash may have come between the two tables' writes)
+%% and rejoins the topics' groups, which pg dropped with the dead pid.
+init([]) ->
+    Subs = ets:tab2list(?SUBS),
+    Counts = lists:foldl(fun({_, Key}, C) -> C#{Key => maps:get(Key, C, 0) + 1} end, #{}, Subs),
+    _ = [ets:delete(?TABLE, Key) || {Key, _} <- ets:tab2list(?TABLE), not is_map_key(Key, Counts)],
+    true = ets:insert(?TABLE, maps:to_list(Counts)),
+    _ = [pg:join(?SCOPE, {topic, Topic}, self())
+         || Topic <- lists:usort([T || {T, _} <- maps:keys(Counts)])],
+    {ok, #state{monitors = maps:from_list([{Pid, erlang:monitor(process, Pid)}
+                                           || Pid <- lists:usort([P || {P, _} <- Subs])])}}.
+
+handle_call({subscribe, Pid, Topic, Listener}, _From, #state{monitors = Mons} = S) ->
     Key = {Topic, Listener},
-    case is_map_key(Key, Keys) of
-        true ->
+    case ets:match_object(?SUBS, {Pid, Key}) of
+        [_] ->
             {reply, ok, S};
-        false ->
-            Mon = case Ref of
-                      undefined -> erlang:monitor(process, Pid);
-                      _ -> Ref
-                  end,
+        [] ->
+            true = ets:insert(?SUBS, {Pid, Key}),
             add(Key),
-            {reply, ok, S#state{subs = Subs#{Pid => {Mon, Keys#{Key => true}}}}}
+            case is_map_key(Pid, Mons) of
+                true -> {reply, ok, S};
+                false -> {reply, ok, S#state{monitors = Mons#{Pid => erlang:monitor(process, Pid)}}}
+            end
     end;
-handle_call({unsubscribe, Pid, Topic, Listener}, _From, #state{subs = Subs} = S) ->
+handle_call({unsubscribe, Pid, Topic, Listener}, _From, #state{monitors = Mons} = S) ->
     Key = {Topic, Listener},
-    case maps:get(Pid, Subs, undefined) of
-        {Ref, #{Key := _} = Keys} ->
+    case ets:match_object(?SUBS, {Pid, Key}) of
+        [_] ->
+            true = ets:delete_object(?SUBS, {Pid, Key}),
             remove(Key),
-            Left = maps:remove(Key, Keys),
-            case map_size(Left) of
-                0 ->
-                    erlang:demonitor(Ref, [flush]),
-                    {reply, ok, S#state{subs = maps:remove(Pid, Subs)}};
-                _ ->
-                    {reply, ok, S#state{subs = Subs#{Pid := {Ref, Left}}}}
+            case ets:member(?SUBS, Pid) of
+                true ->
+                    {reply, ok, S};
+                false ->
+                    erlang:demonitor(maps:get(Pid, Mons), [flush]),
+                    {reply, ok, S#state{monitors = maps:remove(Pid, Mons)}}
             end;
-        _ ->
+        [] ->
             {reply, ok, S}
     end.
 
@@ -141,15 +166,10 @@ handle_cast(_Request, S) ->
 handle_info({ferry_broadcast, Topic, Frames}, S) ->
     publish_local(Topic, Frames, none),
     {noreply, S};
-handle_info({'DOWN', _Ref, process, Pid, _}, #state{subs = Subs} = S) ->
+handle_info({'DOWN', _Ref, process, Pid, _}, #state{monitors = Mons} = S) ->
     %% Rust took the closed connection out of its groups already.
-    case maps:take(Pid, Subs) of
-        {{_, Keys}, Rest} ->
-            maps:foreach(fun(Key, _) -> remove(Key) end, Keys),
-            {noreply, S#state{subs = Rest}};
-        error ->
-            {noreply, S}
-    end;
+    _ = [remove(Key) || {_, Key} <- ets:take(?SUBS, Pid)],
+    {noreply, S#state{monitors = maps:remove(Pid, Mons)}};
 handle_info(_Info, S) ->
     {noreply, S}.
 
