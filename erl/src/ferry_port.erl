@@ -391,6 +391,7 @@ handler_exit(Pid, Reason, S) ->
             case {Reason, What} of
                 {normal, _} -> ok;
                 {noconnection, timeout} -> remote_lost(Id, Pid, Streamed, S);
+                {noproc, timeout} when node(Pid) =/= node() -> ok;
                 {_, timeout} ->
                     command(S#state.port, ferry_protocol:abort(Id)),
                     report(error, #{what => handler_exit, id => Id, reason => Reason,
@@ -478,7 +479,10 @@ remote_hand_over({ferry_remote, Id, Local, Remote}) ->
             erase(Local),
             put(Id, {Remote, When, timeout}),
             put(Remote, Id),
-            %% A node already gone makes this an EXIT with noconnection.
+            %% A node already gone makes this an EXIT with noconnection. A
+            %% quick handler may have ended already (its commands came or
+            %% are coming), which makes it an EXIT with noproc: a normal
+            %% end (ferry_handler answers its crashes itself).
             link(Remote);
         _ ->
             %% The client left (or the deadline passed) before the hand-over.

@@ -9,7 +9,7 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
 -export([remote_node_killed_under_load/1, remote_node_joins_and_last_leaves/1,
-         remote_node_cut_off_and_back/1,
+         remote_node_cut_off_and_back/1, remote_quick_handler_no_error/1,
          remote_upload_and_stream_bounded/1, topics_across_two_edges/1,
          topic_forwarder_killed/1, topics_across_a_netsplit/1]).
 
@@ -17,6 +17,7 @@
 
 all() ->
     [remote_node_killed_under_load, remote_node_joins_and_last_leaves, remote_node_cut_off_and_back,
+     remote_quick_handler_no_error,
      remote_upload_and_stream_bounded, topics_across_two_edges, topic_forwarder_killed,
      topics_across_a_netsplit].
 
@@ -216,6 +217,30 @@ remote_node_cut_off_and_back(Config) ->
     true = net_kernel:connect_node(A),
     ok = members_are(g, 1),
     ?assertEqual({200, atom_to_binary(A)}, begin {S, _, B} = get(Port, "/r/node"), {S, B} end).
+
+%% A remote handler that answers at once usually ends before the edge's
+%% port owner has linked to it (its link gets noproc): that is a request
+%% served, not a handler lost, and no error is reported for it.
+remote_quick_handler_no_error(Config) ->
+    Port = ?config(port, Config),
+    A = app_node(a, g),
+    ok = members_are(g, 1),
+    ferry_test_lib:capture_logs(),
+    try
+        [?assertEqual({200, atom_to_binary(A)}, begin {S, _, B} = get(Port, "/r/node"), {S, B} end)
+         || _ <- lists:seq(1, 50)],
+        %% Every request's EXIT has come once the port owners hold none
+        %% (each is logged, if it is, by the owner before it forgets it).
+        Owners = [P || [P] <- ets:match(ferry_listeners, {{cluster_edge, '_'}, '$1'}), is_pid(P)],
+        ok = ferry_test_lib:wait_until(
+               fun() -> [] =:= [Id || O <- Owners,
+                                      {Id, _} <- element(2, process_info(O, dictionary)),
+                                      is_integer(Id)] end, 10000),
+        {messages, Ms} = process_info(self(), messages),
+        ?assertEqual([], [R || {ferry_log, error, {report, R}, _} <- Ms])
+    after
+        ferry_test_lib:stop_capture()
+    end.
 
 get(Port, Path) ->
     ferry_test_lib:raw(Port, ["GET ", Path, " HTTP/1.1\r\nhost: x\r\n\r\n"]).
