@@ -19,6 +19,7 @@ import servers
 import ws_scenarios
 import os
 
+from cells import med, ms, spread
 from procs import cpu_seconds, proc_kind, process_tree
 from scenarios import parse_wrk
 
@@ -112,3 +113,22 @@ def run(run, s, res, log):
         res["cluster"] = fig
 
     run.with_server(SPEC, "scenario 16", body)
+
+
+def rows(res, row):
+    """Scenario 16's rows of the table, in the Ferry (Erlang) column:
+    `row(label, cell)` with `cell()` the text."""
+    fig = res.get("cluster")
+    if not fig:
+        return
+    for i, (label, _) in enumerate(PATHS):
+        runs = fig["hello"][label]
+        row(("16. cluster hello, " if i == 0 else "    ") + f"{label}: req/s",
+            lambda: spread([f["rps"] for f in runs], lambda x: f"{x / 1000:.1f}k"))
+        row("       CPU µs/request: edge VM of all nodes",
+            lambda: spread([f["cpu_us_per_req_by_node"].get("edge", 0) for f in runs],
+                           lambda x: f"{x:.0f}") + " of " +
+            f"{med([f['cpu_us_per_req'] for f in runs]):.0f}")
+    pub = fig["publish"]
+    row(f"    publish to {pub['subscribers']} over 2 edges: last, ms",
+        lambda: spread(pub["last_ms"], ms))

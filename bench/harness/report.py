@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 
+import cluster_scenarios
 import ws_report
 from cells import DASH, med, ms, spread
 from scenarios import CHUNK_SIZES
@@ -95,6 +96,7 @@ def rows(res):
         row(f"{first}{label} chunks: MB/s", lambda n: cells[n][0])
         row("   peak RSS MiB (Rust + VM)", lambda n: cells[n][1])
     ws_report.rows(res, row)
+    cluster_scenarios.rows(res, lambda label, cell: row(label, lambda n: cell() if n == REF else DASH))
     return out
 
 
