@@ -224,8 +224,11 @@ handle_info({ferry_streaming, Id, Pid}, S) ->
         _ -> ok
     end,
     {noreply, S};
-handle_info({ferry_remote, _, _, _} = HandOver, S) ->
+handle_info({ferry_remote, _, _, _, _, _} = HandOver, S) ->
     remote_hand_over(HandOver),
+    {noreply, S};
+handle_info({ferry_remote_spawned, _, _, _} = Reply, S) ->
+    remote_spawned(Reply, S),
     {noreply, S};
 handle_info({ferry_command, Port, Frame}, #state{port = Port} = S) ->
     %% A remote handler's command (ferry_remote); one for a port since
@@ -390,8 +393,8 @@ handler_exit(Pid, Reason, S) ->
             Streamed = erase({remote_streaming, Id}),
             case {Reason, What} of
                 {normal, _} -> ok;
-                {noconnection, timeout} -> remote_lost(Id, Pid, Streamed, S);
-                {noproc, timeout} when node(Pid) =/= node() -> ok;
+                {noconnection, timeout} ->
+                    remote_lost(Id, #{pid => Pid, node => node(Pid)}, Streamed, S);
                 {_, timeout} ->
                     command(S#state.port, ferry_protocol:abort(Id)),
                     report(error, #{what => handler_exit, id => Id, reason => Reason,
@@ -469,25 +472,53 @@ kill_handlers() ->
     ok.
 
 %%% Handlers on other nodes (ferry_remote, docs/CLUSTER.md): the request's
-%%% local process hands it over to a process on an application node, which
-%%% is then its handler here as a local one would be (linked, events
-%%% forwarded, deadline kept); its commands come as `ferry_command'.
+%%% local process hands it over, and this process spawns its handler on an
+%%% application node, linked (spawn_request/5: no separate link signal,
+%%% and no window in which a quick handler ends unlinked). From the spawn
+%%% reply on, that process is the request's handler here as a local one
+%%% would be (events forwarded, deadline kept); its commands come as
+%%% `ferry_command'. Until the reply, the local process's pid (it has
+%%% ended) stands in: the handler has asked for nothing yet, so nothing is
+%%% forwarded that it would miss.
 
-remote_hand_over({ferry_remote, Id, Local, Remote}) ->
+remote_hand_over({ferry_remote, Id, Local, Node, Req, Group}) ->
     case get(Id) of
-        {Local, When, timeout} ->
+        {Local, _, timeout} ->
             erase(Local),
-            put(Id, {Remote, When, timeout}),
-            put(Remote, Id),
-            %% A node already gone makes this an EXIT with noconnection. A
-            %% quick handler may have ended already (its commands came or
-            %% are coming), which makes it an EXIT with noproc: a normal
-            %% end (ferry_handler answers its crashes itself).
-            link(Remote);
+            ReqId = erlang:spawn_request(Node, ferry_remote, run, [Req, Group],
+                                         [link, {reply_tag, ferry_remote_spawned}]),
+            put({remote_spawn, ReqId}, {Id, Local, Node});
         _ ->
             %% The client left (or the deadline passed) before the hand-over.
-            exit(Remote, kill)
+            ok
     end.
+
+%% The spawn reply comes before any signal of the new process (its EXIT).
+remote_spawned({ferry_remote_spawned, ReqId, Result, PidOrReason}, S) ->
+    case erase({remote_spawn, ReqId}) of
+        {Id, Local, Node} ->
+            case {get(Id), Result} of
+                {{Local, When, timeout}, ok} ->
+                    put(Id, {PidOrReason, When, timeout}),
+                    put(PidOrReason, Id);
+                {{Local, _, timeout}, error} ->
+                    erase(Id),
+                    remote_lost(Id, #{node => Node, reason => PidOrReason}, undefined, S);
+                {{Local, _, _}, _} ->
+                    %% The client left, or the deadline passed (answered
+                    %% 503), while the spawn was on its way.
+                    erase(Id),
+                    Result =:= ok andalso exit(PidOrReason, kill);
+                {_, ok} ->
+                    %% The port died meanwhile: its requests are lost.
+                    exit(PidOrReason, kill);
+                {_, error} ->
+                    ok
+            end;
+        undefined ->
+            ok
+    end,
+    ok.
 
 %% A remote response that began cannot become a 502: remember it.
 remote_streaming(Id, Pid) when node(Pid) =/= node() -> put({remote_streaming, Id}, true);
@@ -495,14 +526,14 @@ remote_streaming(_Id, _Pid) -> ok.
 
 %% The node of a remote handler went down or was cut off: 502 at once, or
 %% the connection closed if its response had begun.
-remote_lost(Id, Pid, Streamed, S) ->
+remote_lost(Id, Who, Streamed, S) ->
     Frame = case Streamed of
                 true -> ferry_protocol:abort(Id);
                 undefined -> ferry_protocol:respond(Id, 502, [{<<"content-type">>, <<"text/plain">>}],
                                                     <<"Bad Gateway: the handler's node is gone\n">>)
             end,
     command(S#state.port, Frame),
-    report(error, #{what => remote_handler_lost, id => Id, pid => Pid, node => node(Pid)}, S).
+    report(error, Who#{what => remote_handler_lost, id => Id}, S).
 
 %%% Port life cycle
 
@@ -716,7 +747,9 @@ drain_loop(#state{port = Port} = S, Deadline) ->
         {Tag, _, _} = Msg when Tag =:= ferry_streaming; Tag =:= ferry_progress;
                                Tag =:= ferry_websocket; Tag =:= ferry_command ->
             drain_loop(element(2, handle_info(Msg, S)), Deadline);
-        {ferry_remote, _, _, _} = Msg ->
+        {Tag, _, _, _, _, _} = Msg when Tag =:= ferry_remote ->
+            drain_loop(element(2, handle_info(Msg, S)), Deadline);
+        {Tag, _, _, _} = Msg when Tag =:= ferry_remote_spawned ->
             drain_loop(element(2, handle_info(Msg, S)), Deadline);
         {Port, {exit_status, Status}} ->
             drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);

@@ -5,13 +5,14 @@
 %% of Ferry's scope (`ferry_cluster'). On an edge node a route whose
 %% handler is `{ferry_remote, Group}' sends its requests there: the
 %% request's process on the edge routes it as any other, picks a member
-%% (round-robin over the members the edge sees), spawns the handler process
-%% on that member's node and hands the request over to the port owner
-%% (`ferry_port'), which from then on treats the remote process as the
-%% request's handler: it links to it, forwards body, credit and `closed'
-%% events to it, and relays its commands to the port. The edge's own
-%% process then ends: one message carries the request across, each answer
-%% crosses once, and the windows of a local handler bound what is in flight.
+%% (round-robin over the members the edge sees) and hands the request over
+%% to the port owner (`ferry_port'), which spawns the handler process on
+%% that member's node, linked, and from then on treats it as the request's
+%% handler: it forwards body, credit and `closed' events to it, and relays
+%% its commands to the port. The edge's own process then ends: the spawn
+%% carries the request across, its reply comes back, each answer crosses
+%% once, and the exit signal ends it; the windows of a local handler bound
+%% what is in flight.
 %%
 %% A node that goes down or is disconnected with requests in flight makes
 %% the links fire with `noconnection': ferry_port answers those requests
@@ -86,8 +87,8 @@ handle(#{?FERRY_CTX := #ferry_ctx{owner = Owner, id = Id}} = Req, Group) ->
             {503, [{<<"retry-after">>, ?RETRY_AFTER}, {<<"content-type">>, <<"text/plain">>}],
              <<"Service Unavailable: no node serves this route\n">>};
         Member ->
-            Pid = spawn(node(Member), ?MODULE, run, [Req, Group]),
-            Owner ! {ferry_remote, Id, self(), Pid},
+            %% The port owner spawns the handler there, linked to itself.
+            Owner ! {ferry_remote, Id, self(), node(Member), Req, Group},
             %% ferry_handler ends this process quietly: the request is
             %% the remote process's now.
             exit({ferry, closed, handed_over})
