@@ -747,9 +747,9 @@ drain_loop(#state{port = Port} = S, Deadline) ->
         {Tag, _, _} = Msg when Tag =:= ferry_streaming; Tag =:= ferry_progress;
                                Tag =:= ferry_websocket; Tag =:= ferry_command ->
             drain_loop(element(2, handle_info(Msg, S)), Deadline);
-        {Tag, _, _, _, _, _} = Msg when Tag =:= ferry_remote ->
+        {ferry_remote, _, _, _, _, _} = Msg ->
             drain_loop(element(2, handle_info(Msg, S)), Deadline);
-        {Tag, _, _, _} = Msg when Tag =:= ferry_remote_spawned ->
+        {ferry_remote_spawned, _, _, _} = Msg ->
             drain_loop(element(2, handle_info(Msg, S)), Deadline);
         {Port, {exit_status, Status}} ->
             drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);
