@@ -5,12 +5,17 @@ CARGO      ?= cargo
 FERRY_BIN  := target/release/ferry
 PORT       ?= 4000
 
-.PHONY: run test bench bootstrap build test-rust test-erl test-elixir test-browser test-autobahn autobahn-full clean
+.PHONY: run run-cluster test bench bootstrap build test-rust test-erl test-elixir test-browser test-autobahn autobahn-full clean
 
 ## Start the demo Elixir application on $(PORT). `mix compile` builds the
 ## Erlang sources and, through its ferry_rust compiler, the Rust binary.
 run: bootstrap
 	cd elixir_client && PORT=$(PORT) mix run --no-halt demo/demo.exs
+
+## The demo on two nodes of one Erlang cluster, on $(PORT) and $(PORT)+1, the
+## chat rooms shared across them (docs/CLUSTER.md).
+run-cluster: bootstrap
+	PORT=$(PORT) bash elixir_client/demo/run_cluster.sh
 
 ## Every test suite: cargo, rebar3 eunit + ct, mix test, the chat page in chromium,
 ## Autobahn's WebSocket sections 1-7 and 10.

@@ -21,6 +21,7 @@ import servers
 import tls_scenarios
 import ws_scenarios
 import obs_scenarios
+import cluster_scenarios
 
 
 @dataclass
@@ -106,7 +107,7 @@ def log(msg):
 
 def main():
     s = settings()
-    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15").split(",")}
+    wanted = {int(x) for x in os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16").split(",")}
     # Only a full run of everything replaces the committed bench/results/;
     # smoke runs and subsets write to target/bench/results/.
     partial = s.quick or any(k in os.environ for k in (
@@ -235,6 +236,8 @@ def main():
             f.write(tls_scenarios.table(res["tls"]) + "\n")
     if 13 in wanted:
         res["observed"] = obs_scenarios.run(run, s, log)
+    if 16 in wanted:
+        cluster_scenarios.run(run, s, res, log)
 
     res["errors"] = run.errors
     res["elapsed_s"] = time.monotonic() - t_start

@@ -9,6 +9,7 @@ import platform
 import subprocess
 
 import file_scenarios
+import cluster_scenarios
 import ws_report
 from cells import DASH, med, ms, spread
 from scenarios import CHUNK_SIZES
@@ -97,6 +98,7 @@ def rows(res):
         row("   peak RSS MiB (Rust + VM)", lambda n: cells[n][1])
     ws_report.rows(res, row)
     file_scenarios.rows(res, row, transfer_cells, gib)
+    cluster_scenarios.rows(res, lambda label, cell: row(label, lambda n: cell() if n == REF else DASH))
     return out
 
 

@@ -11,10 +11,12 @@
 //!   echo   PORT PATH CONNS WARMUP SECONDS BYTES PIDS
 //!       CONNS connections each send a text message of BYTES, wait for the
 //!       echo, repeat. Counts round trips for SECONDS after WARMUP seconds.
-//!   fanout PORT PATH SUBS ROUNDS PIDS
+//!   fanout PORT[,PORT...] PATH SUBS ROUNDS PIDS
 //!       SUBS connections to PATH (which joins them to a group and says
 //!       so), then ROUNDS times: POST /publish on a keep-alive HTTP
 //!       connection and the time until the last subscriber has the message.
+//!       With several ports (edge nodes of a cluster, scenario 16) the
+//!       subscribers are spread evenly and the first port is published to.
 //!   big    PORT PATH BYTES ROUNDS PIDS
 //!       one binary message of BYTES echoed, ROUNDS times.
 //!
@@ -53,13 +55,13 @@ fn main() {
 fn run() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).ok_or("missing argument (see the usage in ws_client/main.rs)");
-    let port: u16 = arg(1)?.parse()?;
-    let dst = SocketAddr::from(([127, 0, 0, 1], port));
+    let dsts = arg(1)?.split(',').map(|p| Ok(SocketAddr::from(([127, 0, 0, 1], p.parse()?)))).collect::<Res<Vec<_>>>()?;
+    let dst = dsts[0];
     let path = arg(2)?;
     match arg(0)? {
         "idle" => idle(dst, path, arg(3)?.parse()?, arg(4)?.parse()?, args.get(5).is_some_and(|a| a == "deflate")),
         "echo" => echo(dst, path, arg(3)?.parse()?, secs(arg(4)?)?, secs(arg(5)?)?, arg(6)?.parse()?, &pids(arg(7)?)?),
-        "fanout" => fanout(dst, path, arg(3)?.parse()?, arg(4)?.parse()?, &pids(arg(5)?)?),
+        "fanout" => fanout(&dsts, path, arg(3)?.parse()?, arg(4)?.parse()?, &pids(arg(5)?)?),
         "big" => big(dst, path, arg(3)?.parse()?, arg(4)?.parse()?, &pids(arg(5)?)?),
         other => Err(format!("unknown mode {other}").into()),
     }
@@ -101,6 +103,8 @@ impl Net {
     /// in turn. Returns how many failed; the open ones are in `conns`.
     fn open(&mut self, dst: SocketAddr, path: &str, count: usize, srcs: &[Ipv4Addr], deflate: bool, first: First<'_>) -> Res<usize> {
         let deadline = Instant::now() + Duration::from_secs(120);
+        // Connections opened by an earlier call (another port) are done.
+        let base = self.conns.len();
         let (mut started, mut ready, mut failed, mut busy) = (0, 0, 0, 0);
         let mut done = Vec::with_capacity(count);
         while ready + failed < count {
@@ -122,8 +126,8 @@ impl Net {
             }
             self.poll.poll(&mut self.events, Some(Duration::from_millis(100)))?;
             for ev in self.events.iter() {
-                let i = ev.token().0;
-                let c = &mut self.conns[i];
+                let Some(i) = ev.token().0.checked_sub(base).filter(|i| *i < done.len()) else { continue };
+                let c = &mut self.conns[base + i];
                 if done[i] || c.state == State::Closed {
                     continue;
                 }
@@ -284,13 +288,17 @@ fn echo(dst: SocketAddr, path: &str, conns: usize, warmup: Duration, measure: Du
     Ok(())
 }
 
-fn fanout(dst: SocketAddr, path: &str, subs: usize, rounds: usize, pids: &[i32]) -> Res<()> {
+fn fanout(dsts: &[SocketAddr], path: &str, subs: usize, rounds: usize, pids: &[i32]) -> Res<()> {
+    let dst = dsts[0];
     let mut net = Net::new()?;
     // Four source addresses, as scenario 3: no address runs short of ports.
     let srcs: Vec<Ipv4Addr> = (2..6).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect();
-    let failed = net.open(dst, path, subs, &srcs, false, First::Await)?;
-    if failed > 0 {
-        return Err(format!("{failed} of {subs} subscribers failed").into());
+    for (k, d) in dsts.iter().enumerate() {
+        let count = subs / dsts.len() + usize::from(k < subs % dsts.len());
+        let failed = net.open(*d, path, count, &srcs, false, First::Await)?;
+        if failed > 0 {
+            return Err(format!("{failed} of {count} subscribers on {d} failed").into());
+        }
     }
     for c in &net.conns {
         timestamps_on(c)?;

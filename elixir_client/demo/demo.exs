@@ -60,6 +60,16 @@ children = [
 
 {:ok, _} = Supervisor.start_link(children, strategy: :one_for_one, name: Demo.Supervisor)
 
+# `make run-cluster` (demo/run_cluster.sh): FERRY_CLUSTER names the other
+# demo node; once connected, chat rooms are shared through Ferry.PubSub.
+for peer <- String.split(System.get_env("FERRY_CLUSTER", ""), ",", trim: true) do
+  peer = String.to_atom(peer)
+
+  Task.start(fn ->
+    Enum.find(1..100, fn _ -> Node.connect(peer) || (Process.sleep(200) && false) end)
+  end)
+end
+
 IO.puts(Demo.Banner.text("http://localhost:#{Ferry.port_number(Demo.HTTP)}"))
 
 IO.puts(

@@ -12,6 +12,8 @@
 -include("ferry_ctx.hrl").
 
 -export([start_link/2, run/2]).
+%% For ferry_remote: a routed request's handler, on another node.
+-export([call/3]).
 -export_type([result/0]).
 
 %% The behaviour of a handler module, as with cowboy_handler: this module
@@ -59,6 +61,8 @@ route(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} =
             respond(Ctx, 400, [], <<"Bad Request\n">>)
     end.
 
+%% @private
+-spec call(ferry_router:handler(), ferry_req:req(), #ferry_ctx{}) -> ok.
 %% finish/3 is inside the try too: sending a large returned body waits for
 %% credit and may find the client gone, and a response that cannot be sent
 %% is reported like one the handler sent through ferry_req.
@@ -149,6 +153,9 @@ respond(#ferry_ctx{port = Port, id = Id}, Status, Headers, Body) ->
     send(Port, ferry_protocol:respond(Id, Status, Headers, Body)).
 
 %% A dead port lost this request; ferry_port restarts it and cleans up.
+%% A handler on another node than the port's sends through the port owner.
+send(Port, Frame) when node(Port) =/= node() ->
+    ferry_remote:command(Port, Frame);
 send(Port, Frame) ->
     try erlang:port_command(Port, Frame), ok
     catch error:badarg -> ok

@@ -230,9 +230,22 @@ handle_info({ferry_websocket, Id, Pid}, S) ->
 handle_info({ferry_streaming, Id, Pid}, S) ->
     %% The pid tells this handler from one of a dead port with the same id.
     case get(Id) of
-        {Pid, _, timeout} -> put(Id, {Pid, infinity, timeout});
+        {Pid, _, timeout} ->
+            put(Id, {Pid, infinity, timeout}),
+            remote_streaming(Id, Pid);
         _ -> ok
     end,
+    {noreply, S};
+handle_info({ferry_remote, _, _, _, _, _} = HandOver, S) ->
+    remote_hand_over(HandOver),
+    {noreply, S};
+handle_info({ferry_remote_spawned, _, _, _} = Reply, S) ->
+    remote_spawned(Reply, S),
+    {noreply, S};
+handle_info({ferry_command, Port, Frame}, #state{port = Port} = S) ->
+    %% A remote handler's command (ferry_remote); one for a port since
+    %% replaced falls to the last clause.
+    command(Port, Frame),
     {noreply, S};
 handle_info({ferry_deadline, Id, Pid, Pause}, S) ->
     %% A handler waiting for Rust to write its request body to a file: the
@@ -391,8 +404,11 @@ handler_exit(Pid, Reason, S) ->
             ok;
         Id ->
             {_, _, What} = erase(Id),
+            Streamed = erase({remote_streaming, Id}),
             case {Reason, What} of
                 {normal, _} -> ok;
+                {noconnection, timeout} ->
+                    remote_lost(Id, #{pid => Pid, node => node(Pid)}, Streamed, S);
                 {_, timeout} ->
                     command(S#state.port, ferry_protocol:abort(Id)),
                     report(error, #{what => handler_exit, id => Id, reason => Reason,
@@ -449,6 +465,8 @@ kill_handler(Id, Pid) ->
 %% handler: ferry_handler keeps them in its dictionary), for the reports
 %% about it made here. Read only when something went wrong: the request
 %% path pays nothing for it.
+request_context(Pid) when node(Pid) =/= node() ->
+    #{node => node(Pid)};
 request_context(Pid) ->
     case erlang:process_info(Pid, dictionary) of
         {dictionary, Dict} ->
@@ -463,9 +481,73 @@ request_context(Pid) ->
 %% The port is gone: its requests are lost, their handlers are stopped.
 %% Their EXITs come later and find no entry.
 kill_handlers() ->
-    [begin erase(Id), erase(Pid), exit(Pid, kill) end
+    [begin erase(Id), erase(Pid), erase({remote_streaming, Id}), exit(Pid, kill) end
      || {Id, {Pid, _, _}} <- get(), is_integer(Id)],
     ok.
+
+%%% Handlers on other nodes (ferry_remote, docs/CLUSTER.md): the request's
+%%% local process hands it over, and this process spawns its handler on an
+%%% application node, linked (spawn_request/5: no separate link signal,
+%%% and no window in which a quick handler ends unlinked). From the spawn
+%%% reply on, that process is the request's handler here as a local one
+%%% would be (events forwarded, deadline kept); its commands come as
+%%% `ferry_command'. Until the reply, the local process's pid (it has
+%%% ended) stands in: the handler has asked for nothing yet, so nothing is
+%%% forwarded that it would miss.
+
+remote_hand_over({ferry_remote, Id, Local, Node, Req, Group}) ->
+    case get(Id) of
+        {Local, _, timeout} ->
+            erase(Local),
+            ReqId = erlang:spawn_request(Node, ferry_remote, run, [Req, Group],
+                                         [link, {reply_tag, ferry_remote_spawned}]),
+            put({remote_spawn, ReqId}, {Id, Local, Node});
+        _ ->
+            %% The client left (or the deadline passed) before the hand-over.
+            ok
+    end.
+
+%% The spawn reply comes before any signal of the new process (its EXIT).
+remote_spawned({ferry_remote_spawned, ReqId, Result, PidOrReason}, S) ->
+    case erase({remote_spawn, ReqId}) of
+        {Id, Local, Node} ->
+            case {get(Id), Result} of
+                {{Local, When, timeout}, ok} ->
+                    put(Id, {PidOrReason, When, timeout}),
+                    put(PidOrReason, Id);
+                {{Local, _, timeout}, error} ->
+                    erase(Id),
+                    remote_lost(Id, #{node => Node, reason => PidOrReason}, undefined, S);
+                {{Local, _, _}, _} ->
+                    %% The client left, or the deadline passed (answered
+                    %% 503), while the spawn was on its way.
+                    erase(Id),
+                    Result =:= ok andalso exit(PidOrReason, kill);
+                {_, ok} ->
+                    %% The port died meanwhile: its requests are lost.
+                    exit(PidOrReason, kill);
+                {_, error} ->
+                    ok
+            end;
+        undefined ->
+            ok
+    end,
+    ok.
+
+%% A remote response that began cannot become a 502: remember it.
+remote_streaming(Id, Pid) when node(Pid) =/= node() -> put({remote_streaming, Id}, true);
+remote_streaming(_Id, _Pid) -> ok.
+
+%% The node of a remote handler went down or was cut off: 502 at once, or
+%% the connection closed if its response had begun.
+remote_lost(Id, Who, Streamed, S) ->
+    Frame = case Streamed of
+                true -> ferry_protocol:abort(Id);
+                undefined -> ferry_protocol:respond(Id, 502, [{<<"content-type">>, <<"text/plain">>}],
+                                                    <<"Bad Gateway: the handler's node is gone\n">>)
+            end,
+    command(S#state.port, Frame),
+    report(error, Who#{what => remote_handler_lost, id => Id}, S).
 
 %%% Port life cycle
 
@@ -683,7 +765,11 @@ drain_loop(#state{port = Port} = S, Deadline) ->
             handler_exit(Pid, Reason, S),
             drain_loop(S, Deadline);
         {Tag, _, _} = Msg when Tag =:= ferry_streaming; Tag =:= ferry_progress;
-                               Tag =:= ferry_websocket ->
+                               Tag =:= ferry_websocket; Tag =:= ferry_command ->
+            drain_loop(element(2, handle_info(Msg, S)), Deadline);
+        {ferry_remote, _, _, _, _, _} = Msg ->
+            drain_loop(element(2, handle_info(Msg, S)), Deadline);
+        {ferry_remote_spawned, _, _, _} = Msg ->
             drain_loop(element(2, handle_info(Msg, S)), Deadline);
         {Port, {exit_status, Status}} ->
             drain_loop(port_exit({exit_status, Status}, S#state{phase = draining}), Deadline);

@@ -540,7 +540,10 @@ send_frame(#ferry_ctx{port = Port, max_frame = Max}, Frame) ->
     end.
 
 %% The port is gone (its Rust process died): this request is lost with it,
-%% and ferry_port is already cleaning up.
+%% and ferry_port is already cleaning up. A handler on another node than the
+%% port's (ferry_remote) sends through the port owner.
+send(Port, Frame) when node(Port) =/= node() ->
+    ferry_remote:command(Port, Frame);
 send(Port, Frame) ->
     try erlang:port_command(Port, Frame)
     catch error:badarg -> exit({ferry, closed, port_down})

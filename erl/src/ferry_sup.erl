@@ -14,4 +14,10 @@ start_link() ->
 init([]) ->
     ferry_listeners = ets:new(ferry_listeners, [named_table, public, set,
                                                 {read_concurrency, true}]),
-    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, []}}.
+    %% Ferry's pg scope (topics and handler groups across nodes) and this
+    %% node's topic forwarder (ferry_pubsub, ferry_remote). Its tables are
+    %% this process's, so that its subscriptions survive it.
+    ok = ferry_pubsub:tables(),
+    Cluster = [ferry_pubsub:scope_spec(),
+               #{id => ferry_pubsub, start => {ferry_pubsub, start_link, []}, type => worker}],
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, Cluster}}.

@@ -19,6 +19,8 @@
 -export([join/1, leave/1, publish/3, publish_from/2, self/0, send/2]).
 %% For ferry_websocket and ferry_port.
 -export([enter/1, register_port/4, unregister_port/2]).
+%% For ferry_pubsub.
+-export([listener/0]).
 -export_type([conn/0]).
 
 -record(ferry_conn, {listener :: atom(),
@@ -94,6 +96,11 @@ send(Conns, Frames) when is_list(Conns) ->
                          [command(Port, ferry_protocol:ws_send(lists:reverse(Ids), Run))
                           || Run <- ferry_protocol:ws_runs(Checked, Room)]
                  end, ByPort).
+
+%% @private The listener of the calling WebSocket connection.
+-spec listener() -> atom().
+listener() ->
+    (ctx())#ferry_ctx.listener.
 
 frames(Frames) when is_list(Frames) ->
     [case ferry_protocol:ws_frame(F) of

@@ -4,7 +4,9 @@ defmodule Demo.Chat.Rooms do
   chat socket's process, so a member is gone as soon as its connection
   ends, however it ends, and it publishes every change of a room to the
   room (`Ferry.WebSocket.publish/3`): a `join` or `leave` event and the new
-  member list. Started next to the listener in `demo/demo.exs`.
+  member list. Started next to the listener in `demo/demo.exs`. In a
+  cluster (`make run-cluster`) each node keeps its own members: messages
+  cross nodes, member lists and names are per node.
 
       {:ok, members} = Demo.Chat.Rooms.join("lobby", "ada")
   """

@@ -1,10 +1,12 @@
 defmodule Demo.Chat.Socket do
   @moduledoc """
-  One chat page's WebSocket (`/ws/chat?room=…&name=…`). It joins the room's
-  Ferry group and registers with `Demo.Chat.Rooms`, which announces it and
+  One chat page's WebSocket (`/ws/chat?room=…&name=…`). It subscribes to
+  the room's topic (`Ferry.PubSub`: the room's Ferry group on every node of
+  a cluster) and registers with `Demo.Chat.Rooms`, which announces it and
   pushes the member list to the room; each text message it receives goes to
-  the whole room with one `Ferry.WebSocket.publish/3`, framed once and
-  fanned out by Rust.
+  the whole room, on every node, with one `Ferry.PubSub.broadcast/2`: one
+  message per other node, framed once and fanned out by each node's Rust
+  process (`make run-cluster` runs the chat on two nodes).
 
       get "/ws/chat", do: upgrade_websocket(conn, Demo.Chat.Socket, {"lobby", "ada"})
   """
@@ -17,7 +19,7 @@ defmodule Demo.Chat.Socket do
 
   @impl true
   def init({room, name}) do
-    :ok = Ferry.WebSocket.join(Rooms.group(room))
+    :ok = Ferry.PubSub.subscribe(Rooms.group(room))
 
     case Rooms.join(room, name) do
       {:ok, members, version} ->
@@ -40,12 +42,7 @@ defmodule Demo.Chat.Socket do
       text ->
         text = String.slice(text, 0, @max_text)
 
-        :ok =
-          Ferry.WebSocket.publish(
-            Rooms.listener(),
-            Rooms.group(room),
-            {:text, Event.message(name, text)}
-          )
+        :ok = Ferry.PubSub.broadcast(Rooms.group(room), {:text, Event.message(name, text)})
 
         {:ok, state}
     end
