@@ -18,7 +18,7 @@
          protocol_not_offered_500/1, request_timeout_does_not_apply/1, hibernate/1,
          slow_handler_back_pressure/1, slow_client_blocks_pusher/1,
          publish_to_group_of_200/1, publish_from_skips_sender/1, send_to_conns/1,
-         stop_listener_shutdown/1, kill9_with_500_open/1]).
+         stop_listener_shutdown/1, kill9_with_500_open/1, idle_sockets_cost_the_owner_nothing/1]).
 
 -define(MB, 1048576).
 %% Small, so that the back-pressure bound is tight.
@@ -30,7 +30,7 @@ all() ->
      subprotocol_and_headers, protocol_not_offered_500, request_timeout_does_not_apply,
      hibernate, slow_handler_back_pressure, slow_client_blocks_pusher,
      publish_to_group_of_200, publish_from_skips_sender, send_to_conns,
-     stop_listener_shutdown, kill9_with_500_open].
+     stop_listener_shutdown, kill9_with_500_open, idle_sockets_cost_the_owner_nothing].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -441,3 +441,25 @@ served_again(Port, Deadline) ->
             timer:sleep(10),
             served_again(Port, Deadline)
     end.
+
+%% The port owner's periodic work does not grow with idle WebSockets: its
+%% sweep walks only handlers with a deadline, and a WebSocket has none.
+%% (Walking them all cost ~1 reduction per socket per sweep, 10 a second.)
+idle_sockets_cost_the_owner_nothing(Config) ->
+    [{_, Owner}] = ets:lookup(ferry_listeners, {ws, 1}),
+    Quiet = owner_reductions_per_s(Owner),
+    N = 400,
+    Sockets = [open(Config, <<"echo">>) || _ <- lists:seq(1, N)],
+    [begin ferry_ws_client:send(S, text, <<"hi">>), {text, <<"hi">>} = recv(S) end
+     || {S, _, _} <- Sockets],
+    Idle = owner_reductions_per_s(Owner),
+    ct:pal("owner: ~b reductions/s quiet, ~b with ~b idle WebSockets", [Quiet, Idle, N]),
+    ?assert(Idle < Quiet + N, {Quiet, Idle}),
+    [ferry_ws_client:close(S) || {S, _, _} <- Sockets],
+    [terminated(Pid) || {_, Pid, _} <- Sockets].
+
+owner_reductions_per_s(Owner) ->
+    {reductions, R0} = process_info(Owner, reductions),
+    timer:sleep(2000),
+    {reductions, R1} = process_info(Owner, reductions),
+    (R1 - R0) div 2.
