@@ -7,7 +7,7 @@ use super::{Conn, Ctx, DIRECT_WRITE_MIN};
 use crate::protocol::{self, WsFrame};
 use crate::ws::close::{self, CloseCode};
 use crate::ws::write::{write_close, write_frame, write_header, write_message, MIN_COMPRESS};
-use crate::ws::{Deflater, OpCode};
+use crate::ws::{deflate, Deflater, OpCode};
 
 /// Frames for several connections: the same bytes for each.
 pub struct Shared {
@@ -97,22 +97,29 @@ impl Conn {
             self.ws_fail(ctx, close::INTERNAL_ERROR, b"the server sent faster than its window allows");
             return false;
         }
-        if data.len() >= MIN_COMPRESS && ws.deflate.is_some() {
-            if ws.deflater.is_none() {
-                ws.deflater = ws.deflate.as_ref().and_then(Deflater::new).map(Box::new);
+        if let Some(params) = ws.deflate.filter(|_| data.len() >= MIN_COMPRESS) {
+            let before = self.out.len();
+            let out = &mut self.out;
+            let written = if params.server_no_context_takeover {
+                // Nothing carries over between messages: the loop's shared compressor.
+                deflate::with_shared(&params, |d| write_message(out, op, data, Some(d)))
+            } else {
                 if ws.deflater.is_none() {
-                    // A window zlib cannot compress with: send plain.
-                    ws.deflate = None;
+                    ws.deflater = Deflater::new(&params).map(Box::new);
                 }
-            }
-            if let Some(d) = ws.deflater.as_mut() {
-                let before = self.out.len();
-                if write_message(&mut self.out, op, data, Some(&mut **d)).is_err() {
+                ws.deflater.as_mut().map(|d| write_message(out, op, data, Some(&mut **d)))
+            };
+            match written {
+                Some(Ok(())) => {
+                    ws.credit.sent(len, (self.out.len() - before) as u64, 0);
+                    return true;
+                }
+                Some(Err(_)) => {
                     self.ws_fail(ctx, close::INTERNAL_ERROR, b"compression failed");
                     return false;
                 }
-                ws.credit.sent(len, (self.out.len() - before) as u64, 0);
-                return true;
+                // A window zlib cannot compress with: send plain from now on.
+                None => ws.deflate = None,
             }
         }
         if queued || data.len() < DIRECT_WRITE_MIN {
