@@ -18,7 +18,8 @@
          protocol_not_offered_500/1, request_timeout_does_not_apply/1, hibernate/1,
          slow_handler_back_pressure/1, slow_client_blocks_pusher/1,
          publish_to_group_of_200/1, publish_from_skips_sender/1, send_to_conns/1,
-         stop_listener_shutdown/1, kill9_with_500_open/1, idle_sockets_cost_the_owner_nothing/1]).
+         stop_listener_shutdown/1, kill9_with_500_open/1, idle_sockets_cost_the_owner_nothing/1,
+         hibernate_after_idle/1, upgrade_heap_is_left_behind/1]).
 
 -define(MB, 1048576).
 %% Small, so that the back-pressure bound is tight.
@@ -30,7 +31,8 @@ all() ->
      subprotocol_and_headers, protocol_not_offered_500, request_timeout_does_not_apply,
      hibernate, slow_handler_back_pressure, slow_client_blocks_pusher,
      publish_to_group_of_200, publish_from_skips_sender, send_to_conns,
-     stop_listener_shutdown, kill9_with_500_open, idle_sockets_cost_the_owner_nothing].
+     stop_listener_shutdown, kill9_with_500_open, idle_sockets_cost_the_owner_nothing,
+     hibernate_after_idle, upgrade_heap_is_left_behind].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -71,6 +73,12 @@ upgrade(Req) ->
             {websocket, ?MODULE, State, #{protocol => <<"mqtt">>}};
         <<"hibernate">> ->
             {websocket, ?MODULE, State, #{hibernate => true}};
+        <<"fat">> ->
+            %% Work before the upgrade (a session decoded, say) grows the heap.
+            5000 = length(lists:reverse(lists:seq(1, 5000))),
+            {websocket, ?MODULE, State};
+        <<"hibernate_after">> ->
+            {websocket, ?MODULE, State, #{hibernate_after => 300}};
         _ ->
             {websocket, ?MODULE, State}
     end.
@@ -463,3 +471,37 @@ owner_reductions_per_s(Owner) ->
     timer:sleep(2000),
     {reductions, R1} = process_info(Owner, reductions),
     (R1 - R0) div 2.
+
+%% `hibernate_after': idle that long, the process hibernates; woken by a
+%% message, it answers, and hibernates again after the next idle period.
+%% Without the option it never does.
+hibernate_after_idle(Config) ->
+    {S, Pid, _} = open(Config, <<"hibernate_after">>),
+    {Plain, PlainPid, _} = open(Config, <<"echo">>),
+    Hibernating = fun(P) ->
+                          fun() -> process_info(P, current_function) =:=
+                                       {current_function, {erlang, hibernate, 3}}
+                          end
+                  end,
+    ferry_test_lib:wait_until(Hibernating(Pid), 5000),
+    ferry_ws_client:send(S, text, <<"wake">>),
+    ?assertEqual({text, <<"wake">>}, recv(S)),
+    ferry_test_lib:wait_until(Hibernating(Pid), 5000),
+    ?assertNot((Hibernating(PlainPid))()),
+    [ferry_ws_client:close(Sock) || Sock <- [S, Plain]],
+    terminated(Pid),
+    terminated(PlainPid).
+
+%% A WebSocket process that does not hibernate still leaves behind the heap
+%% it grew to while its request was decoded, routed and upgraded: after an
+%% echo its young heap is the VM's minimum. (It kept the upgrade's before.)
+upgrade_heap_is_left_behind(Config) ->
+    {S, Pid, _} = open(Config, <<"fat">>),
+    ferry_ws_client:send(S, text, <<"hello">>),
+    ?assertEqual({text, <<"hello">>}, recv(S)),
+    [{heap_size, Young}, {total_heap_size, Words}] = process_info(Pid, [heap_size, total_heap_size]),
+    {min_heap_size, Min} = erlang:system_info(min_heap_size),
+    ct:pal("WebSocket process after an echo: heap ~b words, ~b with the old heap", [Young, Words]),
+    ?assert(Young =< Min, {Young, Min}),
+    ferry_ws_client:close(S),
+    terminated(Pid).
