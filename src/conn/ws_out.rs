@@ -4,6 +4,7 @@
 
 use super::ws::State;
 use super::{Conn, Ctx, DIRECT_WRITE_MIN};
+use mio::net::TcpStream;
 use crate::protocol::{self, WsFrame};
 use crate::ws::close::{self, CloseCode};
 use crate::ws::write::{write_close, write_frame, write_header, write_message, MIN_COMPRESS};
@@ -138,11 +139,20 @@ impl Conn {
         true
     }
 
-    /// Frames encoded once for many connections, appended as they are;
-    /// a connection already more than `send_window` behind is closed with
-    /// 1008 instead, so a slow subscriber never holds more. Returns false
-    /// when `id` is not this open WebSocket.
-    pub fn ws_fan_in(&mut self, ctx: &mut Ctx<'_>, id: u64, shared: &Shared) -> bool {
+    /// The socket, when frames for many connections may be written to it
+    /// before `ws_fan_in`: it is open WebSocket `id` with nothing queued.
+    pub fn ws_fan_target(&self, id: u64) -> Option<&TcpStream> {
+        let ws = self.ws.as_ref()?;
+        let ready = ws.id == id && ws.state == State::Open && self.out_pending() == 0 && !self.dead;
+        ready.then_some(&self.stream)
+    }
+
+    /// Frames encoded once for many connections, of which `written` bytes
+    /// went to the socket already (`ws_fan_target`); the rest is appended
+    /// as it is. A connection already more than `send_window` behind is
+    /// closed with 1008 instead, so a slow subscriber never holds more.
+    /// Returns false when `id` is not this open WebSocket.
+    pub fn ws_fan_in(&mut self, ctx: &mut Ctx<'_>, id: u64, shared: &Shared, written: usize) -> bool {
         match self.ws.as_ref() {
             Some(ws) if ws.id == id && ws.state == State::Open => {}
             _ => return false,
@@ -151,7 +161,8 @@ impl Conn {
             self.ws_fail(ctx, close::POLICY_VIOLATION, b"too slow: more than send_window of messages unread");
             return true;
         }
-        self.out.extend_from_slice(&shared.bytes);
+        ctx.stats.bytes_out += written as u64;
+        self.out.extend_from_slice(&shared.bytes[written.min(shared.bytes.len())..]);
         if shared.closes {
             self.ws_closing(ctx);
         }
