@@ -8,6 +8,7 @@
 
 use mio::net::TcpStream;
 use std::io::{ErrorKind, Write};
+use std::sync::OnceLock;
 use std::thread;
 
 /// Below this many sockets the loop's thread writes them all: starting a
@@ -21,9 +22,9 @@ const THREADS_MAX: usize = 4;
 /// caller's output path meets the error again and handles it).
 pub fn write_each(socks: &[Option<&TcpStream>], bytes: &[u8]) -> Vec<usize> {
     let mut written = vec![0; socks.len()];
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get()).min(THREADS_MAX);
     let targets = socks.iter().filter(|s| s.is_some()).count();
-    if cpus < 2 || targets < PARALLEL_MIN {
+    let cpus = if targets < PARALLEL_MIN { 1 } else { cpus() };
+    if cpus < 2 {
         write_part(socks, bytes, &mut written);
         return written;
     }
@@ -52,6 +53,12 @@ pub fn write_each(socks: &[Option<&TcpStream>], bytes: &[u8]) -> Vec<usize> {
         }
     });
     written
+}
+
+/// The CPUs this process may use (asked once: it reads cgroup files).
+fn cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| thread::available_parallelism().map_or(1, |n| n.get()).min(THREADS_MAX))
 }
 
 fn write_part(socks: &[Option<&TcpStream>], bytes: &[u8], written: &mut [usize]) {
