@@ -178,7 +178,7 @@ accept(#{?FERRY_CTX := Ctx} = Req, Module, State, Opts) ->
     Headers = ferry_req:encode_headers(maps:get(headers, Opts, [])),
     Accept = ferry_protocol:ws_accept(Id, Headers, maps:with([protocol, deflate, control], Opts)),
     send(Port, ferry_protocol:batch([Accept, ferry_protocol:read_body(Id, Window)])),
-    W = #ws{ctx = Ctx, module = Module, state = State, req = maps:remove(body, Req),
+    W = #ws{ctx = Ctx, module = Module, state = State, req = kept(Module, Req),
             hibernate = maps:get(hibernate, Opts, false),
             hibernate_after = maps:get(hibernate_after, Opts, infinity)},
     %% The process leaves behind the heap it grew to while the request was
@@ -191,6 +191,17 @@ accept(#{?FERRY_CTX := Ctx} = Req, Module, State, Opts) ->
     %% so a full sweep costs about what a minor one does.
     _ = process_flag(fullsweep_after, 0),
     erlang:hibernate(?MODULE, start, [W]).
+
+%% The request is kept for terminate/3. A module without one gets only
+%% the path, for crash reports: the request (~140 words) would otherwise
+%% outweigh the rest of an idle connection's state, and grow its heap past
+%% the VM's minimum.
+kept(Module, Req) ->
+    _ = code:ensure_loaded(Module),
+    case erlang:function_exported(Module, terminate, 3) of
+        true -> maps:remove(body, Req);
+        false -> maps:with([path], Req)
+    end.
 
 %% @private
 -spec start(#ws{}) -> ok.

@@ -19,7 +19,7 @@
          slow_handler_back_pressure/1, slow_client_blocks_pusher/1,
          publish_to_group_of_200/1, publish_from_skips_sender/1, send_to_conns/1,
          stop_listener_shutdown/1, kill9_with_500_open/1, idle_sockets_cost_the_owner_nothing/1,
-         hibernate_after_idle/1, upgrade_heap_is_left_behind/1]).
+         hibernate_after_idle/1, upgrade_heap_is_left_behind/1, no_terminate_keeps_no_request/1]).
 
 -define(MB, 1048576).
 %% Small, so that the back-pressure bound is tight.
@@ -32,7 +32,7 @@ all() ->
      hibernate, slow_handler_back_pressure, slow_client_blocks_pusher,
      publish_to_group_of_200, publish_from_skips_sender, send_to_conns,
      stop_listener_shutdown, kill9_with_500_open, idle_sockets_cost_the_owner_nothing,
-     hibernate_after_idle, upgrade_heap_is_left_behind].
+     hibernate_after_idle, upgrade_heap_is_left_behind, no_terminate_keeps_no_request].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -77,6 +77,8 @@ upgrade(Req) ->
             %% Work before the upgrade (a session decoded, say) grows the heap.
             5000 = length(lists:reverse(lists:seq(1, 5000))),
             {websocket, ?MODULE, State};
+        <<"noterminate">> ->
+            {websocket, ferry_ws_echo_h, Test};
         <<"hibernate_after">> ->
             {websocket, ?MODULE, State, #{hibernate_after => 300}};
         _ ->
@@ -498,14 +500,38 @@ hibernate_after_idle(Config) ->
 %% collection is a full sweep, so its state is not promoted to one (a 233-word
 %% heap and a 376-word old heap before, 5.8 KB).
 upgrade_heap_is_left_behind(Config) ->
-    {S, Pid, _} = open(Config, <<"fat">>),
-    ferry_ws_client:send(S, text, <<"hello">>),
-    ?assertEqual({text, <<"hello">>}, recv(S)),
-    [{heap_size, Young}, {total_heap_size, Words}, {memory, Bytes}] =
-        process_info(Pid, [heap_size, total_heap_size, memory]),
-    ct:pal("WebSocket process after an echo: heap ~b words, ~b with the old heap, ~b B",
-           [Young, Words, Bytes]),
+    {S, Pid, {Young, Words, Bytes}} = after_echo(Config, <<"fat">>),
     ?assertEqual(Young, Words),
     ?assert(Bytes =< 4096, Bytes),
     ferry_ws_client:close(S),
     terminated(Pid).
+
+%% A module without terminate/3 has no use for the upgraded request, which
+%% is most of an idle process's live data: without it the process stays at
+%% the VM's minimum heap after an echo (376 words with it, 3.9 KB). A crash
+%% report still names the path.
+no_terminate_keeps_no_request(Config) ->
+    {S, Pid, {_Young, Words, _Bytes}} = after_echo(Config, <<"noterminate">>),
+    {min_heap_size, Min} = erlang:system_info(min_heap_size),
+    ?assertEqual(Min, Words),
+    Ref = monitor(process, Pid),
+    ferry_ws_client:send(S, text, <<"crash">>),
+    ?assertMatch({close, 1011, _}, ferry_ws_client:expect_closed(S, 15000)),
+    receive {'DOWN', Ref, process, Pid, _} -> ok
+    after 15000 -> ct:fail({not_terminated, Pid})
+    end,
+    Path = iolist_to_binary(path(<<"noterminate">>)),
+    ?assertMatch(#{module := ferry_ws_echo_h, path := Path},
+                 ferry_test_lib:await_log(fun(#{what := W}) -> W =:= websocket_crashed end, 5000)).
+
+%% A WebSocket of this mode that has echoed one message: its young heap,
+%% all its heap and its memory, in words and bytes.
+after_echo(Config, Mode) ->
+    {S, Pid, _} = open(Config, Mode),
+    ferry_ws_client:send(S, text, <<"hello">>),
+    ?assertEqual({text, <<"hello">>}, recv(S)),
+    [{heap_size, Young}, {total_heap_size, Words}, {memory, Bytes}] =
+        process_info(Pid, [heap_size, total_heap_size, memory]),
+    ct:pal("~s WebSocket process after an echo: heap ~b words, ~b with the old heap, ~b B",
+           [Mode, Young, Words, Bytes]),
+    {S, Pid, {Young, Words, Bytes}}.
