@@ -44,6 +44,7 @@ pub struct Config {
     pub ws_max_frame: u64,
     pub ws_max_message: usize,
     pub ws_deflate: bool,
+    pub ws_deflate_takeover: bool,
     pub ws_idle_timeout: u64,
     /// HTTPS: the certificates and client checks (src/tls/options.rs).
     pub tls: Option<Box<crate::tls::TlsOptions>>,
@@ -215,11 +216,23 @@ const OPTIONS: &[OptionSpec] = &[
         key: "ws_deflate",
         kind: Kind::Bool,
         default: "true",
-        meaning: "Accept a client's permessage-deflate offer (RFC 7692) when the handler's `ws_accept` allows it. Only messages to one connection are compressed, and only those of 64 bytes or more. zlib's contexts are made on first use: a compressor (about 300 KiB, kept for the connection's life) when the connection first sends such a message, an inflater (about 20 KiB) when the client first sends a compressed one.",
+        meaning: "Accept a client's permessage-deflate offer (RFC 7692) when the handler's `ws_accept` allows it. Only messages to one connection are compressed, and only those of 64 bytes or more. What zlib state a connection holds is `ws_deflate_takeover`'s.",
         drives: "`sec-websocket-extensions` in the 101",
         set: |c, v| {
             if let Value::Bool(b) = v {
                 c.ws_deflate = b;
+            }
+        },
+    },
+    OptionSpec {
+        key: "ws_deflate_takeover",
+        kind: Kind::Bool,
+        default: "false",
+        meaning: "Keep permessage-deflate's LZ77 window from one message to the next (context takeover), as far as the client's offer allows. `false`: the 101 always says `server_no_context_takeover; client_no_context_takeover` (RFC 7692 §7.1.1.1–2 let a server add both), every message is compressed alone by a compressor the process's connections share and inflated by an inflater made for it, so a connection keeps no zlib state between messages; runs of small, similar messages compress less. `true`: a connection that sends a message worth compressing keeps its own compressor (about 300 KiB) for its life, and one whose client sends a compressed message its inflater (about 20 KiB).",
+        drives: "`sec-websocket-extensions` in the 101; memory per connection",
+        set: |c, v| {
+            if let Value::Bool(b) = v {
+                c.ws_deflate_takeover = b;
             }
         },
     },
@@ -277,6 +290,7 @@ impl Default for Config {
             ws_max_frame: 0,
             ws_max_message: 0,
             ws_deflate: false,
+            ws_deflate_takeover: false,
             ws_idle_timeout: 0,
             tls: None,
         };

@@ -5,6 +5,7 @@ mod config;
 mod conn;
 mod etf;
 mod exit;
+mod fanout;
 mod frame;
 mod groups;
 mod http;

@@ -4,6 +4,7 @@
 use crate::config::{Config, ConfigError, LogLevel, DEFAULT_MAX_FRAME};
 use crate::conn::{self, Conn, Ctx};
 use crate::exit::{self, EXIT_BAD_FRAME, EXIT_LISTEN, EXIT_OK, EXIT_STDOUT};
+use crate::fanout;
 use crate::frame::{self, Fill, FrameError, FrameReader, Outbox};
 use crate::groups::Groups;
 use crate::http::date::HttpDate;
@@ -416,12 +417,14 @@ impl Server {
         if shared.bytes.is_empty() {
             return;
         }
+        let mut targets = Vec::with_capacity(ids.len());
         for &id in ids {
             match self.ids.get(&id) {
-                Some(&slot) => self.fan_in(slot, id, &shared),
+                Some(&slot) => targets.push((id, slot)),
                 None => self.stats.ignored_commands += 1,
             }
         }
+        self.fan_out(&targets, &shared);
     }
 
     fn ws_publish(&mut self, group: &[u8], frames: &[WsFrame<'_>], except: Option<u64>) {
@@ -429,22 +432,31 @@ impl Server {
         if shared.bytes.is_empty() {
             return;
         }
-        // Out while its members are written to; nothing leaves a group meanwhile.
-        let groups = std::mem::take(&mut self.groups);
-        if let Some(members) = groups.members(group) {
-            for (&id, &slot) in members {
-                if Some(id) != except {
-                    self.fan_in(slot, id, &shared);
-                }
-            }
-        }
-        self.groups = groups;
+        let targets: Vec<(u64, usize)> = match self.groups.members(group) {
+            Some(members) => members.iter().filter(|(&id, _)| Some(id) != except).map(|(&id, &slot)| (id, slot)).collect(),
+            None => return,
+        };
+        self.fan_out(&targets, &shared);
     }
 
-    fn fan_in(&mut self, slot: usize, id: u64, shared: &conn::Shared) {
-        match self.with_conn_raw(slot, |c, ctx, _| c.ws_fan_in(ctx, id, shared)) {
-            Some(true) => self.dirty.push(slot),
-            _ => self.stats.ignored_commands += 1,
+    /// The frames go straight to every target with nothing queued (on
+    /// several threads for a large group, `fanout`), then each connection
+    /// queues what its socket did not take, or is closed if too far behind.
+    fn fan_out(&mut self, targets: &[(u64, usize)], shared: &conn::Shared) {
+        let written = {
+            let socks: Vec<_> = targets
+                .iter()
+                .map(|&(id, slot)| self.conns.get(slot).and_then(|c| c.as_ref()).and_then(|c| c.ws_fan_target(id)))
+                .collect();
+            fanout::write_each(&socks, &shared.bytes)
+        };
+        for (&(id, slot), &n) in targets.iter().zip(&written) {
+            match self.with_conn_raw(slot, |c, ctx, _| c.ws_fan_in(ctx, id, shared, n)) {
+                // All of it written and nothing else to do: no need to drive it.
+                Some(true) if n == shared.bytes.len() && !shared.closes => {}
+                Some(true) => self.dirty.push(slot),
+                _ => self.stats.ignored_commands += 1,
+            }
         }
     }
 

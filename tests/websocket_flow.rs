@@ -251,7 +251,9 @@ fn a_slow_subscriber_is_closed_1008_and_the_others_go_on() {
 #[test]
 fn deflate_is_negotiated_and_used_both_ways() {
     let offer = [("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")];
-    let mut ferry = Ferry::start(&[]);
+    // With context takeover, as the client offered it (the default is
+    // without: websocket_deflate.rs).
+    let mut ferry = Ferry::start(&[("ws_deflate_takeover", atom("true"))]);
     let (mut c, id, resp) = ferry.ws_connect("/ws", &offer, map(vec![]), 1 << 20);
     assert_eq!(resp.header("sec-websocket-extensions"), Some("permessage-deflate"));
     let text = "the same words again and again, ".repeat(100);

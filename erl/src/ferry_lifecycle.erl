@@ -285,12 +285,21 @@ websocket_upgrade(#ferry_ctx{listener = Listener} = Ctx) ->
     {Metrics, _, _} = conf(Listener),
     ferry_metrics:websocket(Metrics, upgrade),
     Event = [ferry, websocket, upgrade],
+    Req = get(?REQ),
     case ferry_telemetry:listening(Event) of
         false -> ok;
         true -> ferry_telemetry:execute(Event, #{system_time => erlang:system_time(),
                                                  monotonic_time => T0},
-                                        (metadata(Ctx, get(?REQ)))#{route => route(Ctx, get(?REQ))})
-    end.
+                                        (metadata(Ctx, Req))#{route => route(Ctx, Req)})
+    end,
+    %% The connection may live for hours: of the request, keep only what
+    %% `close' says (an idle WebSocket's process is a few hundred words).
+    [erase(K) || K <- [?T0, ?STATUS, ?OUT, ?IN]],
+    put(?REQ, maps:with([method, path, peer], ws_meta(Req))),
+    ok.
+
+ws_meta(Req) when is_map(Req) -> Req;
+ws_meta(undefined) -> #{}.
 
 %% @doc The WebSocket is over, for `Reason' (ferry_websocket's terminate
 %% reason): `[ferry, websocket, close]' with how long it lived.

@@ -6,7 +6,8 @@
 %% events to that process. Handlers write
 %% their answers to the port themselves. The Id <-> Pid maps live in the
 %% process dictionary (as in Ranch's connection supervisor): the cheapest
-%% place for a table touched twice per request.
+%% place for a table touched twice per request; those of handlers without
+%% a deadline (WebSockets, streams) in a map beside it (see entry/1).
 %%
 %% When the Rust process dies, this process stays: it cleans up the
 %% handlers of the dead port and opens a new one on the same address after
@@ -32,6 +33,8 @@
 %% with the BEAM's own: a hung process must not hang its callers.
 -define(INFO_WAIT_MS, 1000).
 -define(REGISTRY, ferry_listeners).
+%% The handlers without a deadline (see entry/1).
+-define(LASTING, '$ferry_lasting').
 
 -record(state, {listener :: atom(),
                 shard :: pos_integer(),
@@ -222,16 +225,16 @@ handle_info({ferry_progress, Id, Pid}, S) ->
     {noreply, S};
 handle_info({ferry_websocket, Id, Pid}, S) ->
     %% An upgraded handler: no deadline, and closed if it dies (ws_exit).
-    case get(Id) of
-        {Pid, _, timeout} -> put(Id, {Pid, infinity, websocket});
+    case entry(Id) of
+        {Pid, _, timeout} -> update(Id, {Pid, infinity, websocket});
         _ -> ok
     end,
     {noreply, S};
 handle_info({ferry_streaming, Id, Pid}, S) ->
     %% The pid tells this handler from one of a dead port with the same id.
-    case get(Id) of
+    case entry(Id) of
         {Pid, _, timeout} ->
-            put(Id, {Pid, infinity, timeout}),
+            update(Id, {Pid, infinity, timeout}),
             remote_streaming(Id, Pid);
         _ -> ok
     end,
@@ -250,9 +253,9 @@ handle_info({ferry_command, Port, Frame}, #state{port = Port} = S) ->
 handle_info({ferry_deadline, Id, Pid, Pause}, S) ->
     %% A handler waiting for Rust to write its request body to a file: the
     %% port guards that wait (min_body_rate), so its deadline is paused.
-    case get(Id) of
-        {Pid, _, timeout} when Pause =:= pause -> put(Id, {Pid, infinity, timeout});
-        {Pid, _, timeout} -> put(Id, {Pid, deadline(S), timeout});
+    case entry(Id) of
+        {Pid, _, timeout} when Pause =:= pause -> update(Id, {Pid, infinity, timeout});
+        {Pid, _, timeout} -> update(Id, {Pid, deadline(S), timeout});
         _ -> ok
     end,
     {noreply, S};
@@ -316,7 +319,7 @@ event({stream_credit, Id, _} = Event, S) -> _ = forward(Id, Event), S;
 event({body_file, Id, Info} = Event, S) ->
     %% A body written to a file for a handler that is gone (killed while
     %% Rust wrote it): nobody will use or remove the file.
-    _ = case get(Id) of
+    _ = case entry(Id) of
             {Pid, _, timeout} -> Pid ! Event;
             _ -> orphan_file(Info)
         end,
@@ -327,10 +330,10 @@ event({ws_closed, Id, _, _, _} = Event, S) -> ws_finished(Id, Event), S;
 event({closed, Id, _} = Event, S) ->
     %% Told first, so a handler waiting in ferry_req ends itself; one busy
     %% elsewhere is stopped at the next sweep but one.
-    case get(Id) of
+    case entry(Id) of
         {Pid, _, timeout} ->
             Pid ! Event,
-            put(Id, {Pid, now_ms() + ?SWEEP_MS, closed});
+            update(Id, {Pid, now_ms() + ?SWEEP_MS, closed});
         {_, _, websocket} -> ws_finished(Id, Event);
         _ -> ok
     end,
@@ -346,7 +349,7 @@ event({log, Level, Message}, S) ->
     log_from_port(Level, Message, S),
     S;
 event({protocol_error, Id, Message}, S) ->
-    Request = case get(Id) of
+    Request = case entry(Id) of
                   {Pid, _, _} -> request_context(Pid);
                   undefined -> #{}
               end,
@@ -376,7 +379,7 @@ orphan_file(#{path := Path}) when is_binary(Path) -> _ = file:delete(Path), ok;
 orphan_file(_) -> ok.
 
 forward(Id, Event) ->
-    case get(Id) of
+    case entry(Id) of
         {Pid, _, _} -> Pid ! Event;
         undefined -> ok
     end.
@@ -399,11 +402,10 @@ now_ms() -> erlang:monotonic_time(millisecond).
 %% its client answered 500 here; crashes it caught itself are answered by
 %% ferry_handler already, and Rust ignores an abort of a finished id.
 handler_exit(Pid, Reason, S) ->
-    case erase(Pid) of
+    case take(Pid) of
         undefined ->
             ok;
-        Id ->
-            {_, _, What} = erase(Id),
+        {Id, {_, _, What}} ->
             Streamed = erase({remote_streaming, Id}),
             case {Reason, What} of
                 {normal, _} -> ok;
@@ -421,10 +423,10 @@ handler_exit(Pid, Reason, S) ->
 %% The connection is over (ws_closed, or closed before the upgrade was
 %% written): its process runs terminate/3 and ends by itself.
 ws_finished(Id, Event) ->
-    case get(Id) of
+    case entry(Id) of
         {Pid, _, _} ->
             Pid ! Event,
-            put(Id, {Pid, infinity, finished});
+            update(Id, {Pid, infinity, finished});
         undefined ->
             ok
     end.
@@ -458,7 +460,7 @@ sweep(#state{port = Port} = S) ->
     ok.
 
 kill_handler(Id, Pid) ->
-    put(Id, {Pid, infinity, dead}),
+    update(Id, {Pid, infinity, dead}),
     exit(Pid, kill).
 
 %% What a live handler's reports say about its request (method, path,
@@ -483,6 +485,12 @@ request_context(Pid) ->
 kill_handlers() ->
     [begin erase(Id), erase(Pid), erase({remote_streaming, Id}), exit(Pid, kill) end
      || {Id, {Pid, _, _}} <- get(), is_integer(Id)],
+    maps:foreach(fun(Id, {Pid, _, _}) when is_integer(Id) ->
+                         _ = erase({remote_streaming, Id}),
+                         exit(Pid, kill);
+                    (_Pid, _Id) -> ok
+                 end, lasting()),
+    _ = erase(?LASTING),
     ok.
 
 %%% Handlers on other nodes (ferry_remote, docs/CLUSTER.md): the request's
@@ -548,6 +556,58 @@ remote_lost(Id, Who, Streamed, S) ->
             end,
     command(S#state.port, Frame),
     report(error, Who#{what => remote_handler_lost, id => Id}, S).
+
+%%% The handlers' table: Id => {Pid, When, What} and Pid => Id. An entry
+%%% with a deadline (When in ms) is in the process dictionary, the
+%%% cheapest place for what each request touches twice, and the sweep
+%%% walks it. An entry without one (When = infinity: an upgraded
+%%% WebSocket, a stream, a paused body wait) may stay for hours: it is
+%%% in the map under ?LASTING instead, which the sweep never walks (10,000
+%%% idle WebSockets in the dictionary cost the sweep 12 ms of CPU a second
+%%% and the owner's heap its garbage).
+
+entry(Id) ->
+    case get(Id) of
+        undefined -> maps:get(Id, lasting(), undefined);
+        Entry -> Entry
+    end.
+
+%% A new entry for a handler already in the table, in the store its
+%% deadline calls for.
+update(Id, {Pid, infinity, _} = Entry) ->
+    _ = erase(Id) =/= undefined andalso erase(Pid),
+    put(?LASTING, (lasting())#{Id => Entry, Pid => Id});
+update(Id, {Pid, _, _} = Entry) ->
+    case lasting() of
+        #{Id := _} = Lasting ->
+            put(?LASTING, maps:without([Id, Pid], Lasting)),
+            put(Pid, Id);
+        _ ->
+            ok
+    end,
+    put(Id, Entry).
+
+%% Removes handler Pid from the table: `{Id, Entry}', or undefined.
+take(Pid) ->
+    case erase(Pid) of
+        undefined ->
+            case lasting() of
+                #{Pid := Id} = Lasting ->
+                    {Entry, Rest} = maps:take(Id, Lasting),
+                    put(?LASTING, maps:remove(Pid, Rest)),
+                    {Id, Entry};
+                _ ->
+                    undefined
+            end;
+        Id ->
+            {Id, erase(Id)}
+    end.
+
+lasting() ->
+    case get(?LASTING) of
+        undefined -> #{};
+        Lasting -> Lasting
+    end.
 
 %%% Port life cycle
 

@@ -18,7 +18,8 @@
          protocol_not_offered_500/1, request_timeout_does_not_apply/1, hibernate/1,
          slow_handler_back_pressure/1, slow_client_blocks_pusher/1,
          publish_to_group_of_200/1, publish_from_skips_sender/1, send_to_conns/1,
-         stop_listener_shutdown/1, kill9_with_500_open/1]).
+         stop_listener_shutdown/1, kill9_with_500_open/1, idle_sockets_cost_the_owner_nothing/1,
+         hibernate_after_idle/1, upgrade_heap_is_left_behind/1, no_terminate_keeps_no_request/1]).
 
 -define(MB, 1048576).
 %% Small, so that the back-pressure bound is tight.
@@ -30,7 +31,8 @@ all() ->
      subprotocol_and_headers, protocol_not_offered_500, request_timeout_does_not_apply,
      hibernate, slow_handler_back_pressure, slow_client_blocks_pusher,
      publish_to_group_of_200, publish_from_skips_sender, send_to_conns,
-     stop_listener_shutdown, kill9_with_500_open].
+     stop_listener_shutdown, kill9_with_500_open, idle_sockets_cost_the_owner_nothing,
+     hibernate_after_idle, upgrade_heap_is_left_behind, no_terminate_keeps_no_request].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -71,6 +73,14 @@ upgrade(Req) ->
             {websocket, ?MODULE, State, #{protocol => <<"mqtt">>}};
         <<"hibernate">> ->
             {websocket, ?MODULE, State, #{hibernate => true}};
+        <<"fat">> ->
+            %% Work before the upgrade (a session decoded, say) grows the heap.
+            5000 = length(lists:reverse(lists:seq(1, 5000))),
+            {websocket, ?MODULE, State};
+        <<"noterminate">> ->
+            {websocket, ferry_ws_echo_h, Test};
+        <<"hibernate_after">> ->
+            {websocket, ?MODULE, State, #{hibernate_after => 300}};
         _ ->
             {websocket, ?MODULE, State}
     end.
@@ -441,3 +451,87 @@ served_again(Port, Deadline) ->
             timer:sleep(10),
             served_again(Port, Deadline)
     end.
+
+%% The port owner's periodic work does not grow with idle WebSockets: its
+%% sweep walks only handlers with a deadline, and a WebSocket has none.
+%% (Walking them all cost ~1 reduction per socket per sweep, 10 a second.)
+idle_sockets_cost_the_owner_nothing(Config) ->
+    [{_, Owner}] = ets:lookup(ferry_listeners, {ws, 1}),
+    Quiet = owner_reductions_per_s(Owner),
+    N = 400,
+    Sockets = [open(Config, <<"echo">>) || _ <- lists:seq(1, N)],
+    [begin ferry_ws_client:send(S, text, <<"hi">>), {text, <<"hi">>} = recv(S) end
+     || {S, _, _} <- Sockets],
+    Idle = owner_reductions_per_s(Owner),
+    ct:pal("owner: ~b reductions/s quiet, ~b with ~b idle WebSockets", [Quiet, Idle, N]),
+    ?assert(Idle < Quiet + N, {Quiet, Idle}),
+    [ferry_ws_client:close(S) || {S, _, _} <- Sockets],
+    [terminated(Pid) || {_, Pid, _} <- Sockets].
+
+owner_reductions_per_s(Owner) ->
+    {reductions, R0} = process_info(Owner, reductions),
+    timer:sleep(2000),
+    {reductions, R1} = process_info(Owner, reductions),
+    (R1 - R0) div 2.
+
+%% `hibernate_after': idle that long, the process hibernates; woken by a
+%% message, it answers, and hibernates again after the next idle period.
+%% Without the option it never does.
+hibernate_after_idle(Config) ->
+    {S, Pid, _} = open(Config, <<"hibernate_after">>),
+    {Plain, PlainPid, _} = open(Config, <<"echo">>),
+    Hibernating = fun(P) ->
+                          fun() -> process_info(P, current_function) =:=
+                                       {current_function, {erlang, hibernate, 3}}
+                          end
+                  end,
+    ferry_test_lib:wait_until(Hibernating(Pid), 5000),
+    ferry_ws_client:send(S, text, <<"wake">>),
+    ?assertEqual({text, <<"wake">>}, recv(S)),
+    ferry_test_lib:wait_until(Hibernating(Pid), 5000),
+    ?assertNot((Hibernating(PlainPid))()),
+    [ferry_ws_client:close(Sock) || Sock <- [S, Plain]],
+    terminated(Pid),
+    terminated(PlainPid).
+
+%% A WebSocket process that does not hibernate still leaves behind the heap
+%% it grew to while its request was decoded, routed and upgraded (it kept
+%% the upgrade's before, 46,000 words here), and holds no old heap: every
+%% collection is a full sweep, so its state is not promoted to one (a 233-word
+%% heap and a 376-word old heap before, 5.8 KB).
+upgrade_heap_is_left_behind(Config) ->
+    {S, Pid, {Young, Words, Bytes}} = after_echo(Config, <<"fat">>),
+    ?assertEqual(Young, Words),
+    ?assert(Bytes =< 4096, Bytes),
+    ferry_ws_client:close(S),
+    terminated(Pid).
+
+%% A module without terminate/3 has no use for the upgraded request, which
+%% is most of an idle process's live data: without it the process stays at
+%% the VM's minimum heap after an echo (376 words with it, 3.9 KB). A crash
+%% report still names the path.
+no_terminate_keeps_no_request(Config) ->
+    {S, Pid, {_Young, Words, _Bytes}} = after_echo(Config, <<"noterminate">>),
+    {min_heap_size, Min} = erlang:system_info(min_heap_size),
+    ?assertEqual(Min, Words),
+    Ref = monitor(process, Pid),
+    ferry_ws_client:send(S, text, <<"crash">>),
+    ?assertMatch({close, 1011, _}, ferry_ws_client:expect_closed(S, 15000)),
+    receive {'DOWN', Ref, process, Pid, _} -> ok
+    after 15000 -> ct:fail({not_terminated, Pid})
+    end,
+    Path = iolist_to_binary(path(<<"noterminate">>)),
+    ?assertMatch(#{module := ferry_ws_echo_h, path := Path},
+                 ferry_test_lib:await_log(fun(#{what := W}) -> W =:= websocket_crashed end, 5000)).
+
+%% A WebSocket of this mode that has echoed one message: its young heap,
+%% all its heap and its memory, in words and bytes.
+after_echo(Config, Mode) ->
+    {S, Pid, _} = open(Config, Mode),
+    ferry_ws_client:send(S, text, <<"hello">>),
+    ?assertEqual({text, <<"hello">>}, recv(S)),
+    [{heap_size, Young}, {total_heap_size, Words}, {memory, Bytes}] =
+        process_info(Pid, [heap_size, total_heap_size, memory]),
+    ct:pal("~s WebSocket process after an echo: heap ~b words, ~b with the old heap, ~b B",
+           [Mode, Young, Words, Bytes]),
+    {S, Pid, {Young, Words, Bytes}}.

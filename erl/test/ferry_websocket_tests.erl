@@ -63,6 +63,8 @@ start(State, Opts) ->
     monitor(process, Pid),
     receive {ferry_websocket, ?ID, Pid} -> ok after 5000 -> error(no_owner_message) end,
     [{ws_accept, ?ID, _, _}, {read_body, ?ID, ?BODY_WINDOW}] = commands(Port),
+    %% websocket_init runs once Rust says the 101 is out.
+    Pid ! {ws_open, ?ID, #{deflate => false, protocol => undefined}},
     receive {init, Pid} -> ok after 5000 -> error(no_init) end,
     {Pid, Port}.
 

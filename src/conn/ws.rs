@@ -41,8 +41,9 @@ pub struct WsConn {
     decoder: Decoder,
     /// permessage-deflate as agreed, for what we send.
     pub(super) deflate: Option<DeflateParams>,
-    /// Made when the first message worth compressing goes out (boxed: a
-    /// connection that never compresses keeps 8 bytes for it).
+    /// With context takeover: made when the first message worth
+    /// compressing goes out (boxed: a connection that never compresses
+    /// keeps 8 bytes for it). Without, messages use a shared one.
     pub(super) deflater: Option<Box<Deflater>>,
     /// Forward pings and pongs to the BEAM.
     control: bool,
@@ -87,7 +88,10 @@ impl Conn {
             return true;
         }
         let extra: Vec<(&[u8], &[u8])> = extra.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-        let deflate = hs.deflate.filter(|_| opts.deflate && ctx.cfg.ws_deflate);
+        let deflate = hs.deflate.filter(|_| opts.deflate && ctx.cfg.ws_deflate).map(|d| match ctx.cfg.ws_deflate_takeover {
+            true => d,
+            false => d.without_context_takeover(),
+        });
         if let Err(why) = handshake::write_response(&mut self.out, &hs, opts.protocol, deflate.as_ref(), &extra) {
             self.invalid_response(ctx, &format!("ws_accept: {why}"));
             return true;

@@ -4,10 +4,11 @@
 
 use super::ws::State;
 use super::{Conn, Ctx, DIRECT_WRITE_MIN};
+use mio::net::TcpStream;
 use crate::protocol::{self, WsFrame};
 use crate::ws::close::{self, CloseCode};
 use crate::ws::write::{write_close, write_frame, write_header, write_message, MIN_COMPRESS};
-use crate::ws::{Deflater, OpCode};
+use crate::ws::{deflate, Deflater, OpCode};
 
 /// Frames for several connections: the same bytes for each.
 pub struct Shared {
@@ -97,22 +98,29 @@ impl Conn {
             self.ws_fail(ctx, close::INTERNAL_ERROR, b"the server sent faster than its window allows");
             return false;
         }
-        if data.len() >= MIN_COMPRESS && ws.deflate.is_some() {
-            if ws.deflater.is_none() {
-                ws.deflater = ws.deflate.as_ref().and_then(Deflater::new).map(Box::new);
+        if let Some(params) = ws.deflate.filter(|_| data.len() >= MIN_COMPRESS) {
+            let before = self.out.len();
+            let out = &mut self.out;
+            let written = if params.server_no_context_takeover {
+                // Nothing carries over between messages: the loop's shared compressor.
+                deflate::with_shared(&params, |d| write_message(out, op, data, Some(d)))
+            } else {
                 if ws.deflater.is_none() {
-                    // A window zlib cannot compress with: send plain.
-                    ws.deflate = None;
+                    ws.deflater = Deflater::new(&params).map(Box::new);
                 }
-            }
-            if let Some(d) = ws.deflater.as_mut() {
-                let before = self.out.len();
-                if write_message(&mut self.out, op, data, Some(&mut **d)).is_err() {
+                ws.deflater.as_mut().map(|d| write_message(out, op, data, Some(&mut **d)))
+            };
+            match written {
+                Some(Ok(())) => {
+                    ws.credit.sent(len, (self.out.len() - before) as u64, 0);
+                    return true;
+                }
+                Some(Err(_)) => {
                     self.ws_fail(ctx, close::INTERNAL_ERROR, b"compression failed");
                     return false;
                 }
-                ws.credit.sent(len, (self.out.len() - before) as u64, 0);
-                return true;
+                // A window zlib cannot compress with: send plain from now on.
+                None => ws.deflate = None,
             }
         }
         if queued || data.len() < DIRECT_WRITE_MIN {
@@ -131,11 +139,20 @@ impl Conn {
         true
     }
 
-    /// Frames encoded once for many connections, appended as they are;
-    /// a connection already more than `send_window` behind is closed with
-    /// 1008 instead, so a slow subscriber never holds more. Returns false
-    /// when `id` is not this open WebSocket.
-    pub fn ws_fan_in(&mut self, ctx: &mut Ctx<'_>, id: u64, shared: &Shared) -> bool {
+    /// The socket, when frames for many connections may be written to it
+    /// before `ws_fan_in`: it is open WebSocket `id` with nothing queued.
+    pub fn ws_fan_target(&self, id: u64) -> Option<&TcpStream> {
+        let ws = self.ws.as_ref()?;
+        let ready = ws.id == id && ws.state == State::Open && self.out_pending() == 0 && !self.dead;
+        ready.then_some(&self.stream)
+    }
+
+    /// Frames encoded once for many connections, of which `written` bytes
+    /// went to the socket already (`ws_fan_target`); the rest is appended
+    /// as it is. A connection already more than `send_window` behind is
+    /// closed with 1008 instead, so a slow subscriber never holds more.
+    /// Returns false when `id` is not this open WebSocket.
+    pub fn ws_fan_in(&mut self, ctx: &mut Ctx<'_>, id: u64, shared: &Shared, written: usize) -> bool {
         match self.ws.as_ref() {
             Some(ws) if ws.id == id && ws.state == State::Open => {}
             _ => return false,
@@ -144,7 +161,8 @@ impl Conn {
             self.ws_fail(ctx, close::POLICY_VIOLATION, b"too slow: more than send_window of messages unread");
             return true;
         }
-        self.out.extend_from_slice(&shared.bytes);
+        ctx.stats.bytes_out += written as u64;
+        self.out.extend_from_slice(&shared.bytes[written.min(shared.bytes.len())..]);
         if shared.closes {
             self.ws_closing(ctx);
         }

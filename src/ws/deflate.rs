@@ -7,6 +7,7 @@ use super::extensions::DeflateParams;
 use super::utf8::Utf8Check;
 use super::WsError;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use std::cell::RefCell;
 
 /// What a sync flush ends with; removed by the sender, put back by the receiver.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -154,6 +155,31 @@ impl Deflater {
     }
 }
 
+thread_local! {
+    /// Compressors for messages compressed alone, one per window size (9
+    /// to 15 bits). Under `server_no_context_takeover` nothing of one
+    /// message is kept for the next, so all the connections of an event
+    /// loop (one thread) share these instead of holding one (about
+    /// 300 KiB with zlib-rs) each.
+    static ALONE: RefCell<[Option<Deflater>; 7]> = const { RefCell::new([const { None }; 7]) };
+}
+
+/// Runs `f` with the shared compressor for messages compressed alone in
+/// the window `params` allows; `None` when zlib cannot compress in that
+/// window (see `Deflater::new`). `f` must not call this again.
+pub fn with_shared<R>(params: &DeflateParams, f: impl FnOnce(&mut Deflater) -> R) -> Option<R> {
+    let bits = params.server_window_bits();
+    let alone = DeflateParams { server_no_context_takeover: true, server_max_window_bits: Some(bits), ..*params };
+    ALONE.with(|cell| {
+        let mut all = cell.borrow_mut();
+        let slot = all.get_mut(usize::from(bits).checked_sub(9)?)?;
+        if slot.is_none() {
+            *slot = Some(Deflater::new(&alone)?);
+        }
+        slot.as_mut().map(f)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +281,25 @@ mod tests {
     fn a_window_of_8_bits_is_never_used_for_compression() {
         let p = DeflateParams { server_max_window_bits: Some(8), ..params() };
         assert!(Deflater::new(&p).is_none());
+        assert!(with_shared(&p, |_| ()).is_none());
+    }
+
+    #[test]
+    fn the_shared_compressor_writes_messages_that_stand_alone() {
+        // Connections with different windows and texts, interleaved: each
+        // message reads with a fresh inflater (no context from any other).
+        let texts: Vec<Vec<u8>> =
+            (0..6).map(|i| format!("connection {i} says the same words again and again, ").repeat(20).into_bytes()).collect();
+        for round in 0..3 {
+            for (i, text) in texts.iter().enumerate() {
+                let p = DeflateParams { server_max_window_bits: Some(9 + (i % 7) as u8), ..params() };
+                let mut wire = Vec::new();
+                with_shared(&p, |d| d.compress(text, &mut wire)).unwrap().unwrap();
+                assert!(wire.len() < text.len() / 4, "compressed: {} of {}", wire.len(), text.len());
+                let mut fresh = Inflater::new(&params());
+                assert_eq!(&inflate_all(&mut fresh, &[&wire], 1 << 20).unwrap(), text, "round {round} conn {i}");
+            }
+        }
     }
 
     #[test]

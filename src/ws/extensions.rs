@@ -23,6 +23,15 @@ impl DeflateParams {
         self.server_max_window_bits.unwrap_or(15)
     }
 
+    /// What we agree to when we keep no compression context between
+    /// messages: both no-context-takeover parameters, which a server may
+    /// add to any offer it accepts (RFC 7692 §7.1.1.1 for its own, §7.1.1.2
+    /// for the client's). Each message is then compressed and inflated
+    /// alone, so a connection holds no zlib state between messages.
+    pub fn without_context_takeover(self) -> Self {
+        DeflateParams { server_no_context_takeover: true, client_no_context_takeover: true, ..self }
+    }
+
     /// The value of the response's `sec-websocket-extensions`. Every
     /// parameter the client sent about the server is echoed (§7.1.1.1,
     /// §7.1.2.1 make that the acceptance); `client_max_window_bits` is
@@ -182,6 +191,24 @@ mod tests {
         );
         assert_eq!(p.server_window_bits(), 10);
         assert_eq!(DeflateParams::default().server_window_bits(), 15);
+    }
+
+    #[test]
+    fn without_context_takeover_adds_both_parameters_to_any_offer() {
+        for (offer, want) in [
+            ("permessage-deflate", "permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+            (
+                "permessage-deflate; client_max_window_bits",
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            ),
+            (
+                "permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10",
+            ),
+        ] {
+            let p = neg(&[offer]).unwrap().without_context_takeover();
+            assert_eq!(String::from_utf8(p.response_value()).unwrap(), want, "{offer}");
+        }
     }
 
     #[test]

@@ -96,12 +96,15 @@ pub struct WsClient {
     pub http: Client,
     /// permessage-deflate as the server agreed: our compressor and inflater.
     deflate: Option<(Compress, Decompress)>,
+    /// The server said `client_no_context_takeover`: each message we
+    /// compress starts afresh.
+    pub client_no_context: bool,
 }
 
 impl WsClient {
     pub fn new(http: Client, deflate: bool) -> WsClient {
         let deflate = deflate.then(|| (Compress::new(Compression::default(), false), Decompress::new(false)));
-        WsClient { http, deflate }
+        WsClient { http, deflate, client_no_context: false }
     }
 
     pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
@@ -136,6 +139,9 @@ impl WsClient {
         }
         assert!(out.ends_with(&TAIL));
         out.truncate(out.len() - 4);
+        if self.client_no_context {
+            c.reset();
+        }
         self.send(ws_frame(0xC0 | opcode, &out, true));
     }
 
@@ -222,7 +228,9 @@ impl Ferry {
         let open = self.expect_for("ws_open", req.id);
         let deflate = open.el(2).get("deflate").and_then(|d| d.atom()) == Some("true");
         assert_eq!(deflate, resp.header("sec-websocket-extensions").is_some(), "ws_open and the 101 agree on deflate");
-        (WsClient::new(http, deflate), req.id, resp)
+        let mut c = WsClient::new(http, deflate);
+        c.client_no_context = resp.header("sec-websocket-extensions").is_some_and(|v| v.contains("client_no_context_takeover"));
+        (c, req.id, resp)
     }
 
     /// `ws_connect` with no options and a 1 MiB grant.

@@ -541,7 +541,7 @@ defmodule Ferry.Conn do
 
   def send_event(%Conn{state: state}, _event), do: misuse!("send_event/2", state, :sse)
 
-  @upgrade_options [:compress, :hibernate, :protocol, :headers]
+  @upgrade_options [:compress, :hibernate, :hibernate_after, :protocol, :headers]
 
   @doc """
   Upgrades the request to a WebSocket run by `handler`, a module of the
@@ -567,6 +567,9 @@ defmodule Ferry.Conn do
       and the listener's `ws_deflate` allows it. Defaults to `true`.
     * `:hibernate` — hibernate the process whenever it is idle, which
       trades CPU for memory on many quiet connections. Defaults to `false`.
+    * `:hibernate_after` — hibernate the process once it has been idle
+      this many milliseconds (like `GenServer`'s option of that name).
+      Defaults to `:infinity`.
     * `:protocol` — the subprotocol to accept, one of those the client
       offered in `sec-websocket-protocol`.
     * `:headers` — `[{name, value}]` added to the 101 response, after the
@@ -615,6 +618,10 @@ defmodule Ferry.Conn do
 
   defp upgrade_option({:hibernate, value}, acc) when is_boolean(value),
     do: Map.put(acc, :hibernate, value)
+
+  defp upgrade_option({:hibernate_after, value}, acc)
+       when value == :infinity or (is_integer(value) and value >= 0),
+       do: Map.put(acc, :hibernate_after, value)
 
   defp upgrade_option({:protocol, value}, acc) when is_binary(value),
     do: Map.put(acc, :protocol, value)

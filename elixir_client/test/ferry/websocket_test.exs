@@ -90,6 +90,7 @@ defmodule Ferry.WebSocketTest do
 
     websocket("/echo", Echo, :echo_state)
     websocket("/plain", Echo, :plain, compress: false)
+    websocket("/lazy", Echo, :lazy, hibernate_after: 200)
     websocket("/rooms/:room", Echo, %{room: room})
     websocket("/counter", Counter, 0)
     websocket("/control", Control)
@@ -139,6 +140,35 @@ defmodule Ferry.WebSocketTest do
     :ok = WS.send_binary(ws, big)
     assert {:binary, ^big} = WS.recv(ws)
     assert {1000, _} = close_code(WS.close(ws))
+  end
+
+  test "hibernate_after: an idle handler hibernates, and answers when woken", %{port: port} do
+    ws = WS.connect!(port, "/lazy")
+    pid = handler_pid(:lazy)
+
+    hibernating? = fn ->
+      Process.info(pid, :current_function) == {:current_function, {:erlang, :hibernate, 3}}
+    end
+
+    wait_until(hibernating?)
+    :ok = WS.send_text(ws, "wake")
+    assert {:text, "wake"} = WS.recv(ws)
+    wait_until(hibernating?)
+    assert {1000, _} = close_code(WS.close(ws))
+  end
+
+  defp wait_until(check, deadline_ms \\ 5000) do
+    cond do
+      check.() ->
+        :ok
+
+      deadline_ms <= 0 ->
+        flunk("not hibernating after 5 s")
+
+      true ->
+        Process.sleep(20)
+        wait_until(check, deadline_ms - 20)
+    end
   end
 
   test "handle_info pushes to the client", %{port: port} do
