@@ -220,6 +220,25 @@ fn wss_echo() {
     assert!(out.contains("101 Switching Protocols") && out.contains("FRAME 0x81 hello back"), "{out}");
 }
 
+/// A group publish writes straight to the sockets of members with nothing
+/// queued: over TLS the frame must still go through rustls.
+#[test]
+fn wss_group_publish() {
+    let certs = Certs::new("wssgroup");
+    let mut ferry = start(&certs, certs.option(vec![]));
+    let mut ws = py(ferry.port, &certs, "localhost", &["ws"]);
+    let child = std::thread::spawn(move || run(&mut ws, b""));
+    let req = ferry.expect_request();
+    ferry.ws_accept(req.id, &[], map(vec![]));
+    ferry.expect_for("ws_open", req.id);
+    ferry.read_body(req.id, 1 << 16);
+    ferry.expect_for("ws_in", req.id);
+    ferry.ws_join(req.id, "room");
+    ferry.ws_publish("room", vec![tuple(vec![atom("text"), bin("to the room")])], None);
+    let out = text(&child.join().unwrap());
+    assert!(out.contains("FRAME 0x81 to the room"), "{out}");
+}
+
 #[test]
 fn bad_files_fail_listen_naming_the_file_and_the_reason() {
     let certs = Certs::new("bad");

@@ -144,7 +144,9 @@ impl Conn {
     pub fn ws_fan_target(&self, id: u64) -> Option<&TcpStream> {
         let ws = self.ws.as_ref()?;
         let ready = ws.id == id && ws.state == State::Open && self.out_pending() == 0 && !self.dead;
-        ready.then_some(&self.stream)
+        // Over TLS the frames must pass through rustls: queued, not written here.
+        let crate::tls::Transport::Plain(tcp) = &self.stream else { return None };
+        ready.then_some(tcp)
     }
 
     /// Frames encoded once for many connections, of which `written` bytes
