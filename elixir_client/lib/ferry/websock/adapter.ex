@@ -130,6 +130,12 @@ defmodule Ferry.WebSock.Adapter do
   defp close({code, text}, _handler, _callback) when is_integer(code) and is_binary(text),
     do: {:close, code, close_text(text)}
 
+  defp close(other, handler, callback) do
+    raise ArgumentError,
+          "#{inspect(handler)}.#{callback} returned the close detail #{inspect(other)}; " <>
+            "it is a code or {code, reason}"
+  end
+
   # A close frame's payload is at most 125 bytes, the code included (RFC
   # 6455 §5.5); Rust refuses a longer one and the client would get no close
   # frame at all, so the reason is cut, on a character boundary.
@@ -142,11 +148,5 @@ defmodule Ferry.WebSock.Adapter do
       cut when is_binary(cut) -> cut
       {_incomplete_or_error, valid, _rest} -> valid
     end
-  end
-
-  defp close(other, handler, callback) do
-    raise ArgumentError,
-          "#{inspect(handler)}.#{callback} returned the close detail #{inspect(other)}; " <>
-            "it is a code or {code, reason}"
   end
 end
