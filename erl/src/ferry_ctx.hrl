@@ -4,6 +4,8 @@
 %% The key of a handler's process dictionary where it keeps its request's
 %% method, path and handler, for ferry_port's reports about it.
 -define(REQUEST_KEY, '$ferry_request').
+%% The pattern of the route a request matched, for its events (ferry_lifecycle).
+-define(ROUTE_KEY, '$ferry_route_pattern').
 
 -record(ferry_ctx, {port :: port(),
                     id :: non_neg_integer() | undefined,  % undefined in the template

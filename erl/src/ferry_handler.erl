@@ -46,11 +46,12 @@ run(Ctx, #{method := _, path := _} = Req) ->
     ferry_lifecycle:request_stop(Ctx).
 
 route(#ferry_ctx{listener = Listener} = Ctx, #{method := Method, path := Path} = Req0) ->
-    case ferry_router:match(Method, Path, persistent_term:get({ferry_router, Listener})) of
-        {ok, Handler, Bindings, PathInfo} ->
+    case ferry_router:match_route(Method, Path, persistent_term:get({ferry_router, Listener})) of
+        {ok, Handler, Bindings, PathInfo, Pattern} ->
             %% For ferry_port's reports on this request (a timeout, a
             %% refused command): it reads them only then.
             put(?REQUEST_KEY, #{method => Method, path => Path, handler => Handler}),
+            put(?ROUTE_KEY, Pattern),
             Req = Req0#{bindings => Bindings, path_info => PathInfo, ?FERRY_CTX => Ctx},
             call(Handler, Req, Ctx);
         {error, not_found} ->

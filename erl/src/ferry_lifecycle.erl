@@ -182,7 +182,7 @@ measurements(Status, Sent, Measurements0) ->
 
 emit_end(Ctx, Error, Measurements, Listening, AccessLog) ->
     Req = get(?REQ),
-    Meta0 = (metadata(Ctx, Req))#{route => route(Ctx, Req),
+    Meta0 = (metadata(Ctx, Req))#{route => route(),
                                   status => maps:get(status, Measurements, undefined)},
     Meta = case Error of
                {closed, Reason} -> Meta0#{error => Reason};
@@ -251,9 +251,9 @@ request_id(undefined, Id) -> integer_to_binary(Id);
 request_id(OsPid, Id) -> <<(integer_to_binary(OsPid))/binary, $-, (integer_to_binary(Id))/binary>>.
 
 %% The route's pattern: the Elixir router keeps its route in the process
-%% dictionary ("GET /users/:id"); an Erlang route is matched again (only
-%% when someone reads it).
-route(#ferry_ctx{listener = Listener}, #{method := Method, path := Path}) ->
+%% dictionary ("GET /users/:id"); ferry_handler keeps the pattern of the
+%% Erlang route it matched.
+route() ->
     case get(ferry_route) of
         {_Router, Label} when is_binary(Label) ->
             case binary:split(Label, <<" ">>) of
@@ -261,13 +261,8 @@ route(#ferry_ctx{listener = Listener}, #{method := Method, path := Path}) ->
                 _ -> Label
             end;
         _ ->
-            case persistent_term:get({ferry_router, Listener}, undefined) of
-                undefined -> undefined;
-                Router -> ferry_router:pattern(Method, Path, Router)
-            end
-    end;
-route(_Ctx, _Req) ->
-    undefined.
+            get(?ROUTE_KEY)
+    end.
 
 %%% WebSocket
 
@@ -290,7 +285,7 @@ websocket_upgrade(#ferry_ctx{listener = Listener} = Ctx) ->
         false -> ok;
         true -> ferry_telemetry:execute(Event, #{system_time => erlang:system_time(),
                                                  monotonic_time => T0},
-                                        (metadata(Ctx, Req))#{route => route(Ctx, Req)})
+                                        (metadata(Ctx, Req))#{route => route()})
     end,
     %% The connection may live for hours: of the request, keep only what
     %% `close' says (an idle WebSocket's process is a few hundred words).

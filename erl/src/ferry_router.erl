@@ -16,7 +16,7 @@
 %% ones `handle/2' gets.
 -module(ferry_router).
 
--export([compile/2, why/2, summary/1, match/3, pattern/3, split_path/1, pct_decode/1, is_token/1]).
+-export([compile/2, why/2, summary/1, match/3, match_route/3, split_path/1, pct_decode/1, is_token/1]).
 -export_type([compiled/0, handler/0, method/0, result/0]).
 
 -type handler() :: module() | fun((ferry_req:req()) -> term()) | {module(), term()}.
@@ -166,13 +166,24 @@ summary({Routes, CatchAll}) -> {routes, length(Routes), CatchAll}.
 %% Elixir router (a catch-all) follows the same rule; a request target that
 %% is not a path (`OPTIONS *') goes to the catch-all if there is one.
 -spec match(binary(), binary(), compiled()) -> result().
-match(Method, Path, {Routes, CatchAll}) ->
+match(Method, Path, Compiled) ->
+    case match_route(Method, Path, Compiled) of
+        {ok, Handler, Bindings, PathInfo, _Pattern} -> {ok, Handler, Bindings, PathInfo};
+        Error -> Error
+    end.
+
+%% @doc `match/3', with the pattern of the route found (`<<"/users/:id">>')
+%% for events and logs: `undefined' for the catch-all handler.
+-spec match_route(binary(), binary(), compiled()) ->
+          {ok, handler(), #{binary() => binary()}, [binary()] | undefined, binary() | undefined}
+          | {error, not_found | bad_path | {method_not_allowed, binary()}}.
+match_route(Method, Path, {Routes, CatchAll}) ->
     case split_path(Path) of
         {ok, Segments} -> match(Method, Segments, Routes, CatchAll, []);
         {error, bad_path} when CatchAll =/= undefined ->
             case Path of
                 <<"/", _/binary>> -> {error, bad_path};
-                _ -> {ok, CatchAll, #{}, undefined}
+                _ -> {ok, CatchAll, #{}, undefined, undefined}
             end;
         {error, bad_path} -> {error, bad_path}
     end.
@@ -183,34 +194,16 @@ match(Method, Segments, [R | Rest], CatchAll, Allowed) ->
             match(Method, Segments, Rest, CatchAll, Allowed);
         {Bindings, PathInfo} ->
             case method_matches(R#route.method, Method) of
-                true -> {ok, R#route.handler, Bindings, PathInfo};
+                true -> {ok, R#route.handler, Bindings, PathInfo, R#route.pattern};
                 false -> match(Method, Segments, Rest, CatchAll, [R#route.method | Allowed])
             end
     end;
 match(_Method, _Segments, [], CatchAll, []) when CatchAll =/= undefined ->
-    {ok, CatchAll, #{}, undefined};
+    {ok, CatchAll, #{}, undefined, undefined};
 match(_Method, _Segments, [], _CatchAll, []) ->
     {error, not_found};
 match(_Method, _Segments, [], _CatchAll, Allowed) ->
     {error, {method_not_allowed, allow_header(Allowed)}}.
-
-%% @doc The pattern of the route `match/3' finds for a request
-%% (`<<"/users/:id">>'), for events and logs; `undefined' for the
-%% catch-all handler and for no route.
--spec pattern(binary(), binary(), compiled()) -> binary() | undefined.
-pattern(_Method, _Path, {[], _CatchAll}) ->
-    undefined;
-pattern(Method, Path, {Routes, _CatchAll}) ->
-    case split_path(Path) of
-        {ok, Segments} ->
-            case [R || R <- Routes, match_segments(R#route.segments, Segments, R#route.wildcard,
-                                                   #{}) =/= nomatch,
-                       method_matches(R#route.method, Method)] of
-                [#route{pattern = Pattern} | _] -> Pattern;
-                [] -> undefined
-            end;
-        {error, bad_path} -> undefined
-    end.
 
 method_matches('_', _) -> true;
 method_matches(M, M) -> true;
