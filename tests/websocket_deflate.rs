@@ -99,7 +99,7 @@ fn connections_that_talked_hold_no_zlib_state() {
     let mut ferry = Ferry::start(&[("max_connections", int(4 * CONNS as i64))]);
     let offer = [("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")];
     let line = r#"{"type":"message","room":"lobby","user":"test-client","text":"hello, everyone in the room!"}"#;
-    let mut talk = |ferry: &mut Ferry, n: usize| -> Vec<WsClient> {
+    let talk = |ferry: &mut Ferry, n: usize| -> Vec<WsClient> {
         (0..n)
             .map(|_| {
                 let (mut c, id, _) = ferry.ws_connect("/ws", &offer, map(vec![]), 1 << 20);

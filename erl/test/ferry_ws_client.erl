@@ -42,14 +42,14 @@ handshake(S, Path, Headers) ->
             Accept = proplists:get_value(<<"sec-websocket-accept">>, RespHeaders),
             <<"websocket">> = string:lowercase(proplists:get_value(<<"upgrade">>, RespHeaders)),
             {ok, RespHeaders};
+        {error, Reason} ->
+            {error, Reason};
         {Status, RespHeaders} ->
             Body = case proplists:get_value(<<"content-length">>, RespHeaders) of
                        undefined -> <<>>;
                        Len -> element(2, gen_tcp:recv(S, binary_to_integer(Len), ?TIMEOUT))
                    end,
-            {error, {status, Status, RespHeaders, Body}};
-        {error, Reason} ->
-            {error, Reason}
+            {error, {status, Status, RespHeaders, Body}}
     end.
 
 %% @doc One message in one masked frame.
