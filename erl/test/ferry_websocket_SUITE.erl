@@ -504,11 +504,13 @@ hibernate_after_idle(Config) ->
 %% it grew to while its request was decoded, routed and upgraded (it kept
 %% the upgrade's before, 46,000 words here), and holds no old heap: every
 %% collection is a full sweep, so its state is not promoted to one (a 233-word
-%% heap and a 376-word old heap before, 5.8 KB).
+%% heap and a 376-word old heap before, 5.8 KB). Its heap after an echo is
+%% 233 or 376 words (~4 KB in all), by when the VM last collected: the
+%% bound is the next size up, far below the upgrade's.
 upgrade_heap_is_left_behind(Config) ->
-    {S, Pid, {Young, Words, Bytes}} = after_echo(Config, <<"fat">>),
+    {S, Pid, {Young, Words, _Bytes}} = after_echo(Config, <<"fat">>),
     ?assertEqual(Young, Words),
-    ?assert(Bytes =< 4096, Bytes),
+    ?assert(Words =< 610, Words),
     ferry_ws_client:close(S),
     terminated(Pid).
 
