@@ -111,9 +111,7 @@ defmodule Ferry.Conn do
           resp_body: nil | iodata(),
           resp_headers: [header()],
           resp_cookies: %{optional(binary()) => map()},
-          before_send: [(t() -> t())],
           state: state(),
-          websocket: nil | {module(), term(), map()},
           path: binary(),
           query: binary(),
           headers: [header()],
@@ -146,9 +144,7 @@ defmodule Ferry.Conn do
             resp_body: nil,
             resp_headers: [],
             resp_cookies: %{},
-            before_send: [],
             state: :unset,
-            websocket: nil,
             # Ferry's earlier names of request_path, query_string,
             # req_headers and {remote_ip, port}.
             path: "/",
@@ -213,23 +209,65 @@ defmodule Ferry.Conn do
     end
   end
 
-  # Cowboy's and Plug's reading of the host header: the port after the last
-  # `:` outside an IPv6 literal's brackets, 80 without one.
+  # Cowboy's and Plug's reading of the host header: an IPv6 literal in
+  # brackets or a name, then `:port` (1 to 5 digits) or nothing, for 80 or
+  # 443. A value that is neither is the host as it came, with that default.
   defp host_and_port(headers, scheme) do
     default = if scheme == :https, do: 443, else: 80
 
     case List.keyfind(headers, "host", 0) do
-      {"host", value} ->
-        case Regex.run(~r/\A(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?\z/, value) do
-          [_, host, port] -> {String.downcase(host), String.to_integer(port)}
-          [_, host] -> {String.downcase(host), default}
-          nil -> {value, default}
-        end
-
-      nil ->
-        {"", default}
+      {"host", value} -> split_host(value, default)
+      nil -> {"", default}
     end
   end
+
+  defp split_host("[" <> _ = value, default) do
+    with {at, 1} <- :binary.match(value, "]"),
+         {:ok, port} <- host_port(binary_part(value, at + 1, byte_size(value) - at - 1), default) do
+      {lowercase(binary_part(value, 0, at + 1)), port}
+    else
+      _ -> split_name(value, default)
+    end
+  end
+
+  defp split_host(value, default), do: split_name(value, default)
+
+  defp split_name(value, default) do
+    {name, rest} =
+      case :binary.match(value, ":") do
+        {at, 1} -> {binary_part(value, 0, at), binary_part(value, at, byte_size(value) - at)}
+        :nomatch -> {value, ""}
+      end
+
+    case host_port(rest, default) do
+      {:ok, port} -> {lowercase(name), port}
+      :error -> {value, default}
+    end
+  end
+
+  defp host_port("", default), do: {:ok, default}
+
+  defp host_port(":" <> digits, _default) when byte_size(digits) in 1..5 do
+    if digits?(digits), do: {:ok, String.to_integer(digits)}, else: :error
+  end
+
+  defp host_port(_, _default), do: :error
+
+  defp digits?(<<c, rest::binary>>) when c in ?0..?9, do: digits?(rest)
+  defp digits?(<<>>), do: true
+  defp digits?(_), do: false
+
+  # HTTP's names (header names, hosts) are ASCII and case-insensitive: most
+  # arrive lowercase already, and are returned as they are.
+  @doc false
+  @spec lowercase(binary()) :: binary()
+  def lowercase(name) do
+    if lowercase?(name), do: name, else: String.downcase(name, :ascii)
+  end
+
+  defp lowercase?(<<c, _::binary>>) when c in ?A..?Z, do: false
+  defp lowercase?(<<_, rest::binary>>), do: lowercase?(rest)
+  defp lowercase?(<<>>), do: true
 
   @doc """
   The client's side of the connection, as Plug's `get_peer_data/1`:
@@ -237,7 +275,11 @@ defmodule Ferry.Conn do
   the listener's `tls:` has `verify: :verify_peer` and one was checked;
   else `nil`).
   """
-  @spec get_peer_data(t()) :: %{address: :inet.ip_address() | nil, port: :inet.port_number() | nil, ssl_cert: binary() | nil}
+  @spec get_peer_data(t()) :: %{
+          address: :inet.ip_address() | nil,
+          port: :inet.port_number() | nil,
+          ssl_cert: binary() | nil
+        }
   def get_peer_data(%Conn{peer: peer, req: req}) do
     {address, port} = peer || {nil, nil}
 
@@ -288,7 +330,7 @@ defmodule Ferry.Conn do
   """
   @spec get_req_header(t(), binary()) :: [binary()]
   def get_req_header(%Conn{req_headers: headers}, name) when is_binary(name) do
-    name = String.downcase(name)
+    name = lowercase(name)
     for {^name, value} <- headers, do: value
   end
 
@@ -302,7 +344,7 @@ defmodule Ferry.Conn do
   @spec put_resp_header(t(), binary(), binary()) :: t()
   def put_resp_header(%Conn{state: state, resp_headers: headers} = conn, name, value)
       when state in [:unset, :set] and is_binary(name) and is_binary(value) do
-    name = String.downcase(name)
+    name = lowercase(name)
     %{conn | resp_headers: List.keystore(headers, name, 0, {name, value})}
   end
 
@@ -601,7 +643,7 @@ defmodule Ferry.Conn do
       # Pings and pongs cross the port only for a handler that wants them.
       |> put_control(function_exported?(handler, :handle_control, 2))
 
-    %{conn | state: :websocket, websocket: {handler, state, erl_opts}}
+    put_private(%{conn | state: :websocket}, :ferry_websocket, {handler, state, erl_opts})
   end
 
   def upgrade_websocket(%Conn{state: :unset}, handler, _state, opts) do
@@ -633,7 +675,7 @@ defmodule Ferry.Conn do
             "upgrade_websocket: a header is {name, value} binaries, got: #{inspect(header)}"
     end
 
-    Map.put(acc, :headers, for({name, value} <- headers, do: {String.downcase(name), value}))
+    Map.put(acc, :headers, for({name, value} <- headers, do: {lowercase(name), value}))
   end
 
   defp upgrade_option({key, value}, _acc) when key in @upgrade_options do
@@ -764,7 +806,7 @@ defmodule Ferry.Conn do
   @doc "The values of response header `name`, as set so far."
   @spec get_resp_header(t(), binary()) :: [binary()]
   def get_resp_header(%Conn{resp_headers: headers}, name) when is_binary(name) do
-    name = String.downcase(name)
+    name = lowercase(name)
     for {^name, value} <- headers, do: value
   end
 
@@ -772,7 +814,7 @@ defmodule Ferry.Conn do
   @spec delete_resp_header(t(), binary()) :: t()
   def delete_resp_header(%Conn{state: state, resp_headers: headers} = conn, name)
       when state in [:unset, :set] and is_binary(name),
-      do: %{conn | resp_headers: List.keydelete(headers, String.downcase(name), 0)}
+      do: %{conn | resp_headers: List.keydelete(headers, lowercase(name), 0)}
 
   def delete_resp_header(%Conn{}, name) do
     raise Ferry.AlreadySentError,
@@ -792,7 +834,7 @@ defmodule Ferry.Conn do
   @spec put_req_header(t(), binary(), binary()) :: t()
   def put_req_header(%Conn{req_headers: headers} = conn, name, value)
       when is_binary(name) and is_binary(value) do
-    name = String.downcase(name)
+    name = lowercase(name)
     headers = for({key, _} = header <- headers, key != name, do: header) ++ [{name, value}]
     %{conn | req_headers: headers, headers: headers}
   end
@@ -800,7 +842,7 @@ defmodule Ferry.Conn do
   @doc "Removes request header `name`."
   @spec delete_req_header(t(), binary()) :: t()
   def delete_req_header(%Conn{req_headers: headers} = conn, name) when is_binary(name) do
-    name = String.downcase(name)
+    name = lowercase(name)
     headers = for {key, _} = header <- headers, key != name, do: header
     %{conn | req_headers: headers, headers: headers}
   end
@@ -909,9 +951,11 @@ defmodule Ferry.Conn do
   value, a WebSocket upgrade); the last registered runs first, as in Plug.
   """
   @spec register_before_send(t(), (t() -> t())) :: t()
-  def register_before_send(%Conn{state: state, before_send: callbacks} = conn, callback)
-      when state in [:unset, :set] and is_function(callback, 1),
-      do: %{conn | before_send: [callback | callbacks]}
+  def register_before_send(%Conn{state: state, private: private} = conn, callback)
+      when state in [:unset, :set] and is_function(callback, 1) do
+    callbacks = Map.get(private, :before_send, [])
+    %{conn | private: Map.put(private, :before_send, [callback | callbacks])}
+  end
 
   def register_before_send(%Conn{}, _callback),
     do: raise(Ferry.AlreadySentError, "the response was already sent")
@@ -1028,10 +1072,18 @@ defmodule Ferry.Conn do
   # Just before a response goes out: the before_send callbacks (once), then
   # the cookies as set-cookie headers.
   @spec prepare_response(t()) :: t()
-  def prepare_response(%Conn{before_send: callbacks} = conn) do
-    conn =
-      Enum.reduce(callbacks, %{conn | before_send: []}, fn callback, conn -> callback.(conn) end)
+  def prepare_response(%Conn{} = conn) do
+    conn = run_before_send(conn)
 
-    %{conn | resp_headers: conn.resp_headers ++ Ferry.Conn.Cookies.headers(conn.resp_cookies)}
+    if map_size(conn.resp_cookies) == 0 do
+      conn
+    else
+      %{conn | resp_headers: conn.resp_headers ++ Ferry.Conn.Cookies.headers(conn.resp_cookies)}
+    end
   end
+
+  defp run_before_send(%Conn{private: %{before_send: callbacks} = private} = conn),
+    do: Enum.reduce(callbacks, %{conn | private: Map.delete(private, :before_send)}, & &1.(&2))
+
+  defp run_before_send(conn), do: conn
 end

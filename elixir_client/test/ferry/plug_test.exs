@@ -328,6 +328,35 @@ defmodule Ferry.PlugTest do
            }
   end
 
+  test "host and port from the host header, as Plug and Cowboy read it", %{port: port} do
+    cases = [
+      {"Example.ORG", {"example.org", 80}},
+      {"example.org:8080", {"example.org", 8080}},
+      {"[::1]:4000", {"[::1]", 4000}},
+      {"[::1]", {"[::1]", 80}},
+      {"[Fe80::1]:1", {"[fe80::1]", 1}},
+      # Not a host and a port: the value as it came, and the default port.
+      {"example.org:", {"example.org:", 80}},
+      {"example.org:123456", {"example.org:123456", 80}},
+      {"a:b", {"a:b", 80}},
+      {"[::1]x", {"[::1]x", 80}}
+    ]
+
+    for {value, expected} <- cases do
+      {200, _, body} = http(:get, port, "/fields", @key ++ [{"host", value}])
+      {fields, []} = Code.eval_string(body)
+      assert {fields.host, fields.port} == expected, "host: #{value}"
+    end
+  end
+
+  test "Ferry.Conn is a map of at most 32 keys" do
+    # Above 32 keys the VM keeps a map as a hash trie, where every read and
+    # update of a field hashes: a conn is read and updated many times a
+    # request. before_send and a WebSocket upgrade live in `private` (as
+    # Plug keeps before_send), which brought 34 keys down to 32.
+    assert map_size(%Ferry.Conn{}) <= 32
+  end
+
   test "a module plug halts the pipeline: no later plug, no route", %{port: port} do
     assert {401, headers, "no key in x-key"} = http(:get, port, "/fields", [])
     assert header(headers, "content-type") == ["text/plain; charset=utf-8"]

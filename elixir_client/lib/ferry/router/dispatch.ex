@@ -94,11 +94,11 @@ defmodule Ferry.Router.Dispatch do
     for header <- headers do
       case header do
         {name, value} when (is_binary(name) or is_atom(name)) and is_integer(value) ->
-          {String.downcase(to_string(name)), Integer.to_string(value)}
+          {Conn.lowercase(to_string(name)), Integer.to_string(value)}
 
         {name, value}
         when (is_binary(name) or is_atom(name)) and (is_binary(value) or is_list(value)) ->
-          {String.downcase(to_string(name)), IO.iodata_to_binary(value)}
+          {Conn.lowercase(to_string(name)), IO.iodata_to_binary(value)}
 
         other ->
           raise ArgumentError,
@@ -126,8 +126,11 @@ defmodule Ferry.Router.Dispatch do
 
   # The Erlang side checks the handshake (400, 426) and, when it is good,
   # makes this process the connection's and calls the adapter.
-  defp to_result(%Conn{state: :websocket, websocket: {handler, state, opts}}, _router),
-    do: {:websocket, Ferry.WebSock.Adapter, {handler, state}, opts}
+  defp to_result(
+         %Conn{state: :websocket, private: %{ferry_websocket: {handler, state, opts}}},
+         _router
+       ),
+       do: {:websocket, Ferry.WebSock.Adapter, {handler, state}, opts}
 
   defp to_result(%Conn{req: req}, _router), do: {:done, req}
 
