@@ -11,7 +11,10 @@
 
 -include("ferry_ctx.hrl").
 
--export([start_link/2, run/2]).
+%% The heap, in words, a request's process starts with (start_link/2).
+-define(REQUEST_HEAP, 987).
+
+-export([start_link/2, run/2, lasting/0]).
 %% For ferry_remote: a routed request's handler, on another node.
 -export([call/3]).
 -export_type([result/0]).
@@ -27,9 +30,27 @@
 
 %% @doc Spawned by ferry_port, linked to it: if the port owner dies, so do
 %% its handlers.
+%%
+%% A request's process starts with a heap of ?REQUEST_HEAP words (7.9 KB),
+%% where most requests run to the end without a garbage collection: the
+%% VM's 233 words do not hold a decoded request with its headers, and each
+%% collection on the way up (233, 376, 610) copies the request again. An
+%% Elixir Ferry.Router hello world, which builds a Plug-shaped conn, made
+%% one collection a request and spent a quarter less CPU without it
+%% (bench/README.md, "Session 6"). A process that outlives its request (a
+%% stream, a WebSocket) goes back to the VM's minimum: see lasting/0.
 -spec start_link(#ferry_ctx{}, map() | binary()) -> pid().
 start_link(Ctx, Req) ->
-    spawn_link(?MODULE, run, [Ctx, Req]).
+    spawn_opt(?MODULE, run, [Ctx, Req], [link, {min_heap_size, ?REQUEST_HEAP}]).
+
+%% @doc The calling handler process will outlive its request (a stream, a
+%% WebSocket): its heap may shrink to the VM's minimum again at its next
+%% collection.
+-spec lasting() -> ok.
+lasting() ->
+    {min_heap_size, Words} = erlang:system_info(min_heap_size),
+    _ = process_flag(min_heap_size, Words),
+    ok.
 
 -spec run(#ferry_ctx{}, map() | binary()) -> ok.
 run(Ctx, Frame) when is_binary(Frame) ->

@@ -399,6 +399,7 @@ start_stream(#ferry_ctx{id = Id, owner = Owner} = Ctx, Status, Headers) ->
     send_frame(Ctx, ferry_protocol:stream_start(Id, Status, Headers)),
     ferry_lifecycle:responded(Status, 0),
     Owner ! {ferry_streaming, Id, self()},
+    ferry_handler:lasting(),
     put(?RESP, {streaming, 0}).
 
 %% @doc Sends part of a streamed response; `fin' ends it. Blocks while the

@@ -191,6 +191,7 @@ accept(#{?FERRY_CTX := Ctx} = Req, Module, State, Opts) ->
     %% (376 words beside the 233 of the young heap). Live data is small,
     %% so a full sweep costs about what a minor one does.
     _ = process_flag(fullsweep_after, 0),
+    ferry_handler:lasting(),
     erlang:hibernate(?MODULE, start, [W]).
 
 %% The request is kept for terminate/3. A module without one gets only

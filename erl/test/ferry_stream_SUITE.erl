@@ -6,13 +6,13 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([streamed_response/1, streamed_with_length/1, trailers/1, done_ends_stream/1,
-         slow_client_blocks_handler/1, sse/1]).
+         slow_client_blocks_handler/1, sse/1, request_runs_without_collection/1]).
 
 -define(MB, 1048576).
 
 all() ->
     [streamed_response, streamed_with_length, trailers, done_ends_stream,
-     slow_client_blocks_handler, sse].
+     slow_client_blocks_handler, sse, request_runs_without_collection].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -21,7 +21,8 @@ init_per_suite(Config0) ->
               {<<"GET">>, <<"/trailers">>, fun trailers_h/1},
               {<<"GET">>, <<"/unended">>, fun unended/1},
               {<<"GET">>, <<"/big/:test">>, fun big/1},
-              {<<"GET">>, <<"/sse/:test">>, fun sse_h/1}],
+              {<<"GET">>, <<"/sse/:test">>, fun sse_h/1},
+              {<<"GET">>, <<"/heap">>, fun heap/1}],
     Port = ferry_test_lib:start(stream, #{routes => Routes}),
     [{port, Port} | Config].
 
@@ -72,6 +73,12 @@ sse_loop(Req) ->
         {event, Event} -> sse_loop(ferry_req:send_event(Event, Req));
         stop -> {done, Req}
     end.
+
+%% The collections this request's process has made, and its minimum heap.
+heap(_Req) ->
+    {garbage_collection, GC} = process_info(self(), garbage_collection),
+    {200, [], term_to_binary({proplists:get_value(minor_gcs, GC),
+                              proplists:get_value(min_heap_size, GC)})}.
 
 %%% Cases
 
@@ -142,6 +149,9 @@ sse(Config) ->
                                     <<" HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n">>]),
     Handler = receive {sse_handler, H} -> H after 10000 -> ct:fail(no_sse_handler) end,
     {200, Headers} = ferry_test_lib:recv_head(S, 10000),
+    %% A stream may live long: its process is back to the VM's minimum heap
+    %% (a request's process starts with a larger one, ferry_handler).
+    ?assertEqual(erlang:system_info(min_heap_size), process_info(Handler, min_heap_size)),
     ?assertEqual(<<"text/event-stream">>, proplists:get_value(<<"content-type">>, Headers)),
     %% Each event reaches the client when it is sent, not at the end.
     Handler ! {event, <<"first">>},
@@ -152,3 +162,14 @@ sse(Config) ->
     Handler ! stop,
     ?assertMatch({trailers, []}, ferry_test_lib:recv_chunk(S, 10000)),
     gen_tcp:close(S).
+
+%% A request's process starts with a heap that holds the decoded request,
+%% 30 headers included, and the handler's work: no collection copies it.
+request_runs_without_collection(Config) ->
+    Port = ?config(port, Config),
+    Headers = [{"x-header-" ++ integer_to_list(I), lists:duplicate(40, $v)} || I <- lists:seq(1, 30)],
+    {200, _, Body} = ferry_test_lib:http(get, Port, "/heap", Headers, <<>>),
+    {MinorGCs, MinHeap} = binary_to_term(Body, [safe]),
+    {min_heap_size, Default} = erlang:system_info(min_heap_size),
+    ?assertEqual(0, MinorGCs),
+    ?assert(MinHeap > Default).
