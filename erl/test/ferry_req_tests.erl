@@ -40,6 +40,18 @@ encode_headers_test() ->
     ?assertError(_, ferry_req:encode_headers([not_a_pair])),
     ?assertError(_, ferry_req:encode_headers(nope)).
 
+%% A value with CR, LF or NUL anywhere is refused, short or long (the two
+%% sizes take different paths); other bytes, obs-text included, are kept.
+header_value_bytes_test() ->
+    Long = binary:copy(<<"v">>, 2000),
+    [?assertError({ferry, bad_response, {header, <<"x">>, _}},
+                  ferry_req:encode_headers([{<<"x">>, V}]))
+     || Bad <- [<<"\r">>, <<"\n">>, <<0>>],
+        V <- [Bad, <<Bad/binary, "a">>, <<"a", Bad/binary>>, <<"ab", Bad/binary, "cd">>,
+              <<Long/binary, Bad/binary>>, <<Bad/binary, Long/binary>>]],
+    [?assertEqual([{<<"x">>, V}], ferry_req:encode_headers([{<<"x">>, V}]))
+     || V <- [<<>>, <<"text/plain; charset=utf-8">>, <<"caf", 16#e9>>, <<"\t tab">>, Long]].
+
 sse_event_test() ->
     Bin = fun(E) -> iolist_to_binary(ferry_req:sse_event(E)) end,
     ?assertEqual(<<"data: hi\n\n">>, Bin(<<"hi">>)),
