@@ -233,7 +233,7 @@ impl Server {
         }
         let Some(Some(mut conn)) = self.conns.get_mut(slot).map(Option::take) else { return };
         if let Some(ws) = conn.ws_conn() {
-            for name in &ws.groups {
+            for name in ws.groups() {
                 self.groups.leave(name, ws.id);
             }
         }
@@ -464,7 +464,7 @@ impl Server {
         let Some(slot) = self.ws_slot(id) else { return };
         if let Some(name) = self.groups.join(group, id, slot) {
             if let Some(ws) = self.conns[slot].as_mut().and_then(|c| c.ws_conn()) {
-                ws.groups.push(name);
+                ws.joined(name);
             }
         }
     }
@@ -473,7 +473,7 @@ impl Server {
         let Some(slot) = self.ws_slot(id) else { return };
         if self.groups.leave(group, id) {
             if let Some(ws) = self.conns[slot].as_mut().and_then(|c| c.ws_conn()) {
-                ws.groups.retain(|g| &**g != group);
+                ws.left(group);
             }
         }
     }

@@ -41,7 +41,7 @@ impl Conn {
             return self.ws_read_limit(ctx, scratch);
         }
         let Some(ex) = &self.ex else {
-            if self.discard.is_some() {
+            if self.discarding() {
                 return small;
             }
             let may_start = self.out_pending() == 0 && !ctx.paused && !ctx.draining;
@@ -150,7 +150,7 @@ impl Conn {
                 return input.len();
             }
             let Some(ex) = self.ex.as_mut() else {
-                if self.discard.is_some() && at < input.len() {
+                if self.discarding() && at < input.len() {
                     let used = self.discard_body(&input[at..]);
                     if used == 0 {
                         return at;
@@ -158,7 +158,7 @@ impl Conn {
                     at += used;
                     continue;
                 }
-                if at == input.len() || self.out_pending() > 0 || ctx.paused || ctx.draining || self.discard.is_some() {
+                if at == input.len() || self.out_pending() > 0 || ctx.paused || ctx.draining || self.discarding() {
                     return at;
                 }
                 match self.parse_head(ctx, &input[at..]) {
@@ -211,7 +211,7 @@ impl Conn {
 
     /// Drops body bytes of a request already answered; returns the bytes used.
     fn discard_body(&mut self, input: &[u8]) -> usize {
-        let Some((body, budget)) = self.discard.as_deref_mut() else { return 0 };
+        let Some((body, budget)) = self.after.as_deref_mut().and_then(|a| a.discard.as_mut()) else { return 0 };
         let (used, dropped, done) = match body {
             BodyIn::Done => (0, 0, true),
             BodyIn::Length(left) => {
@@ -228,13 +228,13 @@ impl Conn {
         };
         if dropped > *budget {
             // Too much to drop (or a broken body): close instead.
-            self.discard = None;
+            self.stop_discard();
             self.close_after_write = true;
             return input.len();
         }
         *budget -= dropped;
         if done {
-            self.discard = None;
+            self.stop_discard();
             self.timer = Timer::Off;
         }
         used

@@ -2,7 +2,7 @@
 //! streamed (with credit so a slow client costs a bounded buffer), aborts
 //! and the handler deadline.
 
-use super::{Conn, Ctx, Resp, SentInfo, Timer, DIRECT_WRITE_MIN, MAX_DISCARD};
+use super::{After, Conn, Ctx, Resp, SentInfo, Timer, DIRECT_WRITE_MIN, MAX_DISCARD};
 use crate::config::LogLevel;
 use crate::etf::{self, Term};
 use crate::http::response::{self, BodyFraming, Kind, RequestInfo};
@@ -297,13 +297,12 @@ impl Conn {
     pub(super) fn finish_response(&mut self, ctx: &mut Ctx<'_>, status: u16, bytes: u64, close: bool) {
         let Some(ex) = self.ex.take() else { return };
         ctx.ids.remove(&ex.id);
-        if ctx.cfg.sent_events {
-            self.sent = Some(Box::new(SentInfo { id: ex.id, status, bytes, started: ex.started }));
-        }
+        let sent = ctx.cfg.sent_events.then(|| SentInfo { id: ex.id, status, bytes, started: ex.started });
         let close = close || !ex.may_discard_rest();
         self.close_after_write |= close;
-        if !close && !ex.body_done() {
-            self.discard = Some(Box::new((ex.body, MAX_DISCARD)));
+        let discard = if !close && !ex.body_done() { Some((ex.body, MAX_DISCARD)) } else { None };
+        if sent.is_some() || discard.is_some() {
+            self.after = Some(Box::new(After { sent, discard }));
         }
         self.timer = Timer::Off;
     }

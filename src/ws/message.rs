@@ -30,6 +30,15 @@ struct Partial {
     utf8: Utf8Check,
 }
 
+/// The client's compressed messages: the inflater and the bytes it reads,
+/// made together for the first compressed message (boxed: a connection
+/// that never sends one keeps 8 bytes for both).
+struct Inflating {
+    inflater: Inflater,
+    /// Compressed bytes of this read, unmasked before inflating.
+    scratch: Vec<u8>,
+}
+
 /// The frame whose payload is being read.
 struct Current {
     header: FrameHeader,
@@ -37,46 +46,48 @@ struct Current {
     read: u64,
 }
 
+/// Every idle WebSocket keeps one: its size is part of what an idle
+/// connection costs (hence no stored `Rules`, whose bool would be padded
+/// to 8 bytes; `rules` makes them from `deflate` and `max_frame`).
 pub struct Decoder {
-    rules: Rules,
+    max_frame: u64,
     max_message: usize,
     /// permessage-deflate as agreed; the inflater is made for the first
     /// compressed message (it holds tens of KiB), so a connection that
     /// never sends one costs nothing for it.
     deflate: Option<DeflateParams>,
-    inflater: Option<Box<Inflater>>,
-    /// A header cut by the end of the input so far.
+    inflating: Option<Box<Inflating>>,
+    /// A header cut by the end of the input so far (`header_len` a u8:
+    /// it is at most `MAX_HEADER`).
     header: [u8; MAX_HEADER],
-    header_len: usize,
+    header_len: u8,
     frame: Option<Current>,
     message: Option<Partial>,
     /// The data message being put together (inflated, if compressed).
     data: Vec<u8>,
     /// The payload of the control frame being read.
     control: Vec<u8>,
-    /// Compressed bytes of this read, unmasked before inflating.
-    scratch: Vec<u8>,
     /// A close frame was read: the rest is ignored.
     closed: bool,
-    /// The error that failed the connection, given again if fed more.
-    failed: Option<WsError>,
+    /// The error that failed the connection, given again if fed more
+    /// (boxed: 8 bytes instead of 24, for a rare case).
+    failed: Option<Box<WsError>>,
 }
 
 impl Decoder {
     /// `deflate`: the permessage-deflate agreed in the handshake, if any.
     pub fn new(limits: Limits, deflate: Option<&DeflateParams>) -> Self {
         Decoder {
-            rules: Rules { deflate: deflate.is_some(), max_frame: limits.max_frame },
+            max_frame: limits.max_frame,
             max_message: limits.max_message,
             deflate: deflate.copied(),
-            inflater: None,
+            inflating: None,
             header: [0; MAX_HEADER],
             header_len: 0,
             frame: None,
             message: None,
             data: Vec::new(),
             control: Vec::new(),
-            scratch: Vec::new(),
             closed: false,
             failed: None,
         }
@@ -87,12 +98,12 @@ impl Decoder {
     /// after it are for the next call. `Err` fails the connection with the
     /// error's close code.
     pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Option<Message>), WsError> {
-        if let Some(e) = self.failed {
-            return Err(e);
+        if let Some(e) = self.failed.as_deref() {
+            return Err(*e);
         }
         let r = self.decode_inner(input);
         if let Err(e) = r {
-            self.failed = Some(e);
+            self.failed = Some(Box::new(e));
         }
         r
     }
@@ -100,7 +111,7 @@ impl Decoder {
     /// Bytes held for messages not yet complete: what the connection costs.
     #[allow(dead_code)] // Measured by the tests and the fuzz target.
     pub fn buffered(&self) -> usize {
-        self.data.capacity() + self.control.capacity() + self.scratch.capacity()
+        self.data.capacity() + self.control.capacity() + self.inflating.as_ref().map_or(0, |i| i.scratch.capacity())
     }
 
     fn decode_inner(&mut self, input: &[u8]) -> Result<(usize, Option<Message>), WsError> {
@@ -138,24 +149,31 @@ impl Decoder {
         }
     }
 
+    /// What a header may be on this connection.
+    fn rules(&self) -> Rules {
+        Rules { deflate: self.deflate.is_some(), max_frame: self.max_frame }
+    }
+
     /// The next header, from the bytes kept from earlier input and `input`.
     /// Returns the bytes of `input` used and the header once it is whole.
     fn read_header(&mut self, input: &[u8]) -> Result<(usize, Option<FrameHeader>), WsError> {
         if self.header_len == 0 {
             // The usual case: the whole header is in this input.
-            if let Some((h, used)) = frame::parse_header(input, self.rules)? {
+            if let Some((h, used)) = frame::parse_header(input, self.rules())? {
                 return Ok((used, Some(h)));
             }
         }
         let mut used = 0;
         loop {
             // Take only the header's bytes: the payload is not copied here.
-            let want = frame::header_len(&self.header[..self.header_len]);
-            let n = (want - self.header_len).min(input.len() - used);
-            self.header[self.header_len..self.header_len + n].copy_from_slice(&input[used..used + n]);
-            self.header_len += n;
+            let have = self.header_len as usize;
+            let want = frame::header_len(&self.header[..have]);
+            let n = (want - have).min(input.len() - used);
+            self.header[have..have + n].copy_from_slice(&input[used..used + n]);
+            // At most MAX_HEADER (14): fits.
+            self.header_len = (have + n) as u8;
             used += n;
-            match frame::parse_header(&self.header[..self.header_len], self.rules)? {
+            match frame::parse_header(&self.header[..have + n], self.rules())? {
                 Some((h, _)) => {
                     self.header_len = 0;
                     return Ok((used, Some(h)));
@@ -200,13 +218,11 @@ impl Decoder {
         let Some(m) = self.message.as_mut() else { return Ok(()) };
         let text = m.text.then_some(&mut m.utf8);
         if m.compressed {
-            self.scratch.clear();
-            self.scratch.extend_from_slice(bytes);
-            mask::apply(h.mask, offset, &mut self.scratch);
-            match inflater(&mut self.inflater, &self.deflate) {
-                Some(inflater) => inflater.inflate(&self.scratch, &mut self.data, self.max_message, text),
-                None => Ok(()),
-            }
+            let Some(i) = inflating(&mut self.inflating, &self.deflate) else { return Ok(()) };
+            i.scratch.clear();
+            i.scratch.extend_from_slice(bytes);
+            mask::apply(h.mask, offset, &mut i.scratch);
+            i.inflater.inflate(&i.scratch, &mut self.data, self.max_message, text)
         } else {
             let start = self.data.len();
             // Doubling, as far as the bytes that came and never past the
@@ -236,18 +252,18 @@ impl Decoder {
             _ => {
                 let Some(mut m) = self.message.take() else { return Ok(None) };
                 if m.compressed {
-                    if let Some(inflater) = inflater(&mut self.inflater, &self.deflate) {
-                        inflater.finish(&mut self.data, self.max_message, m.text.then_some(&mut m.utf8))?;
+                    if let Some(i) = inflating(&mut self.inflating, &self.deflate) {
+                        i.inflater.finish(&mut self.data, self.max_message, m.text.then_some(&mut m.utf8))?;
+                        i.scratch = Vec::new();
                     }
                     if self.deflate.is_some_and(|d| d.client_no_context_takeover) {
                         // Nothing carries over to the next message: free it.
-                        self.inflater = None;
+                        self.inflating = None;
                     }
                 }
                 if m.text {
                     m.utf8.finish(&self.data)?;
                 }
-                self.scratch = Vec::new();
                 let data = std::mem::take(&mut self.data);
                 if m.text {
                     Message::Text(data)
@@ -260,11 +276,11 @@ impl Decoder {
     }
 }
 
-/// The connection's inflater, made on first use.
-fn inflater<'a>(inflater: &'a mut Option<Box<Inflater>>, deflate: &Option<DeflateParams>) -> Option<&'a mut Inflater> {
-    match (inflater, deflate) {
+/// The connection's inflater and its scratch, made on first use.
+fn inflating<'a>(inflating: &'a mut Option<Box<Inflating>>, deflate: &Option<DeflateParams>) -> Option<&'a mut Inflating> {
+    match (inflating, deflate) {
         (Some(i), _) => Some(i),
-        (slot, Some(params)) => Some(slot.insert(Box::new(Inflater::new(params)))),
+        (slot, Some(params)) => Some(slot.insert(Box::new(Inflating { inflater: Inflater::new(params), scratch: Vec::new() }))),
         (_, None) => None,
     }
 }
