@@ -58,7 +58,7 @@ def ferry_elixir(port):
 SERVERS = [
     {"name": "ferry_erl", "label": "Ferry (Erlang handler)", "short": "Ferry\\n(Erlang)", "reference": True,
      "argv": erl("bench_ferry", FERRY_SHARDS, FERRY_BIN, paths=(FERRY_EBIN,)),
-     "scenarios": {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 14, 15}, "ws_deflate": True, "ws_hibernate_after": True},
+     "scenarios": {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 14, 15}, "ws_deflate": True},
     {"name": "ferry_ex", "label": "Ferry (Elixir Ferry.Router)", "short": "Ferry\\n(Elixir)",
      "argv": ferry_elixir, "cwd": os.path.join(ROOT, "elixir_client"),
      "env": {"MIX_ENV": "prod", "ELIXIR_ERL_OPTIONS": " ".join(VM_FLAGS)},

@@ -14,23 +14,15 @@ from servers import WS_CLIENT_BIN
 # Scenario 8's variants: (label, path, offer permessage-deflate). Every
 # connection sends one 100-byte text message and reads its echo before it
 # idles, so a deflate connection has both its contexts, as a real client's.
-# "plain" is read 3 s after the last connection opened: before Ferry's
-# default hibernate_after (15 s) hibernates the processes. The last
-# variant is what they hold after it has, with hibernate_after at 1 s so
-# the reading need not wait 15 s.
-AFTER_IDLE = "plain, hibernated once idle (hibernate_after)"
 IDLE_VARIANTS = (("plain", "/ws", False),
                  ("hibernate", "/ws?hibernate", False),
                  ("deflate", "/ws", True),
-                 ("deflate + hibernate", "/ws?hibernate", True),
-                 (AFTER_IDLE, "/ws?hibernate_after=1000", False))
+                 ("deflate + hibernate", "/ws?hibernate", True))
 
 
 def idle_variants(spec):
-    """The variants a server takes part in: deflate only where it speaks it,
-    hibernate_after only where it has it."""
-    return [v for v in IDLE_VARIANTS
-            if (spec.get("ws_deflate") or not v[2]) and (spec.get("ws_hibernate_after") or v[0] != AFTER_IDLE)]
+    """The variants a server takes part in: deflate only where it speaks it."""
+    return [v for v in IDLE_VARIANTS if spec.get("ws_deflate") or not v[2]]
 
 
 def ws_idle(server, s, path, deflate):

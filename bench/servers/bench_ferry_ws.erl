@@ -1,7 +1,7 @@
 %% The WebSocket side of the Ferry bench server (scenarios 8-11): an echo
 %% socket and a subscriber of the publish scenario, the same as
 %% bench/servers/bench_yaws_ws.erl does for yaws.
-%%   GET /ws[?hibernate | ?hibernate_after=MS]  echo every text and binary message
+%%   GET /ws[?hibernate]      echo every text and binary message
 %%   GET /ws/sub[?hibernate]  join the group "bench", say "joined", then only listen
 %%   POST /publish            the body, as one text message, to every member
 -module(bench_ferry_ws).
@@ -11,16 +11,11 @@
 -define(GROUP, <<"bench">>).
 
 %% `Role' is echo or sub; `?hibernate' in the query hibernates the process
-%% whenever it is idle, `?hibernate_after=MS' once it has been idle that
-%% long (scenario 8 measures all three).
+%% whenever it is idle (scenario 8 measures both).
 -spec upgrade(echo | sub, ferry_req:req()) -> ferry_handler:result().
 upgrade(Role, Req) ->
-    Qs = ferry_req:parse_qs(Req),
-    Opts = case lists:keyfind(<<"hibernate_after">>, 1, Qs) of
-               {_, Ms} -> #{hibernate_after => binary_to_integer(Ms)};
-               false -> #{}
-           end,
-    {websocket, ?MODULE, Role, Opts#{hibernate => lists:keymember(<<"hibernate">>, 1, Qs)}}.
+    Hibernate = lists:keymember(<<"hibernate">>, 1, ferry_req:parse_qs(Req)),
+    {websocket, ?MODULE, Role, #{hibernate => Hibernate}}.
 
 %% One command to the Rust process, which writes the frame to every member.
 -spec publish(binary()) -> ok.

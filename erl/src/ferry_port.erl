@@ -35,12 +35,6 @@
 -define(REGISTRY, ferry_listeners).
 %% The handlers without a deadline (see entry/1).
 -define(LASTING, '$ferry_lasting').
-%% The owner's reductions at the last sweep (see shrink/0).
--define(LAST_REDS, '$ferry_last_reductions').
-%% A quiet owner collects a heap larger than this many words (see shrink/0).
--define(SHRINK_WORDS, 65536).
-%% Fewer reductions than this between two sweeps is a quiet owner.
--define(QUIET_REDS, 20000).
 
 -record(state, {listener :: atom(),
                 shard :: pos_integer(),
@@ -267,7 +261,6 @@ handle_info({ferry_deadline, Id, Pid, Pause}, S) ->
     {noreply, S};
 handle_info(sweep, S) ->
     sweep(S),
-    shrink(),
     erlang:send_after(?SWEEP_MS, self(), sweep),
     {noreply, S};
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
@@ -465,25 +458,6 @@ sweep(#state{port = Port} = S) ->
      end
      || {Id, {Pid, When, What}} <- get(), is_integer(Id), When =< Now],
     ok.
-
-%% A burst (thousands of WebSockets upgraded at once) grows the owner's heap
-%% to megabytes of garbage, which the VM collects only when the owner next
-%% needs room: on a quiet listener, never. Once a sweep finds the owner
-%% quiet, with a heap that large, it collects it: the live data is small
-%% (the handlers without deadlines are in ETS), so this costs little, and
-%% the heap shrinks back. At 10,000 idle WebSockets this was a 1 MB heap,
-%% ~100 B a connection.
-shrink() ->
-    {reductions, Reds} = process_info(self(), reductions),
-    Last = put(?LAST_REDS, Reds),
-    case is_integer(Last) andalso Reds - Last < ?QUIET_REDS of
-        true ->
-            {total_heap_size, Words} = process_info(self(), total_heap_size),
-            Words > ?SHRINK_WORDS andalso erlang:garbage_collect(),
-            ok;
-        false ->
-            ok
-    end.
 
 kill_handler(Id, Pid) ->
     update(Id, {Pid, infinity, dead}),

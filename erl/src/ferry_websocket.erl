@@ -60,9 +60,8 @@
 %% `sec-websocket-protocol'; `deflate' (default true): accept
 %% permessage-deflate if the client offers it and the listener's
 %% `ws_deflate' allows it; `hibernate' (default false): hibernate the
-%% process whenever it is idle; `hibernate_after' (ms, default 15,000, as
-%% Phoenix's sockets): hibernate it once it has been idle this long
-%% (`infinity': never); `headers': added to the
+%% process whenever it is idle; `hibernate_after' (ms, default infinity):
+%% hibernate it once it has been idle this long; `headers': added to the
 %% 101 response;
 %% `control' (default false): pass pings and pongs to websocket_handle.
 -type opts() :: #{protocol => binary(), deflate => boolean(), hibernate => boolean(),
@@ -81,19 +80,13 @@
 -callback terminate(terminate_reason(), ferry_req:req(), State :: term()) -> term().
 -optional_callbacks([websocket_init/1, terminate/3]).
 
-%% An idle connection's process hibernates after this many ms by default:
-%% its heap goes from the VM's minimum (1.9 KB) to what it holds, and a
-%% connection quiet for 15 s pays one collection when it wakes. Phoenix's
-%% sockets and channels hibernate after the same 15 s.
--define(HIBERNATE_AFTER, 15000).
-
 -record(ws, {ctx :: #ferry_ctx{},
              module :: module(),
              state :: term(),
              req :: map(),
              hibernate :: boolean(),
              %% Idle this long (ms), the process hibernates.
-             hibernate_after = ?HIBERNATE_AFTER :: timeout(),
+             hibernate_after = infinity :: timeout(),
              %% Message bytes (and their cost) handled but not granted
              %% again yet: given back in batches of a quarter window.
              regrant = 0 :: non_neg_integer(),
@@ -188,7 +181,7 @@ accept(#{?FERRY_CTX := Ctx} = Req, Module, State, Opts) ->
     ferry_lifecycle:websocket_upgrade(Ctx),
     W = #ws{ctx = Ctx, module = Module, state = State, req = kept(Module, Req),
             hibernate = maps:get(hibernate, Opts, false),
-            hibernate_after = maps:get(hibernate_after, Opts, ?HIBERNATE_AFTER)},
+            hibernate_after = maps:get(hibernate_after, Opts, infinity)},
     %% The process leaves behind the heap it grew to while the request was
     %% decoded, routed and upgraded (5-9 KB, which the BEAM never shrinks
     %% for a heap this small): it waits for `ws_open' (or `closed') hibernated,

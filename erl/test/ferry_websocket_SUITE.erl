@@ -19,8 +19,7 @@
          slow_handler_back_pressure/1, slow_client_blocks_pusher/1,
          publish_to_group_of_200/1, publish_from_skips_sender/1, send_to_conns/1,
          stop_listener_shutdown/1, kill9_with_500_open/1, idle_sockets_cost_the_owner_nothing/1,
-         hibernate_after_idle/1, hibernates_after_15_s_by_default/1, a_quiet_owner_sheds_garbage/1,
-         upgrade_heap_is_left_behind/1, no_terminate_keeps_no_request/1]).
+         hibernate_after_idle/1, upgrade_heap_is_left_behind/1, no_terminate_keeps_no_request/1]).
 
 -define(MB, 1048576).
 %% Small, so that the back-pressure bound is tight.
@@ -33,8 +32,7 @@ all() ->
      hibernate, slow_handler_back_pressure, slow_client_blocks_pusher,
      publish_to_group_of_200, publish_from_skips_sender, send_to_conns,
      stop_listener_shutdown, kill9_with_500_open, idle_sockets_cost_the_owner_nothing,
-     hibernate_after_idle, hibernates_after_15_s_by_default, a_quiet_owner_sheds_garbage,
-     upgrade_heap_is_left_behind, no_terminate_keeps_no_request].
+     hibernate_after_idle, upgrade_heap_is_left_behind, no_terminate_keeps_no_request].
 
 init_per_suite(Config0) ->
     Config = ferry_test_lib:init_per_suite(Config0),
@@ -476,19 +474,6 @@ idle_sockets_cost_the_owner_nothing(Config) ->
     [ferry_ws_client:close(S) || {S, _, _} <- Sockets],
     [terminated(Pid) || {_, Pid, _} <- Sockets].
 
-%% A burst leaves the owner's heap large and full of garbage, which the VM
-%% collects only when the owner next needs room. A quiet owner collects it
-%% itself: garbage of that size, made in the owner, is gone within a
-%% second or two, with nothing else happening.
-a_quiet_owner_sheds_garbage(_Config) ->
-    [{_, Owner}] = ets:lookup(ferry_listeners, {ws, 1}),
-    Heap = fun() -> element(2, process_info(Owner, total_heap_size)) end,
-    sys:replace_state(Owner, fun(S) -> 300000 = length(lists:seq(1, 300000)), S end),
-    Grown = Heap(),
-    ?assert(Grown > 300000, Grown),
-    ferry_test_lib:wait_until(fun() -> Heap() < 65536 end, 3000),
-    ct:pal("owner heap ~b words after the garbage, ~b a moment later", [Grown, Heap()]).
-
 owner_reductions_per_s(Owner) ->
     {reductions, R0} = process_info(Owner, reductions),
     timer:sleep(2000),
@@ -497,7 +482,7 @@ owner_reductions_per_s(Owner) ->
 
 %% `hibernate_after': idle that long, the process hibernates; woken by a
 %% message, it answers, and hibernates again after the next idle period.
-%% Without the option it does not, before the default's 15 s.
+%% Without the option it never does.
 hibernate_after_idle(Config) ->
     {S, Pid, _} = open(Config, <<"hibernate_after">>),
     {Plain, PlainPid, _} = open(Config, <<"echo">>),
@@ -514,24 +499,6 @@ hibernate_after_idle(Config) ->
     [ferry_ws_client:close(Sock) || Sock <- [S, Plain]],
     terminated(Pid),
     terminated(PlainPid).
-
-%% Without the option, an idle connection's process hibernates after 15 s,
-%% as Phoenix's sockets do: not before (a second in, it is awake), and by
-%% 20 s; a message wakes it.
-hibernates_after_15_s_by_default(Config) ->
-    T0 = erlang:monotonic_time(millisecond),
-    {S, Pid, _} = open(Config, <<"echo">>),
-    Hibernating = fun() -> process_info(Pid, current_function) =:=
-                               {current_function, {erlang, hibernate, 3}}
-                  end,
-    timer:sleep(1000),
-    ?assertNot(Hibernating()),
-    ferry_test_lib:wait_until(Hibernating, 20000),
-    ?assert(erlang:monotonic_time(millisecond) - T0 >= 15000),
-    ferry_ws_client:send(S, text, <<"wake">>),
-    ?assertEqual({text, <<"wake">>}, recv(S)),
-    ferry_ws_client:close(S),
-    terminated(Pid).
 
 %% A WebSocket process that does not hibernate still leaves behind the heap
 %% it grew to while its request was decoded, routed and upgraded (it kept

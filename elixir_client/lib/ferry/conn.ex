@@ -611,7 +611,7 @@ defmodule Ferry.Conn do
       trades CPU for memory on many quiet connections. Defaults to `false`.
     * `:hibernate_after` — hibernate the process once it has been idle
       this many milliseconds (like `GenServer`'s option of that name).
-      Defaults to `15_000`, as Phoenix's sockets; `:infinity` never does.
+      Defaults to `:infinity`.
     * `:protocol` — the subprotocol to accept, one of those the client
       offered in `sec-websocket-protocol`.
     * `:headers` — `[{name, value}]` added to the 101 response, after the
