@@ -12,7 +12,7 @@
 -include("ferry_ctx.hrl").
 
 %% The heap, in words, a request's process starts with (start_link/2).
--define(REQUEST_HEAP, 987).
+-define(REQUEST_HEAP, 610).
 
 -export([start_link/2, run/2, lasting/0]).
 %% For ferry_remote: a routed request's handler, on another node.
@@ -31,14 +31,15 @@
 %% @doc Spawned by ferry_port, linked to it: if the port owner dies, so do
 %% its handlers.
 %%
-%% A request's process starts with a heap of ?REQUEST_HEAP words (7.9 KB),
-%% where most requests run to the end without a garbage collection: the
-%% VM's 233 words do not hold a decoded request with its headers, and each
-%% collection on the way up (233, 376, 610) copies the request again. An
-%% Elixir Ferry.Router hello world, which builds a Plug-shaped conn, made
-%% one collection a request and spent a quarter less CPU without it
-%% (bench/README.md, "Session 6"). A process that outlives its request (a
-%% stream, a WebSocket) goes back to the VM's minimum: see lasting/0.
+%% A request's process starts with a heap of ?REQUEST_HEAP words (4.8 KB),
+%% where a request with the headers a browser sends runs to the end
+%% without a garbage collection: the VM's 233 words do not hold a decoded
+%% request, and each collection on the way up copies it again. An Elixir
+%% Ferry.Router hello world made one collection a request at 233 words
+%% and spent a quarter less CPU without it (bench/README.md, "Session 6").
+%% 987 words did no better than 610, and the larger heap an upgrade leaves
+%% behind cost idle WebSockets memory. A process that outlives its request
+%% (a stream, a WebSocket) goes back to the VM's minimum: see lasting/0.
 -spec start_link(#ferry_ctx{}, map() | binary()) -> pid().
 start_link(Ctx, Req) ->
     spawn_opt(?MODULE, run, [Ctx, Req], [link, {min_heap_size, ?REQUEST_HEAP}]).
