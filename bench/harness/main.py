@@ -212,7 +212,8 @@ def main():
                 fig = ws_scenarios.ws_fanout(server, s, subs)
                 res["ws_fanout"].setdefault(spec["name"], {})[str(subs)] = fig
                 log(f"{spec['name']:10} publish to {subs}: last " + " ".join(
-                    f"{x:.1f}" for x in fig["last_ms"]) + " ms; VM cpu " + " ".join(
+                    f"{x:.1f}" for x in fig["last_ms"]) + " ms (client reading meanwhile: " + " ".join(
+                    f"{x:.1f}" for x in fig["reading_last_ms"]) + " ms); VM cpu " + " ".join(
                     f"{x:.0f}" for x in fig["vm_cpu_us"]) + " us")
             run.with_server(spec, f"scenario 10 ({subs})", fanout)
         if 11 in sc:

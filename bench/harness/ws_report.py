@@ -53,6 +53,7 @@ def rows(res, row):
         get = lambda n, k: fan.get(n, {}).get(str(subs), {}).get(k, [])
         row(f"10. publish to {subs}: last subscriber, ms", lambda n: spread(get(n, "last_ms"), ms))
         row("   median subscriber, ms", lambda n: spread(get(n, "median_ms"), ms))
+        row("   last, client reading meanwhile, ms", lambda n: spread(get(n, "reading_last_ms"), ms))
         row("   VM CPU µs per publish", lambda n: spread(get(n, "vm_cpu_us"), lambda x: f"{x:.0f}"))
         row("   Rust CPU µs per publish",
             lambda n: spread([x for x in get(n, "rust_cpu_us") if x], lambda x: f"{x:.0f}"))

@@ -11,10 +11,16 @@
 //!   echo   PORT PATH CONNS WARMUP SECONDS BYTES PIDS
 //!       CONNS connections each send a text message of BYTES, wait for the
 //!       echo, repeat. Counts round trips for SECONDS after WARMUP seconds.
-//!   fanout PORT[,PORT...] PATH SUBS ROUNDS PIDS
+//!   fanout PORT[,PORT...] PATH SUBS ROUNDS PIDS [MODES]
 //!       SUBS connections to PATH (which joins them to a group and says
 //!       so), then ROUNDS times: POST /publish on a keep-alive HTTP
-//!       connection and the time until the last subscriber has the message.
+//!       connection and the time until the last subscriber has the message
+//!       (the kernel's receive time). MODES, comma-separated, each measured
+//!       in every round (default `reading`):
+//!         reading  the client reads each subscriber as its message arrives;
+//!         alone    the client reads nothing until the server has answered
+//!                  the publish and its CPU has gone quiet, so that it does
+//!                  not take the machine's CPUs from the server meanwhile.
 //!       With several ports (edge nodes of a cluster, scenario 16) the
 //!       subscribers are spread evenly and the first port is published to.
 //!   big    PORT PATH BYTES ROUNDS PIDS
@@ -61,7 +67,10 @@ fn run() -> Res<()> {
     match arg(0)? {
         "idle" => idle(dst, path, arg(3)?.parse()?, arg(4)?.parse()?, args.get(5).is_some_and(|a| a == "deflate")),
         "echo" => echo(dst, path, arg(3)?.parse()?, secs(arg(4)?)?, secs(arg(5)?)?, arg(6)?.parse()?, &pids(arg(7)?)?),
-        "fanout" => fanout(&dsts, path, arg(3)?.parse()?, arg(4)?.parse()?, &pids(arg(5)?)?),
+        "fanout" => {
+            let modes = args.get(6).map_or("reading", String::as_str).split(',').map(Mode::parse).collect::<Res<Vec<_>>>()?;
+            fanout(&dsts, path, arg(3)?.parse()?, arg(4)?.parse()?, &pids(arg(5)?)?, &modes)
+        }
         "big" => big(dst, path, arg(3)?.parse()?, arg(4)?.parse()?, &pids(arg(5)?)?),
         other => Err(format!("unknown mode {other}").into()),
     }
@@ -288,7 +297,31 @@ fn echo(dst: SocketAddr, path: &str, conns: usize, warmup: Duration, measure: Du
     Ok(())
 }
 
-fn fanout(dsts: &[SocketAddr], path: &str, subs: usize, rounds: usize, pids: &[i32]) -> Res<()> {
+/// How the fan-out client reads its subscribers during a publish.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Reading,
+    Alone,
+}
+
+impl Mode {
+    fn parse(s: &str) -> Res<Mode> {
+        match s {
+            "reading" => Ok(Mode::Reading),
+            "alone" => Ok(Mode::Alone),
+            other => Err(format!("unknown fan-out mode {other} (reading or alone)").into()),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Reading => "reading",
+            Mode::Alone => "alone",
+        }
+    }
+}
+
+fn fanout(dsts: &[SocketAddr], path: &str, subs: usize, rounds: usize, pids: &[i32], modes: &[Mode]) -> Res<()> {
     let dst = dsts[0];
     let mut net = Net::new()?;
     // Four source addresses, as scenario 3: no address runs short of ports.
@@ -307,61 +340,95 @@ fn fanout(dsts: &[SocketAddr], path: &str, subs: usize, rounds: usize, pids: &[i
     control.set_nodelay(true)?;
     let mut results = Vec::new();
     for round in 0..rounds {
-        // Quiet between publishes: each is measured alone. What the server
-        // uses meanwhile (timers, housekeeping) is its idle rate, reported
-        // so that it can be taken off the publish's window.
-        let (quiet0, q0) = (cpu_ns(pids), Instant::now());
-        std::thread::sleep(Duration::from_millis(300));
-        let (quiet1, quiet_ns) = (cpu_ns(pids), q0.elapsed().as_nanos() as u64);
-        let text = format!("publish {round:06} ..................");
-        let request = format!(
-            "POST /publish HTTP/1.1\r\nhost: bench\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{text}",
-            text.len()
-        );
-        let mut got = vec![0u64; subs];
-        let mut left = subs;
-        let cpu0 = cpu_ns(pids);
-        let t0 = realtime_ns();
-        control.write_all(request.as_bytes())?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut tokens = Vec::new();
-        while left > 0 {
-            if Instant::now() > deadline {
-                return Err(format!("round {round}: {left} of {subs} subscribers without the message after 30 s").into());
-            }
-            tokens.clear();
-            net.poll.poll(&mut net.events, Some(Duration::from_millis(100)))?;
-            tokens.extend(net.events.iter().map(|e| e.token().0));
-            for &i in &tokens {
-                // The kernel's receive time of the message: what the client
-                // does after that (its own turn on the CPU) is not the server's.
-                if got[i] == 0 {
-                    if let Some(ts) = recv_stamped(&net.conns[i], &mut net.buf)? {
-                        got[i] = ts;
-                        left -= 1;
-                    }
-                }
-            }
+        for &mode in modes {
+            results.push(publish(&mut net, &mut control, subs, pids, round, mode)?);
         }
-        let seen = realtime_ns();
-        let cpu1 = cpu_ns(pids);
-        let window_ns = seen - t0;
-        read_http_response(&mut control)?;
-        got.sort_unstable();
-        results.push(format!(
-            "{{\"last_us\": {:.1}, \"median_us\": {:.1}, \"first_us\": {:.1}, \"client_done_us\": {:.1}, \"cpu_ns\": {}, \
-             \"window_ns\": {}, \"quiet_ns\": {quiet_ns}, \"quiet_cpu_ns\": {}}}",
-            (got[subs - 1] as f64 - t0 as f64) / 1e3,
-            (got[subs / 2] as f64 - t0 as f64) / 1e3,
-            (got[0] as f64 - t0 as f64) / 1e3,
-            (seen - t0) as f64 / 1e3,
-            cpu_json(pids, &cpu0, &cpu1),
-            window_ns,
-            cpu_json(pids, &quiet0, &quiet1)
-        ));
     }
     println!("{{\"subscribers\": {subs}, \"rounds\": [{}]}}", results.join(", "));
     Ok(())
+}
+
+/// One publish, measured: its JSON figures.
+fn publish(net: &mut Net, control: &mut std::net::TcpStream, subs: usize, pids: &[i32], round: usize, mode: Mode) -> Res<String> {
+    // Quiet between publishes: each is measured alone. What the server
+    // uses meanwhile (timers, housekeeping) is its idle rate, reported
+    // so that it can be taken off the publish's window.
+    let (quiet0, q0) = (cpu_ns(pids), Instant::now());
+    std::thread::sleep(Duration::from_millis(300));
+    let (quiet1, quiet_ns) = (cpu_ns(pids), q0.elapsed().as_nanos() as u64);
+    let text = format!("publish {round:06} ..................");
+    let request = format!(
+        "POST /publish HTTP/1.1\r\nhost: bench\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{text}",
+        text.len()
+    );
+    let mut got = vec![0u64; subs];
+    let mut left = subs;
+    let cpu0 = cpu_ns(pids);
+    let t0 = realtime_ns();
+    control.write_all(request.as_bytes())?;
+    let answered = mode == Mode::Alone;
+    if answered {
+        read_http_response(control)?;
+        wait_quiet(pids, Duration::from_secs(5));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut tokens = Vec::new();
+    while left > 0 {
+        if Instant::now() > deadline {
+            return Err(format!("round {round}: {left} of {subs} subscribers without the message after 30 s").into());
+        }
+        tokens.clear();
+        net.poll.poll(&mut net.events, Some(Duration::from_millis(100)))?;
+        tokens.extend(net.events.iter().map(|e| e.token().0));
+        for &i in &tokens {
+            // The kernel's receive time of the message: what the client
+            // does after that (its own turn on the CPU) is not the server's.
+            if got[i] == 0 {
+                if let Some(ts) = recv_stamped(&net.conns[i], &mut net.buf)? {
+                    got[i] = ts;
+                    left -= 1;
+                }
+            }
+        }
+    }
+    let seen = realtime_ns();
+    let cpu1 = cpu_ns(pids);
+    let window_ns = seen - t0;
+    if !answered {
+        read_http_response(control)?;
+    }
+    got.sort_unstable();
+    Ok(format!(
+        "{{\"mode\": \"{}\", \"last_us\": {:.1}, \"median_us\": {:.1}, \"first_us\": {:.1}, \"client_done_us\": {:.1}, \
+         \"cpu_ns\": {}, \"window_ns\": {}, \"quiet_ns\": {quiet_ns}, \"quiet_cpu_ns\": {}}}",
+        mode.name(),
+        (got[subs - 1] as f64 - t0 as f64) / 1e3,
+        (got[subs / 2] as f64 - t0 as f64) / 1e3,
+        (got[0] as f64 - t0 as f64) / 1e3,
+        (seen - t0) as f64 / 1e3,
+        cpu_json(pids, &cpu0, &cpu1),
+        window_ns,
+        cpu_json(pids, &quiet0, &quiet1)
+    ))
+}
+
+/// Sleeps until the server's processes together have used less than a
+/// fifth of a CPU in each of three 1 ms slices running (or `limit` has
+/// passed): the publish's writes are over, and reading the subscribers
+/// can no longer take a CPU from them.
+fn wait_quiet(pids: &[i32], limit: Duration) {
+    const SLICE: Duration = Duration::from_millis(1);
+    let start = Instant::now();
+    let total = |v: Vec<u64>| v.iter().sum::<u64>();
+    let mut last = (total(cpu_ns(pids)), Instant::now());
+    let mut quiet = 0;
+    while quiet < 3 && start.elapsed() < limit {
+        std::thread::sleep(SLICE);
+        let now = (total(cpu_ns(pids)), Instant::now());
+        let busy = now.0.saturating_sub(last.0) as f64 / now.1.duration_since(last.1).as_nanos().max(1) as f64;
+        quiet = if busy < 0.2 { quiet + 1 } else { 0 };
+        last = now;
+    }
 }
 
 fn big(dst: SocketAddr, path: &str, bytes: usize, rounds: usize, pids: &[i32]) -> Res<()> {
