@@ -158,6 +158,10 @@ line(#{what := telemetry_handler_failed, handler_id := Id, event := Event, class
        reason := Reason} = R) ->
     ["ferry: event handler ", term(Id), " crashed on ", term(Event), " and was detached:\n",
      erl_error:format_exception(Class, Reason, maps:get(stacktrace, R, []))];
+line(#{what := topic_broadcasts_dropped, dropped := N, backlog := Backlog}) ->
+    f("ferry: the topic forwarder of this node cannot keep up: ~b broadcasts from other "
+      "nodes dropped, the oldest of more than ~b waiting (ferry_pubsub:dropped/0 counts them all)",
+      [N, Backlog]);
 line(#{what := unexpected_frame, frame := Frame} = R) ->
     [listener(R), ": unexpected frame from the Rust process: ", term(Frame)];
 line(Report) ->

@@ -17,6 +17,11 @@
 %% subscribers get nothing more until the nodes meet again, when `pg'
 %% merges the groups back. Nothing is replayed.
 %%
+%% A forwarder that cannot keep up (its node's Rust is busy, so each
+%% `port_command' waits) does not let its mailbox grow without end: while
+%% more than ?BACKLOG broadcasts wait, it drops the oldest, counts them
+%% (`dropped/0') and says so in the log at most once a second.
+%%
 %% The subscriptions outlive the forwarder: they are in tables that ferry_sup
 %% owns (tables/0), and a restarted forwarder monitors the subscribers
 %% again and rejoins the groups (init/1). Only the broadcasts that other
@@ -28,7 +33,7 @@
 -module(ferry_pubsub).
 -behaviour(gen_server).
 
--export([subscribe/1, unsubscribe/1, broadcast/2, broadcast_from/2, subscribers/1]).
+-export([subscribe/1, unsubscribe/1, broadcast/2, broadcast_from/2, subscribers/1, dropped/0]).
 -export([start_link/0, scope_spec/0, tables/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
@@ -40,8 +45,17 @@
 %% subscribed to, for the forwarder (and the next one, if it dies).
 -define(SUBS, ferry_pubsub_subs).
 
+%% Broadcasts from other nodes that may wait in the forwarder's mailbox;
+%% past this, the oldest are dropped.
+-define(BACKLOG, 10000).
+%% In ?TABLE: the broadcasts this node's forwarders have dropped.
+-define(DROPPED, dropped).
+
 -record(state, {%% Subscriber pid => its monitor
-                monitors = #{} :: #{pid() => reference()}}).
+                monitors = #{} :: #{pid() => reference()},
+                %% Dropped since the last log report, and when that was.
+                unreported = 0 :: non_neg_integer(),
+                reported :: integer() | undefined}).
 
 %%% API
 
@@ -67,6 +81,15 @@ broadcast(Topic, Frames) when is_binary(Topic), is_list(Frames) ->
 -spec broadcast_from(binary(), [ferry_websocket:command()]) -> ok.
 broadcast_from(Topic, Frames) when is_binary(Topic), is_list(Frames) ->
     fan_out(Topic, Frames, listener()).
+
+%% @doc How many broadcasts from other nodes this node's forwarder has
+%% dropped because more than 10,000 were waiting for it.
+-spec dropped() -> non_neg_integer().
+dropped() ->
+    case ets:lookup(?TABLE, ?DROPPED) of
+        [{_, N}] -> N;
+        [] -> 0
+    end.
 
 %% @doc The nodes with subscribers of `Topic' (as this node sees them).
 -spec subscribers(binary()) -> [node()].
@@ -123,7 +146,7 @@ tables() ->
 init([]) ->
     Subs = ets:tab2list(?SUBS),
     Counts = lists:foldl(fun({_, Key}, C) -> C#{Key => maps:get(Key, C, 0) + 1} end, #{}, Subs),
-    _ = [ets:delete(?TABLE, Key) || {Key, _} <- ets:tab2list(?TABLE), not is_map_key(Key, Counts)],
+    _ = [ets:delete(?TABLE, Key) || {Key, _} <- ets:tab2list(?TABLE), Key =/= ?DROPPED, not is_map_key(Key, Counts)],
     true = ets:insert(?TABLE, maps:to_list(Counts)),
     _ = [pg:join(?SCOPE, {topic, Topic}, self())
          || Topic <- lists:usort([T || {T, _} <- maps:keys(Counts)])],
@@ -164,14 +187,31 @@ handle_cast(_Request, S) ->
     {noreply, S}.
 
 handle_info({ferry_broadcast, Topic, Frames}, S) ->
-    publish_local(Topic, Frames, none),
-    {noreply, S};
+    case process_info(self(), message_queue_len) of
+        {message_queue_len, Waiting} when Waiting >= ?BACKLOG ->
+            {noreply, drop(S)};
+        _ ->
+            publish_local(Topic, Frames, none),
+            {noreply, S}
+    end;
 handle_info({'DOWN', _Ref, process, Pid, _}, #state{monitors = Mons} = S) ->
     %% Rust took the closed connection out of its groups already.
     _ = [remove(Key) || {_, Key} <- ets:take(?SUBS, Pid)],
     {noreply, S#state{monitors = maps:remove(Pid, Mons)}};
 handle_info(_Info, S) ->
     {noreply, S}.
+
+drop(#state{unreported = Unreported, reported = Reported} = S) ->
+    _ = ets:update_counter(?TABLE, ?DROPPED, 1, {?DROPPED, 0}),
+    Now = erlang:monotonic_time(millisecond),
+    case Reported =:= undefined orelse Now - Reported >= 1000 of
+        true ->
+            ferry_log:report(warning, #{what => topic_broadcasts_dropped, dropped => Unreported + 1,
+                                        backlog => ?BACKLOG}),
+            S#state{unreported = 0, reported = Now};
+        false ->
+            S#state{unreported = Unreported + 1}
+    end.
 
 %% The first subscriber of a topic on this node puts the forwarder in its
 %% group; the last one takes it out.

@@ -11,7 +11,7 @@
 -export([remote_node_killed_under_load/1, remote_node_joins_and_last_leaves/1,
          remote_node_cut_off_and_back/1, remote_quick_handler_no_error/1,
          remote_upload_and_stream_bounded/1, topics_across_two_edges/1,
-         topic_forwarder_killed/1, topics_across_a_netsplit/1]).
+         topic_forwarder_killed/1, topics_across_a_netsplit/1, topic_forwarder_backlog_bounded/1]).
 
 -define(MiB, 1048576).
 
@@ -19,7 +19,7 @@ all() ->
     [remote_node_killed_under_load, remote_node_joins_and_last_leaves, remote_node_cut_off_and_back,
      remote_quick_handler_no_error,
      remote_upload_and_stream_bounded, topics_across_two_edges, topic_forwarder_killed,
-     topics_across_a_netsplit].
+     topics_across_a_netsplit, topic_forwarder_backlog_bounded].
 
 init_per_suite(Config0) ->
     ok = ensure_distribution(),
@@ -394,6 +394,40 @@ topic_forwarder_killed(Config) ->
     ok = ferry_test_lib:wait_until(fun() -> ferry_pubsub:subscribers(Topic) =:= [E2] end, 10000),
     ok = erpc:call(E2, ferry_pubsub, broadcast, [Topic, [{text, <<"last">>}]]),
     [?assertEqual(<<"last">>, recv_text(S)) || S <- There].
+
+%% This node's forwarder cannot keep up (suspended here) while another
+%% node broadcasts 10,100 messages to its subscribers: with 10,000 waiting,
+%% it drops the oldest 100 (counted, logged once) and delivers the rest,
+%% in order; its mailbox empties.
+topic_forwarder_backlog_bounded(Config) ->
+    Topic = <<"backlog">>,
+    {_Peer, E2} = start_peer(e2),
+    [S1, S2] = Here = [client(?config(port, Config), Topic) || _ <- [1, 2]],
+    [receive {subscribed, _, _} -> ok after 10000 -> ct:fail(not_subscribed) end || _ <- Here],
+    ok = subscribed_on(Topic, [node()], [node()], fun(M, F, A) -> erpc:call(E2, M, F, A) end),
+    Forwarder = whereis(ferry_pubsub),
+    Dropped0 = ferry_pubsub:dropped(),
+    N = 10100,
+    ferry_test_lib:capture_logs(),
+    try
+        ok = sys:suspend(Forwarder),
+        ok = erpc:call(E2, lists, foreach,
+                       [fun(I) -> ferry_pubsub:broadcast(Topic, [{text, integer_to_binary(I)}]) end,
+                        lists:seq(1, N)]),
+        ok = ferry_test_lib:wait_until(
+               fun() -> process_info(Forwarder, message_queue_len) =:= {message_queue_len, N} end,
+               10000),
+        ok = sys:resume(Forwarder),
+        [[?assertEqual(integer_to_binary(I), recv_text(S)) || I <- lists:seq(101, N)] || S <- [S1, S2]],
+        ?assertEqual(100, ferry_pubsub:dropped() - Dropped0),
+        ?assertEqual({message_queue_len, 0}, process_info(Forwarder, message_queue_len)),
+        #{dropped := Logged, backlog := 10000} =
+            ferry_test_lib:await_log(fun(#{what := W}) -> W =:= topic_broadcasts_dropped end, 5000),
+        ?assert(Logged >= 1 andalso Logged =< 100)
+    after
+        ferry_test_lib:stop_capture()
+    end,
+    [ferry_ws_client:close(S) || S <- Here].
 
 %% A netsplit between two edge nodes (distribution cut, both alive): each
 %% side's broadcasts reach its own subscribers only, and nothing crosses

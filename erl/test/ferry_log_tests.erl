@@ -126,6 +126,13 @@ port_exit_names_the_code_test_() ->
      ?_assert(has(line(#{what => port_drained, listener => l, exit => {exit_status, 0}}),
                   "EXIT_OK"))].
 
+%% Dropped topic broadcasts say how many, and where to count them all.
+topic_broadcasts_dropped_test() ->
+    Line = line(#{what => topic_broadcasts_dropped, dropped => 42, backlog => 10000}),
+    ?assert(has(Line, "42 broadcasts from other nodes dropped")),
+    ?assert(has(Line, "more than 10000 waiting")),
+    ?assert(has(Line, "ferry_pubsub:dropped/0")).
+
 %% A refused response says why, with the handler and the sizes.
 bad_response_test() ->
     Line = line(#{what => handler_failed, listener => l, id => 3, method => <<"GET">>,

@@ -65,4 +65,11 @@ defmodule Ferry.PubSub do
   @doc "The nodes with subscribers of `topic`, as this node sees them."
   @spec subscribers(topic()) :: [node()]
   def subscribers(topic) when is_binary(topic), do: :ferry_pubsub.subscribers(topic)
+
+  @doc """
+  How many broadcasts from other nodes this node has dropped because more
+  than 10,000 were waiting for its forwarder (`docs/CLUSTER.md`).
+  """
+  @spec dropped() :: non_neg_integer()
+  def dropped, do: :ferry_pubsub.dropped()
 end

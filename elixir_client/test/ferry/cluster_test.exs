@@ -96,6 +96,8 @@ defmodule Ferry.ClusterTest do
     assert {:text, "left"} = WS.recv(a)
     assert {:text, "left"} = WS.recv(b)
     eventually(fn -> :erpc.call(node, Ferry.PubSub, :subscribers, [@topic]) == [] end)
+    # Nothing waited long enough at this node's forwarder to be dropped.
+    assert Ferry.PubSub.dropped() == 0
   end
 
   test "a route served by another node with Ferry.Remote; 503 with retry-after once it leaves",
