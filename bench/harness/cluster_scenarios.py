@@ -10,9 +10,6 @@ application nodes and a second edge node, all started by the edge with OTP's
     fanout with both ports): time from the POST until the last subscriber
     has the message.
 """
-import json
-import resource
-import subprocess
 import urllib.request
 
 import servers
@@ -21,7 +18,7 @@ import os
 
 from cells import med, ms, spread
 from procs import cpu_seconds, proc_kind, process_tree
-from scenarios import parse_wrk
+from scenarios import run_wrk
 
 SPEC = {"name": "ferry_cluster", "label": "Ferry cluster (edge + 2 app nodes + edge2)",
         "argv": servers.erl("bench_ferry_cluster", servers.FERRY_BIN, *servers.VM_FLAGS,
@@ -30,10 +27,7 @@ PATHS = (("local", "/"), ("remote, 1 app node", "/r1"), ("remote, 2 app nodes", 
 
 
 def _wrk(port, path, connections, seconds):
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-           f"http://127.0.0.1:{port}{path}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
-    return parse_wrk(out)
+    return run_wrk(f"http://127.0.0.1:{port}{path}", connections, seconds)
 
 
 def _node_of(pid, root):

@@ -242,7 +242,7 @@ def write(res, results_dir):
     s = res["settings"]
     how = (f"{s['rounds']} round(s) of {s['duration']} s per wrk run (after {s['warmup']} s warm-up), "
            f"servers alternated; {'BENCH_QUICK=1 smoke run' if s['quick'] else 'full run'}")
-    md = [f"# Ferry benchmark results", "",
+    md = ["# Ferry benchmark results", "",
           f"Run {res['started']} by `make bench` ({how}); took {res['elapsed_s']:.0f} s.", "",
           f"Machine: {machine()}.", "",
           md_table(table), ""]

@@ -32,16 +32,27 @@ def parse_wrk(out):
             "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
+def run_wrk(url, connections, seconds, threads=2, headers=()):
+    """wrk's figures for `url`. A run whose output has no figures (wrk
+    failed: seen once with TLS in a full run, with nothing on stdout) is
+    tried once more; a second failure raises with what wrk said."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+           *[a for h in headers for a in ("-H", h)], url]
+    for attempt in (1, 2):
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+        try:
+            return parse_wrk(out.stdout)
+        except (AttributeError, KeyError) as e:
+            if attempt == 2:
+                raise RuntimeError(f"cannot read wrk output ({e}; exit status {out.returncode}):\n"
+                                   f"{out.stdout}{out.stderr}")
+            time.sleep(1)
+
+
 def wrk(port, connections, seconds, threads=2):
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-           "--timeout", "5s", f"http://127.0.0.1:{port}/"]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    fig = run_wrk(f"http://127.0.0.1:{port}/", connections, seconds, threads)
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    try:
-        fig = parse_wrk(out)
-    except (AttributeError, KeyError) as e:
-        raise RuntimeError(f"cannot read wrk output ({e}):\n{out}")
     # wrk shares the CPUs with the server: what it costs per request differs
     # by server (how responses arrive), so it is part of the picture.
     cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime

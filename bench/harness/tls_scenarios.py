@@ -8,7 +8,6 @@ plain TCP on PORT, TLS on a second free port, an ECDSA P-256 certificate
 made here.
 """
 import os
-import resource
 import subprocess
 import sys
 
@@ -48,13 +47,7 @@ def servers():
 
 
 def _wrk(url, connections, seconds, close):
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-           *(["-H", "Connection: close"] if close else []), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
-    try:
-        return scenarios.parse_wrk(out)
-    except (AttributeError, KeyError) as e:
-        raise RuntimeError(f"cannot read wrk output ({e}):\n{out}")
+    return scenarios.run_wrk(url, connections, seconds, headers=["Connection: close"] if close else [])
 
 
 def _measure(server, s, url, close):
