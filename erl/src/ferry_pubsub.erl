@@ -39,16 +39,18 @@
 
 -define(SCOPE, ferry_cluster).
 %% {{Topic, Listener}, Count}: this node's subscribed connections by
-%% listener, read by publishers; written by the forwarder only.
+%% listener, read by publishers; and {?DROPPED, Count}. Written by the
+%% forwarder only.
 -define(TABLE, ferry_pubsub_local).
 %% A bag of {Subscriber, {Topic, Listener}}: what each connection is
 %% subscribed to, for the forwarder (and the next one, if it dies).
 -define(SUBS, ferry_pubsub_subs).
 
-%% Broadcasts from other nodes that may wait in the forwarder's mailbox;
-%% past this, the oldest are dropped.
+%% Messages that may wait behind the one the forwarder handles: a
+%% broadcast from another node that comes with this many behind it is
+%% dropped.
 -define(BACKLOG, 10000).
-%% In ?TABLE: the broadcasts this node's forwarders have dropped.
+%% ?TABLE's key for the broadcasts this node's forwarders have dropped.
 -define(DROPPED, dropped).
 
 -record(state, {%% Subscriber pid => its monitor
