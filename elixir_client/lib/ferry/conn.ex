@@ -954,10 +954,8 @@ defmodule Ferry.Conn do
   """
   @spec register_before_send(t(), (t() -> t())) :: t()
   def register_before_send(%Conn{state: state, private: private} = conn, callback)
-      when state in [:unset, :set] and is_function(callback, 1) do
-    callbacks = Map.get(private, :before_send, [])
-    %{conn | private: Map.put(private, :before_send, [callback | callbacks])}
-  end
+      when state in [:unset, :set] and is_function(callback, 1),
+      do: put_private(conn, :before_send, [callback | Map.get(private, :before_send, [])])
 
   def register_before_send(%Conn{}, _callback),
     do: raise(Ferry.AlreadySentError, "the response was already sent")
