@@ -98,6 +98,18 @@ impl FrameReader {
         (len <= self.max_frame).then_some(4 + len)
     }
 
+    /// A whole frame (or a length over `max_frame`, which `next_frame`
+    /// reports) is in the buffer.
+    pub fn has_frame(&self) -> bool {
+        match self.buf[..self.end].get(self.start..self.start + 4) {
+            Some(head) => {
+                let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+                len > self.max_frame || self.end - self.start - 4 >= len
+            }
+            None => false,
+        }
+    }
+
     /// The next whole frame's payload, `Ok(None)` when it has not all arrived.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
         let Some(head) = self.buf[..self.end].get(self.start..self.start + 4) else {
@@ -366,6 +378,25 @@ mod tests {
             got.extend(drain(&mut r));
             assert_eq!(got, payloads.iter().map(|p| p.to_vec()).collect::<Vec<_>>(), "split {split}");
         }
+    }
+
+    /// `has_frame` says what `next_frame` would give, at every cut.
+    #[test]
+    fn has_frame_at_every_cut() {
+        let stream = framed(&[b"hello", b"", b"world!"]);
+        for split in 0..=stream.len() {
+            let mut r = FrameReader::new(100);
+            r.push(&stream[..split]);
+            while r.has_frame() {
+                assert!(matches!(r.next_frame(), Ok(Some(_))), "split {split}");
+            }
+            assert!(matches!(r.next_frame(), Ok(None)), "split {split}");
+        }
+        // A length over max_frame is there to be refused.
+        let mut r = FrameReader::new(4);
+        r.push(&[0, 0, 0, 5]);
+        assert!(r.has_frame());
+        assert!(r.next_frame().is_err());
     }
 
     #[test]

@@ -494,6 +494,35 @@ pub fn stream_credit(out: &mut Outbox, id: u64, bytes: u64) {
     out.end_frame();
 }
 
+/// `{publish_credit, N, Writes}`: N fan-out commands (`ws_publish`,
+/// `ws_send` to a list) have been done since the last one, writing to
+/// `Writes` sockets; the BEAM lets more in, as many as it judges that
+/// many writes take.
+pub fn publish_credit(out: &mut Outbox, n: u64, writes: u64) {
+    let b = out.begin_frame();
+    etf::put_tuple(b, 3);
+    etf::put_atom(b, "publish_credit");
+    etf::put_uint(b, n);
+    etf::put_uint(b, writes);
+    out.end_frame();
+}
+
+/// Is this command frame one the BEAM counts against its publish window:
+/// `ws_publish`, or `ws_send` to a list? Read from the frame's first bytes,
+/// before and whatever its decoding, so a malformed one is counted too and
+/// the BEAM's count never drifts from ours.
+pub fn is_fan_out(frame: &[u8]) -> bool {
+    const PUBLISH: &[u8] = b"\x77\x0aws_publish";
+    const SEND: &[u8] = b"\x77\x07ws_send";
+    match frame {
+        // 131, SMALL_TUPLE, arity, then the tag as a SMALL_ATOM_UTF8.
+        [131, 104, _, rest @ ..] if rest.starts_with(PUBLISH) => true,
+        // A list target: LIST_EXT, STRING_EXT or NIL_EXT.
+        [131, 104, _, rest @ ..] if rest.starts_with(SEND) => matches!(rest.get(SEND.len()), Some(106..=108)),
+        _ => false,
+    }
+}
+
 pub fn drained(out: &mut Outbox) {
     etf::put_atom(out.begin_frame(), "drained");
     out.end_frame();

@@ -32,6 +32,13 @@ const FIRST_CONN: usize = 3;
 const SCRATCH_BYTES: usize = 256 * 1024;
 /// Timers are checked this often; deadlines are this precise.
 const TICK_MS: u64 = 100;
+/// Socket writes of fan-out (`ws_publish`, `ws_send` to a list) one turn
+/// of the loop does before it leaves the rest of stdin's commands for the
+/// next turn, so other connections, accepting and stdin itself keep their
+/// turn during a flood of publishes (about 10 ms of the kernel's TCP work
+/// here). One command is never split: a publish to a larger group takes
+/// its turn alone.
+const FAN_OUT_TURN_WRITES: usize = 4096;
 
 pub struct Server {
     poll: Poll,
@@ -53,6 +60,15 @@ pub struct Server {
     stdout_file: ManuallyDrop<File>,
     /// stdin could not join the poll (a regular file): read it every turn.
     stdin_unpolled: bool,
+    /// Whole commands are waiting in `stdin`'s buffer: a turn's fan-out
+    /// budget ran out before them. Handled next turn, before reading more.
+    stdin_backlog: bool,
+    /// Fan-out socket writes this turn (`FAN_OUT_TURN_WRITES`).
+    turn_fan_out: usize,
+    /// Fan-out commands done and not yet reported (`publish_credit`), and
+    /// the socket writes they took.
+    fan_out_done: u64,
+    fan_out_writes: u64,
     stats: Stats,
     paused: bool,
     paused_slots: Vec<usize>,
@@ -124,6 +140,10 @@ impl Server {
             stdin_file: ManuallyDrop::new(unsafe { File::from_raw_fd(0) }),
             stdout_file: ManuallyDrop::new(unsafe { File::from_raw_fd(1) }),
             stdin_unpolled,
+            stdin_backlog: false,
+            turn_fan_out: 0,
+            fan_out_done: 0,
+            fan_out_writes: 0,
             stats: Stats::default(),
             paused: false,
             paused_slots: Vec::new(),
@@ -142,7 +162,7 @@ impl Server {
     fn run(&mut self) -> ! {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if !self.again.is_empty() {
+            let timeout = if !self.again.is_empty() || self.stdin_backlog {
                 Some(Duration::ZERO)
             } else if self.stdin_unpolled {
                 Some(Duration::from_millis(10))
@@ -159,9 +179,13 @@ impl Server {
             self.now = self.start.elapsed().as_millis() as u64;
             self.date.refresh();
             self.dirty.append(&mut self.again);
+            self.turn_fan_out = 0;
+            let mut stdin_ready = std::mem::take(&mut self.stdin_backlog) || self.stdin_unpolled;
             for ev in events.iter() {
                 match ev.token() {
-                    STDIN => self.on_stdin(),
+                    // Read after the connections' events: a turn whose
+                    // fan-out budget runs out leaves them nothing.
+                    STDIN => stdin_ready = true,
                     STDOUT => self.events_out.writable = true,
                     LISTENER => self.accept(),
                     Token(t) => {
@@ -175,7 +199,7 @@ impl Server {
                     }
                 }
             }
-            if self.stdin_unpolled {
+            if stdin_ready {
                 self.on_stdin();
             }
             if self.now >= self.last_sweep + TICK_MS {
@@ -312,10 +336,23 @@ impl Server {
     // -----------------------------------------------------------------------
     // Commands from the BEAM
 
+    /// Handles the commands from stdin: those left in its buffer by the
+    /// turn before first, then what a read brings. A backlog is not added
+    /// to: the pipe holds the rest until this process is ready for it.
     fn on_stdin(&mut self) {
         let mut reader = std::mem::replace(&mut self.stdin, FrameReader::new(0));
-        let filled = reader.fill(&mut *self.stdin_file);
+        let mut filled = None;
         loop {
+            if !reader.has_frame() {
+                if filled.is_some() {
+                    break;
+                }
+                filled = Some(reader.fill(&mut *self.stdin_file));
+            }
+            if self.turn_fan_out >= FAN_OUT_TURN_WRITES && reader.has_frame() {
+                self.stdin_backlog = true;
+                break;
+            }
             match reader.next_frame() {
                 Ok(Some(frame)) if frame::is_batch(frame) => {
                     for inner in frame::Batch(frame) {
@@ -329,7 +366,7 @@ impl Server {
                     }
                 }
                 Ok(Some(frame)) => self.handle_frame(frame),
-                Ok(None) => break,
+                Ok(None) => {}
                 Err(FrameError::TooLong { len, max }) => {
                     self.flush_stdout_before_exit();
                     exit::fatal(EXIT_BAD_FRAME, &format!("frame of {len} bytes from the BEAM is over max_frame ({max})"));
@@ -338,14 +375,21 @@ impl Server {
         }
         reader.set_max_frame(self.cfg.max_frame);
         self.stdin = reader;
+        if self.fan_out_done > 0 {
+            let (n, writes) = (std::mem::take(&mut self.fan_out_done), std::mem::take(&mut self.fan_out_writes));
+            protocol::publish_credit(&mut self.events_out, n, writes);
+        }
         match filled {
-            Ok(Fill::Progress) => {}
+            None | Some(Ok(Fill::Progress)) => {}
             // The VM is gone: nobody to serve. Exit at once.
-            Ok(Fill::Eof) | Err(_) => std::process::exit(EXIT_OK),
+            Some(Ok(Fill::Eof) | Err(_)) => std::process::exit(EXIT_OK),
         }
     }
 
     fn handle_frame(&mut self, frame: &[u8]) {
+        if protocol::is_fan_out(frame) {
+            self.fan_out_done += 1;
+        }
         let cmd = match protocol::decode_command(frame) {
             Ok(cmd) => cmd,
             Err(bad) => {
@@ -443,6 +487,8 @@ impl Server {
     /// several threads for a large group, `fanout`), then each connection
     /// queues what its socket did not take, or is closed if too far behind.
     fn fan_out(&mut self, targets: &[(u64, usize)], shared: &conn::Shared) {
+        self.turn_fan_out += targets.len();
+        self.fan_out_writes += targets.len() as u64;
         let written = {
             let socks: Vec<_> = targets
                 .iter()

@@ -291,6 +291,52 @@ mod tests {
         assert_eq!(target, Target::Many(vec![1, 2]));
     }
 
+    /// The commands the BEAM counts against its publish window, told
+    /// apart by their first bytes alone (`publish_credit`).
+    #[test]
+    fn fan_out_commands_are_recognised() {
+        let send_to = |target: &dyn Fn(&mut Vec<u8>)| {
+            cmd(|v| {
+                etf::put_tuple(v, 3);
+                etf::put_atom(v, "ws_send");
+                target(v);
+                etf::put_nil(v);
+            })
+        };
+        let many = send_to(&|v| {
+            etf::put_list(v, 1);
+            etf::put_uint(v, 1);
+            etf::put_nil(v);
+        });
+        let string = send_to(&|v| v.extend_from_slice(&[107, 0, 2, 1, 2]));
+        let none = send_to(&|v| etf::put_nil(v));
+        let one = send_to(&|v| etf::put_int(v, 7));
+        let publish = |arity: u8| {
+            cmd(|v| {
+                etf::put_tuple(v, arity);
+                etf::put_atom(v, "ws_publish");
+                etf::put_binary(v, b"room");
+                etf::put_nil(v);
+                if arity == 4 {
+                    etf::put_int(v, 9);
+                }
+            })
+        };
+        let join = cmd(|v| {
+            etf::put_tuple(v, 3);
+            etf::put_atom(v, "ws_join");
+            etf::put_int(v, 7);
+            etf::put_binary(v, b"room");
+        });
+        let stats = cmd(|v| etf::put_atom(v, "stats"));
+        for fan_out in [&many, &string, &none, &publish(3), &publish(4)] {
+            assert!(crate::protocol::is_fan_out(fan_out), "{fan_out:?}");
+        }
+        for other in [&one, &join, &stats, &vec![131], &vec![]] {
+            assert!(!crate::protocol::is_fan_out(other), "{other:?}");
+        }
+    }
+
     #[test]
     fn ws_accept_join_leave_publish() {
         let raw = cmd(|v| {
