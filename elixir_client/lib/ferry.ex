@@ -71,10 +71,15 @@ defmodule Ferry do
       Defaults to `#{inspect(@erl_defaults.drain_timeout)}`.
     * `:start_timeout` — ms the Rust process may take to report that it
       listens. Defaults to `#{inspect(@erl_defaults.start_timeout)}`.
-    * `:heartbeat_timeout` — ms a Rust process may leave a `stats` request
-      unanswered; past that it is taken for hung (stopped, stuck), killed
-      and restarted, with a log line (`:infinity` turns this off). Defaults
-      to `#{inspect(@erl_defaults.heartbeat_timeout)}`.
+    * `:heartbeat_timeout` — ms a Rust process may make no progress (leave
+      a `stats` request unanswered and write nothing to the VM); past that
+      it is taken for hung (stopped, stuck), killed and restarted, with a
+      log line (`:infinity` turns this off). Defaults to
+      `#{inspect(@erl_defaults.heartbeat_timeout)}`.
+    * `:publish_window` — socket writes of fan-out (`Ferry.WebSocket.publish/3`
+      and the like) a shard may have been handed and not yet done; a
+      publisher past it waits until Rust has written. Defaults to
+      `#{inspect(@erl_defaults.publish_window)}`.
     * `:access_log` — `true` (Logger's `:info`) or a level to log one line
       per request (`Ferry.Telemetry`); it turns `:sent_events` on, so the
       line has the bytes written. Defaults to `#{inspect(@erl_defaults.access_log)}`.
@@ -111,6 +116,7 @@ defmodule Ferry do
           | {:drain_timeout, non_neg_integer()}
           | {:start_timeout, pos_integer()}
           | {:heartbeat_timeout, pos_integer() | :infinity}
+          | {:publish_window, pos_integer()}
           | {:access_log, boolean() | Logger.level()}
           | {:binary, Path.t()}
           | {atom(), term()}

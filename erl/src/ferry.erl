@@ -20,6 +20,7 @@
                   drain_timeout => non_neg_integer(),
                   start_timeout => pos_integer(),
                   heartbeat_timeout => pos_integer() | infinity,
+                  publish_window => pos_integer(),
                   ip => inet:ip_address() | binary() | string(),
                   port => inet:port_number(),
                   atom() => term()}.

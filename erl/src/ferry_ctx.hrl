@@ -26,4 +26,7 @@
                     %% (send_window, or half max_frame if less); a larger
                     %% one goes as a stream in pieces of half this.
                     whole_max :: pos_integer(),
+                    %% The port's publish window (ferry_fanout): fan-out
+                    %% commands take a ticket from it.
+                    fanout :: ferry_fanout:window() | undefined,
                     listener :: atom()}).

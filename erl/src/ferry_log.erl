@@ -129,8 +129,8 @@ line(#{what := port_down, reason := Why, os_pid := OsPid, restart := N, delay_ms
 line(#{what := port_restarted, os_pid := OsPid, restarts := N} = R) ->
     f("~ts: the Rust process restarted (os pid ~p) after ~p restart(s)", [listener(R), OsPid, N]);
 line(#{what := port_hung, os_pid := OsPid, timeout_ms := Ms} = R) ->
-    f("~ts: the Rust process (os pid ~p) did not answer a stats request within ~b ms: "
-      "killing it (it restarts)", [listener(R), OsPid, Ms]);
+    f("~ts: the Rust process (os pid ~p) did not answer a stats request within ~b ms, "
+      "and wrote nothing in that time: killing it (it restarts)", [listener(R), OsPid, Ms]);
 line(#{what := port_drained, exit := Why} = R) ->
     [listener(R), ": the Rust process drained, ", port_exit(Why)];
 line(#{what := port_log, message := Message} = R) ->
@@ -233,10 +233,17 @@ port_exit({exit_status, Status}) ->
 port_exit({port_closed, epipe}) ->
     %% A write found the pipe closed: the process had exited, and the port
     %% closed before its exit status came (the spawn driver then drops it).
-    "its stdin closed under a write (epipe): the Rust process exited and its exit status "
-    "was lost; its line on the VM's stderr says why";
+    "it exited while a command was being written to it, and the port closed on the failed "
+    "write (epipe) before its exit status came; Ferry did not stop it. An exit of its own "
+    "(a panic, a bad frame) leaves a line on the VM's stderr; none there means a signal "
+    "from outside (kill -9, the OOM killer)";
 port_exit(hung) ->
     "it stopped answering (killed by ferry)";
+port_exit({hung, {exit_status, 137}}) ->
+    "killed by the heartbeat with SIGKILL (exit status 137): it made no progress for heartbeat_timeout";
+port_exit({hung, _Port}) ->
+    %% The port closed under a write before the status came (epipe).
+    "killed by the heartbeat with SIGKILL: it made no progress for heartbeat_timeout";
 port_exit(Why) ->
     term(Why).
 

@@ -22,6 +22,7 @@
                        drain_timeout := non_neg_integer(),
                        start_timeout := pos_integer(),
                        heartbeat_timeout := pos_integer() | infinity,
+                       publish_window := pos_integer(),
                        access_log := false | true | logger:level(),
                        listen := #{atom() => term()}}.
 
@@ -50,6 +51,12 @@ defaults() ->
       %% is hung (stopped, or stuck in a loop): it is killed and restarted.
       %% One is sent every this many ms while the port serves.
       heartbeat_timeout => 10000,
+      %% Socket writes of fan-out (ws_publish, ws_send to a list) a shard
+      %% may have been handed and not yet done; a publisher past it waits
+      %% (ferry_fanout). 8192 writes are ~25-50 ms of the kernel's TCP work
+      %% here: what a response or a stats request waits behind, at most
+      %% (one publish to a larger group is let in alone).
+      publish_window => 8192,
       %% One logger line per request (ferry_access_log), at this level
       %% (true: info). It turns the port's sent_events on, unless the
       %% listener turns them off, so the line has the bytes Rust wrote.
@@ -135,6 +142,7 @@ valid_erl(K, infinity) when K =:= request_timeout; K =:= heartbeat_timeout -> tr
 valid_erl(K, V) when K =:= request_timeout; K =:= start_timeout; K =:= heartbeat_timeout ->
     is_integer(V) andalso V > 0;
 valid_erl(drain_timeout, V) -> is_integer(V) andalso V >= 0;
+valid_erl(publish_window, V) -> is_integer(V) andalso V >= 1 andalso V =< 1000000;
 valid_erl(access_log, V) -> is_boolean(V) orelse lists:member(V, levels());
 valid_erl(_, _) -> false.
 
@@ -217,6 +225,7 @@ allowed(request_timeout) -> "must be a positive integer (ms) or infinity";
 allowed(heartbeat_timeout) -> "must be a positive integer (ms) or infinity";
 allowed(start_timeout) -> "must be a positive integer (ms)";
 allowed(drain_timeout) -> "must be a non-negative integer (ms)";
+allowed(publish_window) -> "must be an integer 1..1000000 (socket writes)";
 allowed(access_log) -> "must be false, true (info) or a logger level";
 allowed(binary) -> "must be the path of the ferry executable, a string or a binary";
 allowed(ip) -> "must be an address: a binary or string such as \"::1\", or an inet:ip_address() tuple";

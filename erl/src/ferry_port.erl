@@ -35,6 +35,8 @@
 -define(REGISTRY, ferry_listeners).
 %% The handlers without a deadline (see entry/1).
 -define(LASTING, '$ferry_lasting').
+%% The writer process of a port (see command/2).
+-define(WRITER, '$ferry_writer').
 
 -record(state, {listener :: atom(),
                 shard :: pos_integer(),
@@ -58,7 +60,17 @@
                 %% Callers of reload_tls/1, answered by `tls_reloaded'.
                 tls_waiters = [] :: [gen_server:from()],
                 %% When the `stats' request still unanswered was sent.
-                stats_sent_at :: integer() | undefined}).
+                stats_sent_at :: integer() | undefined,
+                %% Bytes read from the port so far, and when they last grew:
+                %% a Rust process that writes is alive, answered or not.
+                input_seen = 0 :: non_neg_integer(),
+                progress_at = 0 :: integer(),
+                %% The heartbeat killed this os pid: its exit is named so.
+                hung_kill :: non_neg_integer() | undefined,
+                %% The publish window of the current port (ferry_fanout),
+                %% and the publishers waiting for it.
+                fanout :: ferry_fanout:window() | undefined,
+                fanout_waiters :: ferry_fanout:waiters() | undefined}).
 
 %%% API
 
@@ -203,7 +215,13 @@ handle_call(reload_tls, From, #state{phase = serving, port = Port} = S) ->
     command(Port, term_to_binary(reload_tls)),
     {noreply, S#state{tls_waiters = S#state.tls_waiters ++ [From]}};
 handle_call(reload_tls, _From, S) ->
-    {reply, {error, not_serving}, S}.
+    {reply, {error, not_serving}, S};
+handle_call({fanout_wait, Port, Ticket}, From, #state{port = Port, fanout = Window} = S)
+  when Window =/= undefined ->
+    {noreply, S#state{fanout_waiters = ferry_fanout:wait(Window, Ticket, From, S#state.fanout_waiters)}};
+handle_call({fanout_wait, _StalePort, _Ticket}, _From, S) ->
+    %% A port already gone: the command goes nowhere.
+    {reply, ok, S}.
 
 handle_cast(begin_drain, S) ->
     {noreply, begin_draining(S)}.
@@ -357,6 +375,9 @@ event({protocol_error, Id, Message}, S) ->
     S;
 event(drained, S) ->
     S;
+event({publish_credit, N, Writes}, #state{fanout = Window} = S)
+  when is_integer(N), N > 0, is_integer(Writes), Writes >= 0, Window =/= undefined ->
+    S#state{fanout_waiters = ferry_fanout:credit(Window, N, Writes, S#state.fanout_waiters)};
 event({ready, Info}, #state{phase = starting} = S) ->
     report(notice, #{what => port_restarted, os_pid => maps:get(os_pid, Info, undefined),
                      restarts => S#state.restarts}, S),
@@ -631,6 +652,7 @@ open(#state{opts = #{binary := Binary}, listen = Listen} = S) ->
     try open_port({spawn_executable, Binary},
                   [{packet, 4}, binary, exit_status, use_stdio, {args, []}]) of
         Port ->
+            start_writer(Port),
             command(Port, ferry_protocol:listen(Listen)),
             {ok, S#state{port = Port, phase = starting}}
     catch error:Reason ->
@@ -689,36 +711,52 @@ ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = P
         ets:insert(?REGISTRY, {{S#state.listener, bound}, parent(), Bound}),
     SendWindow = window(send_window, Info, Listen),
     MaxFrame = max_frame(Info, Listen),
-    ferry_ws:register_port(S#state.listener, S#state.shard, Port, MaxFrame),
+    #{publish_window := PublishWindow} = S#state.opts,
+    Fanout = ferry_fanout:new(self(), PublishWindow),
+    ferry_ws:register_port(S#state.listener, S#state.shard, Port, MaxFrame, Fanout),
     Ctx = #ferry_ctx{port = Port, owner = self(), listener = S#state.listener, os_pid = OsPid,
                      send_window = SendWindow,
                      body_window = window(body_window, Info, Listen),
                      max_frame = MaxFrame,
-                     whole_max = max(1, min(SendWindow, MaxFrame div 2))},
+                     whole_max = max(1, min(SendWindow, MaxFrame div 2)),
+                     fanout = Fanout},
     ferry_lifecycle:port_start(S#state.listener, S#state.shard, OsPid, S#state.restarts),
     S#state{phase = serving, os_pid = OsPid, listen = Listen#{port => Bound}, ctx = Ctx,
-            started_at = now_ms(), ready = Info, stats_sent_at = undefined}.
+            started_at = now_ms(), ready = Info, stats_sent_at = undefined,
+            input_seen = 0, progress_at = now_ms(), fanout = Fanout}.
 
 %%% Heartbeat: a Rust process that is stopped (kill -STOP) or stuck keeps
 %%% its port open and its socket bound while serving nothing; only its
-%%% silence tells. Every heartbeat_timeout it is sent `stats' unless an
-%%% answer is awaited; an answer awaited that long means it is hung: it is
-%%% killed, and its exit restarts it as any other.
+%%% silence tells. It is judged by progress, never by one answer's
+%%% latency: a `stats' request may wait behind seconds of fan-out work in
+%%% the pipe, and a process that keeps writing to the BEAM meanwhile
+%%% (events, publish_credit) is alive. The heartbeat looks every tenth of
+%%% heartbeat_timeout (at most every 500 ms) at the bytes read from the
+%%% port, and keeps one `stats' request out; a request unanswered for
+%%% heartbeat_timeout with no byte from the port in that time means hung:
+%%% the process is killed, and its exit restarts it as any other.
 
 heartbeat_after(#state{opts = #{heartbeat_timeout := infinity}}) ->
     ok;
 heartbeat_after(#state{port = Port, opts = #{heartbeat_timeout := Ms}}) ->
-    _ = erlang:send_after(Ms, self(), {heartbeat, Port}),
+    _ = erlang:send_after(max(10, min(Ms div 10, 500)), self(), {heartbeat, Port}),
+    ok;
+heartbeat_after(_) ->
     ok.
 
-heartbeat(#state{stats_sent_at = undefined} = S) ->
-    heartbeat_after(S),
-    ask_stats(S);
-heartbeat(#state{stats_sent_at = Sent, opts = #{heartbeat_timeout := Ms}} = S) ->
-    heartbeat_after(S),
-    case now_ms() - Sent >= Ms of
-        false -> S;
-        true -> answered_or_hung(S)
+heartbeat(#state{port = Port, opts = #{heartbeat_timeout := Ms}} = S0) ->
+    heartbeat_after(S0),
+    Now = now_ms(),
+    S = case erlang:port_info(Port, input) of
+            {input, In} when In =/= S0#state.input_seen ->
+                S0#state{input_seen = In, progress_at = Now};
+            _ ->
+                S0
+        end,
+    case S#state.stats_sent_at of
+        undefined -> ask_stats(S);
+        Sent when Now - Sent >= Ms, Now - S#state.progress_at >= Ms -> answered_or_hung(S);
+        _ -> S
     end.
 
 %% A mailbox long enough to hold the answer behind the heartbeat is no
@@ -730,8 +768,8 @@ answered_or_hung(#state{port = Port, os_pid = OsPid, opts = #{heartbeat_timeout 
     after 0 ->
             report(error, #{what => port_hung, os_pid => OsPid, timeout_ms => Ms}, S),
             _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-            %% Its exit_status comes next and restarts it.
-            S#state{stats_sent_at = undefined}
+            %% Its exit comes next and restarts it.
+            S#state{stats_sent_at = undefined, hung_kill = OsPid}
     end.
 
 ask_stats(#state{stats_sent_at = undefined, port = Port} = S) ->
@@ -771,14 +809,17 @@ closed_why(Port, Reason) ->
     after ?EXIT_STATUS_WAIT_MS -> {port_closed, Reason}
     end.
 
-port_exit(Why, #state{phase = draining} = S) ->
+port_exit(Why0, #state{phase = draining} = S) ->
+    Why = exit_cause(Why0, S),
     report(case Why of {exit_status, 0} -> notice; _ -> warning end,
            #{what => port_drained, exit => Why, os_pid => S#state.os_pid}, S),
     ferry_lifecycle:port_exit(S#state.listener, S#state.shard, S#state.os_pid, Why, undefined),
     kill_handlers(),
-    S#state{port = undefined, os_pid = undefined, phase = drained};
-port_exit(Why, #state{restarts = Restarts} = S0) ->
-    S = S0#state{tls_waiters = []},
+    S#state{port = undefined, os_pid = undefined, phase = drained,
+            fanout = undefined, fanout_waiters = ferry_fanout:release_all(S#state.fanout_waiters)};
+port_exit(Why0, #state{restarts = Restarts} = S0) ->
+    Why = exit_cause(Why0, S0),
+    S = S0#state{tls_waiters = [], fanout_waiters = ferry_fanout:release_all(S0#state.fanout_waiters)},
     kill_handlers(),
     [gen_server:reply(From, info_map(S, #{})) || From <- S#state.stats_waiters],
     [gen_server:reply(From, {error, port_down}) || From <- S0#state.tls_waiters],
@@ -793,7 +834,14 @@ port_exit(Why, #state{restarts = Restarts} = S0) ->
                               {Restarts + 1, Delay}),
     erlang:send_after(Delay, self(), reopen),
     S#state{port = undefined, os_pid = undefined, phase = backoff, stats_waiters = [],
-            stats_sent_at = undefined, failures = Failures + 1, restarts = Restarts + 1}.
+            stats_sent_at = undefined, failures = Failures + 1, restarts = Restarts + 1,
+            fanout = undefined, hung_kill = undefined}.
+
+%% The heartbeat killed this process: say so, with what the port said.
+exit_cause(Why, #state{hung_kill = OsPid, os_pid = OsPid}) when OsPid =/= undefined ->
+    {hung, Why};
+exit_cause(Why, _S) ->
+    Why.
 
 %% A report about a request names the Rust process that has it: ids
 %% restart at 0 with each one.
@@ -864,9 +912,31 @@ info_map(#state{} = S, PortStats) ->
                port => maps:get(port, S#state.listen, 0),
                phase => S#state.phase}.
 
+%% This process never writes to its port itself: a write to a busy port
+%% suspends the writer until the Rust process reads, and a stopped Rust
+%% process would then stop its own owner (no heartbeat, no restart, no
+%% info/1). Its commands go through a writer process of the port's, in
+%% order; the writer ends when the port does.
 command(undefined, _Frame) ->
     ok;
 command(Port, Frame) ->
-    try erlang:port_command(Port, Frame), ok
-    catch error:badarg -> ok
+    case get({?WRITER, Port}) of
+        undefined -> ok;   % a port already gone
+        Writer -> Writer ! {write, Frame}, ok
+    end.
+
+start_writer(Port) ->
+    [erase(Key) || {{?WRITER, _} = Key, _} <- get()],
+    put({?WRITER, Port}, spawn(fun() -> writer(Port, erlang:monitor(port, Port)) end)),
+    ok.
+
+writer(Port, Ref) ->
+    receive
+        {write, Frame} ->
+            try erlang:port_command(Port, Frame)
+            catch error:badarg -> ok
+            end,
+            writer(Port, Ref);
+        {'DOWN', Ref, port, Port, _} ->
+            ok
     end.

@@ -28,7 +28,7 @@
 atoms() ->
     [%% event tags
      ready, listen_error, request, body, body_end, closed, sent, stream_credit,
-     stats, log, protocol_error, drained, body_file,
+     stats, log, protocol_error, drained, body_file, publish_credit,
      %% ready map
      ip, port, os_pid, protocol, version, send_window, body_window, max_frame, files,
      %% listen_error kinds
@@ -122,7 +122,9 @@ listen(Config) -> term_to_binary({listen, Config}).
 respond(Id, Status, Headers, Body) ->
     case iolist_size(Body) of
         Small when Small < ?COPY_BELOW ->
-            term_to_binary({respond, Id, Status, Headers, Body});
+            %% One binary, never the handler's iolist as a term: a list
+            %% nested deeper than Rust reads (1024) would be refused.
+            term_to_binary({respond, Id, Status, Headers, iolist_to_binary(Body)});
         Size ->
             [<<131, 104, 5, 119, 7, "respond">>, ext(Id), ext(Status), ext(Headers),
              <<109, Size:32>>, Body]

@@ -9,7 +9,10 @@
 %% `{binary, iodata()}', `{ping | pong, iodata()}', `close' and
 %% `{close, Code, Reason}'; anything else raises `{bad_frame, Frame}'.
 %% Frames sent to a group or a list take no send credit: Rust closes a
-%% member that falls more than `send_window' behind with 1008.
+%% member that falls more than `send_window' behind with 1008. Each
+%% command to a group or a list takes a ticket of the shard's publish
+%% window (ferry_fanout, the `publish_window' option): a caller that
+%% publishes faster than Rust writes to the members waits here.
 -module(ferry_ws).
 
 -include("ferry_ctx.hrl").
@@ -18,7 +21,7 @@
 
 -export([join/1, leave/1, publish/3, publish_from/2, self/0, send/2]).
 %% For ferry_websocket and ferry_port.
--export([enter/1, register_port/4, unregister_port/2]).
+-export([enter/1, register_port/5, unregister_port/2]).
 %% For ferry_pubsub.
 -export([listener/0]).
 -export_type([conn/0]).
@@ -29,7 +32,8 @@
                      %% nothing (its ids mean other connections there).
                      port :: port(),
                      id :: ferry_protocol:id(),
-                     max_frame :: pos_integer() | infinity}).
+                     max_frame :: pos_integer() | infinity,
+                     fanout :: ferry_fanout:window() | undefined}).
 
 -opaque conn() :: #ferry_conn{}.
 
@@ -54,7 +58,7 @@ leave(Group) when is_binary(Group) ->
 -spec publish(atom(), binary(), [ferry_websocket:command()]) -> ok.
 publish(Listener, Group, Frames) when is_atom(Listener), is_binary(Group) ->
     Checked = frames(Frames),
-    lists:foreach(fun({Port, Max}) -> publish_to(Port, Max, Group, Checked, none) end,
+    lists:foreach(fun({Port, Max, Fanout}) -> publish_to(Port, Max, Fanout, Group, Checked, none) end,
                   shards(Listener)).
 
 %% @doc `Frames' to every member of `Group' but this connection.
@@ -62,38 +66,47 @@ publish(Listener, Group, Frames) when is_atom(Listener), is_binary(Group) ->
 publish_from(Group, Frames) when is_binary(Group) ->
     #ferry_ctx{listener = Listener, port = Own, id = Id} = ctx(),
     Checked = frames(Frames),
-    lists:foreach(fun({Port, Max}) when Port =:= Own -> publish_to(Port, Max, Group, Checked, Id);
-                     ({Port, Max}) -> publish_to(Port, Max, Group, Checked, none)
+    lists:foreach(fun({Port, Max, Fanout}) when Port =:= Own ->
+                          publish_to(Port, Max, Fanout, Group, Checked, Id);
+                     ({Port, Max, Fanout}) ->
+                          publish_to(Port, Max, Fanout, Group, Checked, none)
                   end, shards(Listener)).
 
-publish_to(Port, MaxFrame, Group, Frames, Except) ->
-    [command(Port, case Except of
-                       none -> ferry_protocol:ws_publish(Group, Run);
-                       Id -> ferry_protocol:ws_publish(Group, Run, Id)
-                   end)
+publish_to(Port, MaxFrame, Fanout, Group, Frames, Except) ->
+    [fan_out(Port, Fanout, case Except of
+                               none -> ferry_protocol:ws_publish(Group, Run);
+                               Id -> ferry_protocol:ws_publish(Group, Run, Id)
+                           end)
      || Run <- ferry_protocol:ws_runs(Frames, MaxFrame)],
     ok.
+
+%% A fan-out command, once the publish window lets it in.
+fan_out(Port, undefined, Frame) ->
+    command(Port, Frame);
+fan_out(Port, Fanout, Frame) ->
+    ok = ferry_fanout:acquire(Fanout, Port),
+    command(Port, Frame).
 
 %% @doc This connection, for `send/2' from anywhere.
 -spec self() -> conn().
 self() ->
-    #ferry_ctx{listener = Listener, port = Port, id = Id, max_frame = Max} = ctx(),
-    #ferry_conn{listener = Listener, port = Port, id = Id, max_frame = Max}.
+    #ferry_ctx{listener = Listener, port = Port, id = Id, max_frame = Max, fanout = Fanout} = ctx(),
+    #ferry_conn{listener = Listener, port = Port, id = Id, max_frame = Max, fanout = Fanout}.
 
 %% @doc `Frames' to each of `Conns': one command per shard.
 -spec send([conn()], [ferry_websocket:command()]) -> ok.
 send(Conns, Frames) when is_list(Conns) ->
     Checked = frames(Frames),
-    ByPort = lists:foldl(fun(#ferry_conn{port = Port, id = Id, max_frame = Max}, Acc) ->
-                                 maps:update_with({Port, Max}, fun(Ids) -> [Id | Ids] end, [Id], Acc)
+    ByPort = lists:foldl(fun(#ferry_conn{port = Port, id = Id, max_frame = Max, fanout = F}, Acc) ->
+                                 maps:update_with({Port, Max, F}, fun(Ids) -> [Id | Ids] end, [Id], Acc)
                          end, #{}, Conns),
-    maps:foreach(fun({Port, Max}, Ids) ->
+    maps:foreach(fun({Port, Max, Fanout}, Ids) ->
                          %% The ids take room in the command too.
                          Room = case Max of
                                     infinity -> infinity;
                                     _ -> Max - 16 * length(Ids)
                                 end,
-                         [command(Port, ferry_protocol:ws_send(lists:reverse(Ids), Run))
+                         [fan_out(Port, Fanout, ferry_protocol:ws_send(lists:reverse(Ids), Run))
                           || Run <- ferry_protocol:ws_runs(Checked, Room)]
                  end, ByPort).
 
@@ -130,9 +143,10 @@ enter(Ctx) ->
 
 %% @private Each shard's port, as its Rust process says it is ready;
 %% replaces the port of the process before it.
--spec register_port(atom(), pos_integer(), port(), pos_integer() | infinity) -> ok.
-register_port(Listener, Shard, Port, MaxFrame) ->
-    true = ets:insert(ferry_listeners, {?PORT_KEY(Listener, Shard), Port, MaxFrame}),
+-spec register_port(atom(), pos_integer(), port(), pos_integer() | infinity,
+                    ferry_fanout:window() | undefined) -> ok.
+register_port(Listener, Shard, Port, MaxFrame, Fanout) ->
+    true = ets:insert(ferry_listeners, {?PORT_KEY(Listener, Shard), Port, MaxFrame, Fanout}),
     ok.
 
 %% @private
@@ -142,4 +156,4 @@ unregister_port(Listener, Shard) ->
     ok.
 
 shards(Listener) ->
-    ets:select(ferry_listeners, [{{?PORT_KEY(Listener, '_'), '$1', '$2'}, [], [{{'$1', '$2'}}]}]).
+    ets:select(ferry_listeners, [{{?PORT_KEY(Listener, '_'), '$1', '$2', '$3'}, [], [{{'$1', '$2', '$3'}}]}]).

@@ -122,6 +122,9 @@ port_exit_names_the_code_test_() ->
      ?_assert(has(Down({exit_status, 143}), "killed by signal 15 (SIGTERM)")),
      ?_assert(has(Down({exit_status, 5}), "exit status 5 (not a code of ferry's)")),
      ?_assert(has(Down({port_closed, epipe}), "epipe")),
+     ?_assert(has(Down({port_closed, epipe}), "Ferry did not stop it")),
+     ?_assert(has(Down({hung, {exit_status, 137}}), "killed by the heartbeat with SIGKILL (exit status 137)")),
+     ?_assert(has(Down({hung, {port_closed, epipe}}), "killed by the heartbeat with SIGKILL")),
      ?_assert(has(Down(start_timeout), "start_timeout")),
      ?_assert(has(line(#{what => port_drained, listener => l, exit => {exit_status, 0}}),
                   "EXIT_OK"))].

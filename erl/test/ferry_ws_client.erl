@@ -6,7 +6,7 @@
 -module(ferry_ws_client).
 
 -export([connect/2, connect/3, handshake/3, send/3, send_close/3, recv/1, recv/2,
-         close/1, expect_closed/2]).
+         close/1, expect_closed/2, frame/2]).
 
 -define(GUID, <<"258EAFA5-E914-47DA-95CA-C5AB0DC85B11">>).
 -define(TIMEOUT, 15000).
@@ -52,7 +52,7 @@ handshake(S, Path, Headers) ->
             {error, {status, Status, RespHeaders, Body}}
     end.
 
-%% @doc One message in one masked frame.
+%% @doc One message in one masked frame: the bytes, and sent.
 send(S, Op, Data) ->
     ok = gen_tcp:send(S, frame(Op, iolist_to_binary(Data))).
 

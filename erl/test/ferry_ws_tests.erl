@@ -25,8 +25,8 @@ with_shards(Test) ->
             end,
     P1 = cat(),
     P2 = cat(),
-    ok = ferry_ws:register_port(fan, 1, P1, infinity),
-    ok = ferry_ws:register_port(fan, 2, P2, infinity),
+    ok = ferry_ws:register_port(fan, 1, P1, infinity, undefined),
+    ok = ferry_ws:register_port(fan, 2, P2, infinity, undefined),
     try Test(P1, P2)
     after
         ferry_ws:unregister_port(fan, 1),

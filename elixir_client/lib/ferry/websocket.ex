@@ -36,7 +36,10 @@ defmodule Ferry.WebSocket do
   iodata}`, `{:ping, iodata}`, `{:pong, iodata}`), one or a list, plus
   `{:close, code, reason}` to close the members. A group's members that
   read too slowly for a fan-out are closed by Rust with 1008, instead of
-  being buffered for without bound.
+  being buffered for without bound. A publisher that publishes faster than
+  Rust writes to the members waits in `publish/3`, `publish_from/2` and
+  `send/2` (the `:publish_window` option of `Ferry`): nothing is dropped,
+  and the pipe to Rust never holds more than a window of fan-out work.
   """
 
   @typedoc "A group's name."
