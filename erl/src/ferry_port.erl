@@ -740,8 +740,6 @@ heartbeat_after(#state{opts = #{heartbeat_timeout := infinity}}) ->
     ok;
 heartbeat_after(#state{port = Port, opts = #{heartbeat_timeout := Ms}}) ->
     _ = erlang:send_after(max(10, min(Ms div 10, 500)), self(), {heartbeat, Port}),
-    ok;
-heartbeat_after(_) ->
     ok.
 
 heartbeat(#state{port = Port, opts = #{heartbeat_timeout := Ms}} = S0) ->
