@@ -19,6 +19,9 @@ const LEVEL: u32 = 1;
 /// Output room reserved first while inflating a message.
 const INFLATE_STEP: usize = 16 * 1024;
 
+/// Output room reserved first while compressing a message.
+const DEFLATE_STEP: usize = 16 * 1024;
+
 /// The client's compressed messages, inflated into a capped buffer.
 pub struct Inflater {
     inner: Decompress,
@@ -134,7 +137,10 @@ impl Deflater {
         let start = out.len();
         loop {
             if out.capacity() - out.len() < 64 {
-                out.reserve(input.len() / 2 + 64);
+                // Room as the output grows (doubling), never in proportion
+                // to the input: 16 MiB of zeros come out as 16 KB, and a
+                // client that does not read keeps whatever was reserved.
+                out.reserve(DEFLATE_STEP);
             }
             let (in_before, out_before) = (self.inner.total_in(), out.len());
             self.inner.compress_vec(input, out, FlushCompress::Sync).map_err(|_| "permessage-deflate compression failed")?;
