@@ -43,6 +43,8 @@ pub struct Config {
     pub upload_dir: PathBuf,
     pub ws_max_frame: u64,
     pub ws_max_message: usize,
+    pub ws_max_inflated: usize,
+    pub ws_message_timeout: u64,
     pub ws_deflate: bool,
     pub ws_deflate_takeover: bool,
     pub ws_idle_timeout: u64,
@@ -212,6 +214,8 @@ const OPTIONS: &[OptionSpec] = &[
     },
     int_opt!("ws_max_frame", ws_max_frame, 125, 1 << 31, "16777216", "Largest payload of one WebSocket frame from a client, as its header announces it (compressed size for a compressed frame): a larger one closes the WebSocket with **1009** before its payload is read. 16 MiB: the largest Autobahn frame; browsers send a message as one frame.", "close **1009**; `ws_closed` `error`"),
     int_opt!("ws_max_message", ws_max_message, 125, 1 << 31, "16777216", "Largest WebSocket message from a client in bytes: its frames together, inflated if compressed (a decompression bomb stops here). Larger: close **1009**. A message this size must also fit in a frame to the BEAM (`max_frame`).", "close **1009**; `ws_closed` `error`"),
+    int_opt!("ws_max_inflated", ws_max_inflated, 125, 1 << 31, "1048576", "Largest permessage-deflate message from a client once inflated, and so the most a message still arriving may make Ferry hold for its connection (at most `ws_max_message`, which caps it). Larger: close **1009** as soon as the inflated bytes pass it, and the message's memory is freed. A compression bomb inflates about 1,000 times its wire size: this keeps a few KB from pinning `ws_max_message`. Uncompressed messages are limited by `ws_max_message` alone (their bytes cost the client as much).", "close **1009**; `ws_closed` `error`"),
+    int_opt!("ws_message_timeout", ws_message_timeout, 0, MS_MAX, "60000", "Ms from a WebSocket data message's first frame until its last must have arrived (control frames and empty fragments between them do not extend it): then close **1008**, and what it held is freed. 0: never. 60 s lets a 16 MiB message come at 2.3 Mbit/s.", "close **1008**; `ws_closed` `error`"),
     OptionSpec {
         key: "ws_deflate",
         kind: Kind::Bool,
@@ -289,6 +293,8 @@ impl Default for Config {
             upload_dir: PathBuf::new(),
             ws_max_frame: 0,
             ws_max_message: 0,
+            ws_max_inflated: 0,
+            ws_message_timeout: 0,
             ws_deflate: false,
             ws_deflate_takeover: false,
             ws_idle_timeout: 0,
@@ -400,7 +406,11 @@ fn read_ip(t: &Term<'_>) -> Option<IpAddr> {
 impl Config {
     /// What one WebSocket may make the decoder hold.
     pub fn ws_limits(&self) -> crate::ws::Limits {
-        crate::ws::Limits { max_frame: self.ws_max_frame, max_message: self.ws_max_message }
+        crate::ws::Limits {
+            max_frame: self.ws_max_frame,
+            max_message: self.ws_max_message,
+            max_inflated: self.ws_max_inflated.min(self.ws_max_message),
+        }
     }
 }
 

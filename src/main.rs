@@ -32,10 +32,28 @@ fn main() {
     }));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        None => server::run(),
+        None => {
+            big_buffers_go_back();
+            server::run()
+        }
         Some("--options-markdown") => print!("{}", config::options_markdown()),
         Some("--version") => println!("ferry {}", env!("CARGO_PKG_VERSION")),
         Some("--help") => println!("{USAGE}"),
         Some(other) => exit::fatal(EXIT_USAGE, &format!("unknown argument {other:?}\n{USAGE}")),
+    }
+}
+
+/// Buffers of 256 KiB or more (a message being put together, a compressed
+/// echo, a large output) come from mmap and go back to the kernel when
+/// freed. glibc's default raises that threshold to the largest buffer freed
+/// so far (up to 32 MiB), after which such buffers come from the heap and
+/// their pages stay with the process: 20 inflated 16 MiB messages, each
+/// freed once sent to the BEAM, kept 360 MB of RSS.
+fn big_buffers_go_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator, before any
+    // other thread exists; a refusal leaves glibc's default.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }

@@ -244,6 +244,7 @@ impl Server {
             draining: drain_deadline.is_some(),
             slot,
             again,
+            inflate_left: conn::INFLATE_PER_DRIVE,
         };
         Some(f(conn, &mut ctx, scratch))
     }

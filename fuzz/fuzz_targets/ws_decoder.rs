@@ -7,7 +7,7 @@ use ferry_fuzz::ws::extensions::DeflateParams;
 use ferry_fuzz::ws::{Decoder, Limits, Message, WsError};
 use libfuzzer_sys::fuzz_target;
 
-const LIMITS: Limits = Limits { max_frame: 4096, max_message: 16 * 1024 };
+const LIMITS: Limits = Limits { max_frame: 4096, max_message: 16 * 1024, max_inflated: 16 * 1024 };
 
 fn run(data: &[u8], step: usize, deflate: bool) -> (Vec<Message>, Option<WsError>) {
     let params = DeflateParams::default();

@@ -44,6 +44,11 @@ const MAX_DISCARD: u64 = 1 << 20;
 const DIRECT_WRITE_MIN: usize = 16 * 1024;
 /// Largest output buffer a connection keeps between chunks of a stream.
 const MAX_KEPT_OUT: usize = 1 << 20;
+/// Bytes a connection's compressed WebSocket messages may inflate to in
+/// one drive (`Ctx::inflate_left`): then it waits for the loop's next turn
+/// (`again`), after every other connection's, so a compression bomb takes
+/// a turn's share of the loop (a socket read's worth), not the loop.
+pub const INFLATE_PER_DRIVE: usize = 256 * 1024;
 /// How long a closing connection keeps reading (and dropping) what the
 /// client still sends, so the response is not lost to a TCP reset.
 const LINGER_MS: u64 = 2000;
@@ -66,6 +71,8 @@ pub struct Ctx<'a> {
     /// Connections that stopped with work left (a file burst) and want to
     /// be driven again next turn, though no readiness event will come.
     pub again: &'a mut Vec<usize>,
+    /// What this connection may still inflate in this drive (`INFLATE_PER_DRIVE`).
+    pub inflate_left: usize,
 }
 
 impl Ctx<'_> {
@@ -97,6 +104,8 @@ enum Timer {
     Linger,
     /// A WebSocket is silent: ping it, then close it (`ws_idle_timeout`).
     WsIdle,
+    /// A client's message is not complete in time: close it (`ws_message_timeout`).
+    WsMessage,
     /// The TLS handshake has not finished: `handshake_timeout`, then close.
     Handshake,
     /// Our WebSocket close is out: the client's answer is due.
@@ -465,7 +474,7 @@ impl Conn {
             Timer::Body => (now + cfg.idle_timeout).min(self.body_wait.deadline(cfg.min_body_rate)),
             Timer::Send => (now + cfg.send_timeout).min(self.send_wait.deadline(cfg.min_send_rate)),
             // Chosen by `ws_timer`, with their own deadlines.
-            Timer::WsIdle | Timer::WsClosing => u64::MAX,
+            Timer::WsIdle | Timer::WsClosing | Timer::WsMessage => u64::MAX,
         };
     }
 
@@ -549,7 +558,7 @@ impl Conn {
                 self.ws_lost(ctx, "send_timeout: the client read too little, too slowly");
                 self.reset();
             }
-            t @ (Timer::WsIdle | Timer::WsClosing) => self.ws_timeout(ctx, t),
+            t @ (Timer::WsIdle | Timer::WsClosing | Timer::WsMessage) => self.ws_timeout(ctx, t),
         }
         self.timer = Timer::Off;
         self.rearm(ctx);

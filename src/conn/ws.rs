@@ -59,6 +59,9 @@ pub struct WsConn {
     pinged: bool,
     /// Until when the client may take to answer our close.
     close_by: u64,
+    /// Until when the client's message being read may take to end
+    /// (`u64::MAX`: none is).
+    message_by: u64,
     /// The groups this connection is in (names shared with the registry).
     /// A boxed slice, 8 bytes less than a `Vec` on every connection: a
     /// join or a leave copies it, and both are rare next to idling.
@@ -133,6 +136,7 @@ impl Conn {
             idle_from: ctx.now,
             pinged: false,
             close_by: u64::MAX,
+            message_by: u64::MAX,
             groups: Box::default(),
         }));
         protocol::ws_open(ctx.events, id, deflate.is_some(), opts.protocol);
@@ -167,7 +171,7 @@ impl Conn {
     /// that does not read is over a window (its pings cannot grow it).
     pub(super) fn ws_read_limit(&self, ctx: &Ctx<'_>, scratch: usize) -> usize {
         let Some(ws) = self.ws.as_ref() else { return 0 };
-        if ctx.paused || self.out_pending() as u64 > ctx.cfg.send_window {
+        if ctx.paused || ctx.inflate_left == 0 || self.out_pending() as u64 > ctx.cfg.send_window {
             return 0;
         }
         match ws.state {
@@ -182,7 +186,7 @@ impl Conn {
         if let (Some(ws), false) = (self.ws.as_mut(), input.is_empty()) {
             ws.idle_from = ctx.now;
             ws.pinged = false;
-            if self.timer == Timer::WsIdle {
+            if matches!(self.timer, Timer::WsIdle | Timer::WsMessage) {
                 self.timer = Timer::Off;
             }
         }
@@ -200,12 +204,23 @@ impl Conn {
             if !more || at == input.len() {
                 return at;
             }
-            match ws.decoder.decode(&input[at..]) {
+            let decoded = ws.decoder.decode_within(&input[at..], &mut ctx.inflate_left);
+            ws.message_by = match (ws.decoder.in_message(), ctx.cfg.ws_message_timeout) {
+                (false, _) | (_, 0) => u64::MAX,
+                (true, ms) => ws.message_by.min(ctx.now.saturating_add(ms)),
+            };
+            match decoded {
                 Ok((used, Some(message))) => {
                     at += used;
                     self.ws_message(ctx, message);
                 }
-                Ok((used, None)) => return at + used,
+                Ok((used, None)) => {
+                    if ctx.inflate_left == 0 {
+                        // This drive's share of inflating is used: the rest next turn.
+                        ctx.again.push(ctx.slot);
+                    }
+                    return at + used;
+                }
                 Err(e) => {
                     self.ws_fail(ctx, e.code(), e.to_string().as_bytes());
                     return input.len();
@@ -322,6 +337,7 @@ impl Conn {
     pub(super) fn ws_timer(&self, ctx: &Ctx<'_>) -> (Timer, u64) {
         let Some(ws) = self.ws.as_ref() else { return (Timer::Off, u64::MAX) };
         match ws.state {
+            State::Open if ws.grant > 0 && ws.message_by != u64::MAX => (Timer::WsMessage, ws.message_by),
             State::Open if ws.grant > 0 && ctx.cfg.ws_idle_timeout > 0 => {
                 (Timer::WsIdle, ws.idle_from.saturating_add(ctx.cfg.ws_idle_timeout))
             }
@@ -339,6 +355,7 @@ impl Conn {
                 ws.idle_from = ctx.now;
             }
             Timer::WsIdle => self.ws_fail(ctx, close::GOING_AWAY, b"no answer to a ping within ws_idle_timeout"),
+            Timer::WsMessage => self.ws_fail(ctx, close::POLICY_VIOLATION, b"message not complete within ws_message_timeout"),
             Timer::WsClosing => {
                 self.ws_report(ctx, Cause::Error, close::ABNORMAL, b"no close frame from the client within send_timeout");
                 self.dead = true;

@@ -19,6 +19,9 @@ const LEVEL: u32 = 1;
 /// Output room reserved first while inflating a message.
 const INFLATE_STEP: usize = 16 * 1024;
 
+/// Output room reserved first while compressing a message.
+const DEFLATE_STEP: usize = 16 * 1024;
+
 /// The client's compressed messages, inflated into a capped buffer.
 pub struct Inflater {
     inner: Decompress,
@@ -37,10 +40,12 @@ impl Inflater {
         Inflater { inner: Decompress::new(false), reset_each: params.client_no_context_takeover, ended: false }
     }
 
-    /// Inflates `input` (part of a message) onto `out`. Output past `max`
-    /// bytes is a decompression bomb: 1009, with at most `max` + 1 bytes
-    /// ever reserved. `text`: the message's UTF-8 check, run on the output
-    /// as it comes out.
+    /// Inflates `input` (part of a message) onto `out`, until the input is
+    /// used up or `quota` more bytes have come out; returns the input used
+    /// (the rest is for a later call). Output past `max` bytes is a
+    /// decompression bomb: 1009, with at most `max` + 1 bytes ever
+    /// reserved. `text`: the message's UTF-8 check, run on the output as it
+    /// comes out.
     ///
     /// Errors are reported in the order of the inflated bytes, whatever
     /// cuts the input had: invalid UTF-8 within the first `max` bytes, then
@@ -51,46 +56,58 @@ impl Inflater {
         mut input: &[u8],
         out: &mut Vec<u8>,
         max: usize,
+        quota: &mut usize,
         mut text: Option<&mut Utf8Check>,
-    ) -> Result<(), WsError> {
-        while !self.ended {
+    ) -> Result<usize, WsError> {
+        let given = input.len();
+        while !self.ended && *quota > 0 {
             if out.len() == out.capacity() {
                 // One byte over `max` is room enough to see it is passed.
                 let allowed = (max + 1).saturating_sub(out.len());
                 // Doubling, from one step, so a large message grows in few steps.
                 out.reserve_exact(out.len().max(INFLATE_STEP).min(allowed));
             }
-            let (in_before, out_before) = (self.inner.total_in(), out.len());
-            let status = self.inner.decompress_vec(input, out, FlushDecompress::None);
+            // zlib writes into initialized bytes: the room there is, up to
+            // the quota, a step at a time (zeroing more for an empty frame
+            // would cost more than the frame did).
+            let (at, room) = (out.len(), (out.capacity() - out.len()).min(*quota).min(INFLATE_STEP));
+            out.resize(at + room, 0);
+            let (in_before, out_before) = (self.inner.total_in(), self.inner.total_out());
+            let status = self.inner.decompress(input, &mut out[at..], FlushDecompress::None);
+            let produced = (self.inner.total_out() - out_before) as usize;
+            out.truncate(at + produced);
+            *quota -= produced;
             if let Some(check) = text.as_deref_mut() {
                 check.feed(&out[..out.len().min(max)])?;
             }
             if out.len() > max {
-                return Err(WsError::TooBig("inflated message larger than max_message (RFC 6455 10.4)"));
+                return Err(WsError::TooBig("inflated message larger than the server allows (RFC 6455 10.4)"));
             }
             let status = status.map_err(|_| WsError::Protocol("invalid compressed data (RFC 7692 7.2.2)"))?;
             let used = (self.inner.total_in() - in_before) as usize;
             input = &input[used..];
-            let produced = out.len() - out_before;
             match status {
                 Status::StreamEnd => self.ended = true,
                 // Done when all input went in and the output was not the
                 // limit (zlib may hold more to write when the room ran out).
-                _ if input.is_empty() && out.len() < out.capacity() => return Ok(()),
-                _ if used == 0 && produced == 0 && out.len() < out.capacity() => {
+                _ if input.is_empty() && produced < room => break,
+                _ if used == 0 && produced == 0 => {
                     return Err(WsError::Protocol("invalid compressed data (RFC 7692 7.2.2)"));
                 }
                 _ => {}
             }
         }
-        Ok(())
+        // After the stream's end the rest of the message is ignored: all used.
+        Ok(if self.ended { given } else { given - input.len() })
     }
 
     /// The message's last frame has been inflated: put back the tail the
     /// sender removed, and start the next message where the
     /// negotiation says.
+    /// It is not under a quota: what zlib still holds of input it took
+    /// (a few back-references at most) and the tail's empty block.
     pub fn finish(&mut self, out: &mut Vec<u8>, max: usize, text: Option<&mut Utf8Check>) -> Result<(), WsError> {
-        self.inflate(&TAIL, out, max, text)?;
+        self.inflate(&TAIL, out, max, &mut { usize::MAX }, text)?;
         if self.ended || self.reset_each {
             self.inner.reset(false);
             self.ended = false;
@@ -134,7 +151,10 @@ impl Deflater {
         let start = out.len();
         loop {
             if out.capacity() - out.len() < 64 {
-                out.reserve(input.len() / 2 + 64);
+                // Room as the output grows (doubling), never in proportion
+                // to the input: 16 MiB of zeros come out as 16 KB, and a
+                // client that does not read keeps whatever was reserved.
+                out.reserve(DEFLATE_STEP);
             }
             let (in_before, out_before) = (self.inner.total_in(), out.len());
             self.inner.compress_vec(input, out, FlushCompress::Sync).map_err(|_| "permessage-deflate compression failed")?;
@@ -191,7 +211,7 @@ mod tests {
     fn inflate_all(inf: &mut Inflater, pieces: &[&[u8]], max: usize) -> Result<Vec<u8>, WsError> {
         let mut out = Vec::new();
         for p in pieces {
-            inf.inflate(p, &mut out, max, None)?;
+            assert_eq!(inf.inflate(p, &mut out, max, &mut { usize::MAX }, None)?, p.len());
         }
         inf.finish(&mut out, max, None)?;
         Ok(out)
@@ -313,7 +333,7 @@ mod tests {
         let max = 1 << 20;
         let mut inf = Inflater::new(&params());
         let mut out = Vec::new();
-        let e = inf.inflate(&wire, &mut out, max, None).unwrap_err();
+        let e = inf.inflate(&wire, &mut out, max, &mut { usize::MAX }, None).unwrap_err();
         assert_eq!(e.code(), 1009);
         // Never more room than the limit and the byte that shows it passed.
         assert!(out.capacity() <= max + 1, "{}", out.capacity());

@@ -23,6 +23,9 @@ pub enum Message {
     Close(Option<Close>),
 }
 
+/// Largest copy of compressed bytes the inflater keeps between frames.
+const SCRATCH_KEPT: usize = 16 * 1024;
+
 /// A data message whose last frame has not come yet.
 struct Partial {
     text: bool,
@@ -50,8 +53,11 @@ struct Current {
 /// connection costs (hence no stored `Rules`, whose bool would be padded
 /// to 8 bytes; `rules` makes them from `deflate` and `max_frame`).
 pub struct Decoder {
-    max_frame: u64,
-    max_message: usize,
+    /// The `Limits`, as u32s (the options stop at 2^31): 12 bytes, not 24.
+    max_frame: u32,
+    max_message: u32,
+    /// `Limits::max_inflated`, capped by `max_message`.
+    max_inflated: u32,
     /// permessage-deflate as agreed; the inflater is made for the first
     /// compressed message (it holds tens of KiB), so a connection that
     /// never sends one costs nothing for it.
@@ -78,8 +84,9 @@ impl Decoder {
     /// `deflate`: the permessage-deflate agreed in the handshake, if any.
     pub fn new(limits: Limits, deflate: Option<&DeflateParams>) -> Self {
         Decoder {
-            max_frame: limits.max_frame,
-            max_message: limits.max_message,
+            max_frame: u32::try_from(limits.max_frame).unwrap_or(u32::MAX),
+            max_message: u32::try_from(limits.max_message).unwrap_or(u32::MAX),
+            max_inflated: u32::try_from(limits.max_inflated.min(limits.max_message)).unwrap_or(u32::MAX),
             deflate: deflate.copied(),
             inflating: None,
             header: [0; MAX_HEADER],
@@ -97,15 +104,32 @@ impl Decoder {
     /// Returns the bytes used and the message, if one completed; the bytes
     /// after it are for the next call. `Err` fails the connection with the
     /// error's close code.
+    #[allow(dead_code)] // The tests and the fuzz target read with no quota.
     pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Option<Message>), WsError> {
+        self.decode_within(input, &mut { usize::MAX })
+    }
+
+    /// `decode`, stopping also once compressed messages have inflated to
+    /// `quota` more bytes (taken off it): the input not used then is for a
+    /// later call, as after a cut. The connection's share of a turn.
+    pub fn decode_within(&mut self, input: &[u8], quota: &mut usize) -> Result<(usize, Option<Message>), WsError> {
         if let Some(e) = self.failed.as_deref() {
             return Err(*e);
         }
-        let r = self.decode_inner(input);
+        let r = self.decode_inner(input, quota);
         if let Err(e) = r {
             self.failed = Some(Box::new(e));
+            // Nothing more is read: what the message held goes back now,
+            // not when the close frame has reached a client that may not read.
+            self.data = Vec::new();
+            self.inflating = None;
         }
         r
+    }
+
+    /// A data message has begun and not ended.
+    pub fn in_message(&self) -> bool {
+        self.message.is_some()
     }
 
     /// Bytes held for messages not yet complete: what the connection costs.
@@ -114,7 +138,7 @@ impl Decoder {
         self.data.capacity() + self.control.capacity() + self.inflating.as_ref().map_or(0, |i| i.scratch.capacity())
     }
 
-    fn decode_inner(&mut self, input: &[u8]) -> Result<(usize, Option<Message>), WsError> {
+    fn decode_inner(&mut self, input: &[u8], quota: &mut usize) -> Result<(usize, Option<Message>), WsError> {
         let mut at = 0;
         loop {
             if self.closed {
@@ -131,27 +155,25 @@ impl Decoder {
                     (used, None) => return Ok((at + used, None)),
                 },
             };
-            let frame = self.frame.insert(current);
-            let n = (frame.header.len - frame.read).min((input.len() - at) as u64) as usize;
-            let (header, offset) = (frame.header, frame.read);
-            frame.read += n as u64;
-            let done = frame.read == header.len;
-            self.payload(&header, offset, &input[at..at + n])?;
-            at += n;
-            if done {
-                self.frame = None;
-                if let Some(message) = self.end_frame(&header)? {
-                    return Ok((at, Some(message)));
-                }
-            } else {
+            let (header, offset) = (current.header, current.read);
+            let n = (header.len - offset).min((input.len() - at) as u64) as usize;
+            let used = self.payload(&header, offset, &input[at..at + n], quota)?;
+            at += used;
+            let read = offset + used as u64;
+            if read < header.len {
+                // The input ended, or the quota ran out: the rest waits.
+                self.frame = Some(Current { header, read });
                 return Ok((at, None));
+            }
+            if let Some(message) = self.end_frame(&header)? {
+                return Ok((at, Some(message)));
             }
         }
     }
 
     /// What a header may be on this connection.
     fn rules(&self) -> Rules {
-        Rules { deflate: self.deflate.is_some(), max_frame: self.max_frame }
+        Rules { deflate: self.deflate.is_some(), max_frame: self.max_frame.into() }
     }
 
     /// The next header, from the bytes kept from earlier input and `input`.
@@ -201,28 +223,34 @@ impl Decoder {
         }
         let compressed = self.message.as_ref().is_some_and(|m| m.compressed);
         // A compressed message is checked as it inflates.
-        if !h.opcode.is_control() && !compressed && self.data.len() as u64 + h.len > self.max_message as u64 {
+        if !h.opcode.is_control() && !compressed && self.data.len() as u64 + h.len > self.max_message.into() {
             return Err(WsError::TooBig("message larger than max_message (RFC 6455 10.4)"));
         }
         Ok(())
     }
 
     /// `bytes`: the payload of `h` from `offset` on, still masked.
-    fn payload(&mut self, h: &FrameHeader, offset: u64, bytes: &[u8]) -> Result<(), WsError> {
+    /// Returns how many were used: all, unless inflating ran out of `quota`.
+    fn payload(&mut self, h: &FrameHeader, offset: u64, bytes: &[u8], quota: &mut usize) -> Result<usize, WsError> {
         if h.opcode.is_control() {
             let start = self.control.len();
             self.control.extend_from_slice(bytes);
             mask::apply(h.mask, offset, &mut self.control[start..]);
-            return Ok(());
+            return Ok(bytes.len());
         }
-        let Some(m) = self.message.as_mut() else { return Ok(()) };
+        let Some(m) = self.message.as_mut() else { return Ok(bytes.len()) };
         let text = m.text.then_some(&mut m.utf8);
         if m.compressed {
-            let Some(i) = inflating(&mut self.inflating, &self.deflate) else { return Ok(()) };
+            let Some(i) = inflating(&mut self.inflating, &self.deflate) else { return Ok(bytes.len()) };
             i.scratch.clear();
             i.scratch.extend_from_slice(bytes);
             mask::apply(h.mask, offset, &mut i.scratch);
-            i.inflater.inflate(&i.scratch, &mut self.data, self.max_message, text)
+            let used = i.inflater.inflate(&i.scratch, &mut self.data, self.max_inflated as usize, quota, text);
+            if i.scratch.capacity() > SCRATCH_KEPT {
+                // A message held open keeps no read's worth of copies.
+                i.scratch = Vec::new();
+            }
+            used
         } else {
             let start = self.data.len();
             // Doubling, as far as the bytes that came and never past the
@@ -230,11 +258,12 @@ impl Decoder {
             // nothing, and a message of many small fragments grows in a few
             // steps, not one copy per fragment.
             if self.data.capacity() - start < bytes.len() {
-                self.data.reserve_exact(start.max(bytes.len()).min(self.max_message - start));
+                self.data.reserve_exact(start.max(bytes.len()).min(self.max_message as usize - start));
             }
             self.data.extend_from_slice(bytes);
             mask::apply(h.mask, offset, &mut self.data[start..]);
-            text.map_or(Ok(()), |check| check.feed(&self.data))
+            text.map_or(Ok(()), |check| check.feed(&self.data))?;
+            Ok(bytes.len())
         }
     }
 
@@ -253,7 +282,7 @@ impl Decoder {
                 let Some(mut m) = self.message.take() else { return Ok(None) };
                 if m.compressed {
                     if let Some(i) = inflating(&mut self.inflating, &self.deflate) {
-                        i.inflater.finish(&mut self.data, self.max_message, m.text.then_some(&mut m.utf8))?;
+                        i.inflater.finish(&mut self.data, self.max_inflated as usize, m.text.then_some(&mut m.utf8))?;
                         i.scratch = Vec::new();
                     }
                     if self.deflate.is_some_and(|d| d.client_no_context_takeover) {

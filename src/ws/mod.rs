@@ -41,6 +41,9 @@ pub struct Limits {
     /// Largest message: the sum of its frames' payloads, or for a
     /// compressed message its inflated size. Over it: 1009.
     pub max_message: usize,
+    /// Largest compressed message once inflated, at most `max_message`:
+    /// what a few KB on the wire may make Rust hold. Over it: 1009.
+    pub max_inflated: usize,
 }
 
 /// Why the connection must be failed (RFC 6455 §7.1.7); each maps to the

@@ -11,6 +11,9 @@ use super::frame::OpCode;
 /// never enter the compressor, so its window stays the client's.
 pub const MIN_COMPRESS: usize = 64;
 
+/// The longest header of a server frame: no mask, 8 length bytes.
+const MAX_SERVER_HEADER: usize = 10;
+
 /// A frame header for `len` bytes of payload, in the shortest encoding.
 pub fn write_header(out: &mut Vec<u8>, opcode: OpCode, fin: bool, rsv1: bool, len: usize) {
     out.push((fin as u8) << 7 | (rsv1 as u8) << 6 | opcode.bits());
@@ -54,10 +57,20 @@ pub fn write_message(
 ) -> Result<(), &'static str> {
     match deflater {
         Some(d) if payload.len() >= MIN_COMPRESS && !opcode.is_control() => {
-            let mut compressed = Vec::with_capacity(payload.len() / 2 + 16);
-            d.compress(payload, &mut compressed)?;
-            write_header(out, opcode, true, true, compressed.len());
-            out.extend_from_slice(&compressed);
+            // Compressed straight into `out`, after room for the longest
+            // header; the header, once the length is known, closes it up.
+            // No buffer of the input's size is made on the way.
+            let start = out.len();
+            out.extend_from_slice(&[0; MAX_SERVER_HEADER]);
+            if let Err(e) = d.compress(payload, out) {
+                out.truncate(start);
+                return Err(e);
+            }
+            let mut head = Vec::with_capacity(MAX_SERVER_HEADER);
+            write_header(&mut head, opcode, true, true, out.len() - start - MAX_SERVER_HEADER);
+            out.copy_within(start + MAX_SERVER_HEADER.., start + head.len());
+            out.truncate(out.len() - (MAX_SERVER_HEADER - head.len()));
+            out[start..start + head.len()].copy_from_slice(&head);
         }
         _ => {
             write_header(out, opcode, true, false, payload.len());
@@ -94,7 +107,7 @@ mod tests {
             mask::apply(KEY, 0, &mut masked[start..]);
             rest = &rest[hdr + len..];
         }
-        let mut dec = Decoder::new(Limits { max_frame: 1 << 24, max_message: 1 << 24 }, deflate);
+        let mut dec = Decoder::new(Limits { max_frame: 1 << 24, max_message: 1 << 24, max_inflated: 1 << 24 }, deflate);
         let mut got = Vec::new();
         let mut at = 0;
         while at < masked.len() {

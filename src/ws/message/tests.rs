@@ -4,7 +4,7 @@ use super::super::deflate::Deflater;
 use super::super::frame::tests::client_frame;
 use super::*;
 
-const LIMITS: Limits = Limits { max_frame: 1 << 20, max_message: 1 << 20 };
+const LIMITS: Limits = Limits { max_frame: 1 << 20, max_message: 1 << 20, max_inflated: 1 << 20 };
 
 /// Feeds `pieces` in order; returns the messages and the error, if any.
 fn run(dec: &mut Decoder, pieces: &[&[u8]]) -> (Vec<Message>, Option<WsError>) {
@@ -194,7 +194,7 @@ fn code_points_may_be_split_between_fragments() {
 
 #[test]
 fn message_limit_is_checked_before_buffering() {
-    let limits = Limits { max_frame: 100, max_message: 150 };
+    let limits = Limits { max_frame: 100, max_message: 150, max_inflated: 150 };
     // At the limit passes, in one frame or in several.
     let at = concat(&[client_frame(0x02, &[1; 100]), client_frame(0x80, &[2; 50])]);
     let (got, err) = run(&mut Decoder::new(limits, None), &[&at]);
@@ -213,7 +213,7 @@ fn message_limit_is_checked_before_buffering() {
 
 #[test]
 fn a_header_alone_reserves_nothing() {
-    let mut dec = Decoder::new(Limits { max_frame: 1 << 30, max_message: 1 << 30 }, None);
+    let mut dec = Decoder::new(Limits { max_frame: 1 << 30, max_message: 1 << 30, max_inflated: 1 << 30 }, None);
     let header = [0x82, 0xff, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0xff, 1, 2, 3, 4];
     assert_eq!(dec.decode(&header).unwrap(), (14, None));
     assert_eq!(dec.decode(&[0; 10]).unwrap(), (10, None));
@@ -223,7 +223,7 @@ fn a_header_alone_reserves_nothing() {
 #[test]
 fn many_small_fragments_do_not_copy_per_fragment() {
     // 4 MiB in 64-byte fragments (Autobahn 9.3.1): doubling growth.
-    let limits = Limits { max_frame: 1 << 22, max_message: 1 << 22 };
+    let limits = Limits { max_frame: 1 << 22, max_message: 1 << 22, max_inflated: 1 << 22 };
     let chunk = [b'*'; 64];
     let n = (1 << 22) / 64;
     let mut input = client_frame(0x01, &chunk);
@@ -330,7 +330,7 @@ fn random_and_mutated_frames_never_panic() {
         client_frame(0x82, &[5; 200]),
         client_frame(0x88, &close::payload(1001, b"away")),
     ]);
-    let limits = Limits { max_frame: 150, max_message: 300 };
+    let limits = Limits { max_frame: 150, max_message: 300, max_inflated: 300 };
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     for round in 0..3000 {
         let r = crate::protocol::garbage_tests::noise(&mut seed, 8);
