@@ -437,7 +437,8 @@ impl Conn {
 
     /// Starts the deadline the state calls for, unless it already runs.
     fn rearm(&mut self, ctx: &Ctx<'_>) {
-        self.send_wait.track(self.out_pending() > 0, ctx.now);
+        let stream = &self.stream;
+        self.send_wait.track_queued(self.out_pending() > 0, ctx.now, || kernel_queued(stream));
         self.body_wait.track(self.waits_for_body(), ctx.now);
         if self.ws.is_some() && !self.lingering && self.out_pending() == 0 {
             let (wanted, at) = self.ws_timer(ctx);
@@ -463,7 +464,10 @@ impl Conn {
             // Re-armed at each progress: a stall or a falling average,
             // whichever comes first.
             Timer::Body => (now + cfg.idle_timeout).min(self.body_wait.deadline(cfg.min_body_rate)),
-            Timer::Send => (now + cfg.send_timeout).min(self.send_wait.deadline(cfg.min_send_rate)),
+            Timer::Send => {
+                let rate = self.send_wait.deadline_queued(cfg.min_send_rate, kernel_queued(&self.stream));
+                (now + cfg.send_timeout).min(rate)
+            }
             // Chosen by `ws_timer`, with their own deadlines.
             Timer::WsIdle | Timer::WsClosing => u64::MAX,
         };
@@ -572,6 +576,17 @@ impl Conn {
             self.cut_response(ctx);
         }
     }
+}
+
+/// Bytes the socket's send queue holds that the client has not
+/// acknowledged (SIOCOUTQ): output the kernel took but the client does not
+/// have yet. 0 if the kernel will not say.
+fn kernel_queued(stream: &Transport) -> u64 {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream.tcp());
+    let mut queued: libc::c_int = 0;
+    // SIOCOUTQ is TIOCOUTQ on Linux; it writes one int.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+    if r == 0 { u64::try_from(queued).unwrap_or(0) } else { 0 }
 }
 
 #[cfg(test)]
