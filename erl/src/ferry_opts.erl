@@ -78,7 +78,8 @@ rust_keys() ->
      send_window, out_high_water, max_frame, header_timeout, idle_timeout,
      handler_timeout, send_timeout, min_send_rate, min_body_rate, sent_events,
      log_level, upload_dir,
-     ws_max_frame, ws_max_message, ws_deflate, ws_deflate_takeover, ws_idle_timeout, tls].
+     ws_max_frame, ws_max_message, ws_deflate, ws_deflate_takeover, ws_idle_timeout,
+     ws_close_timeout, tls].
 
 -spec default_binary() -> file:filename().
 default_binary() ->

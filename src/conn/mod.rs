@@ -99,7 +99,8 @@ enum Timer {
     WsIdle,
     /// The TLS handshake has not finished: `handshake_timeout`, then close.
     Handshake,
-    /// Our WebSocket close is out: the client's answer is due.
+    /// Our WebSocket close is queued: its write, and the client's answer
+    /// to the BEAM's, are due (`ws_close_timeout`).
     WsClosing,
 }
 
@@ -432,6 +433,10 @@ impl Conn {
             self.out.extend_from_slice(&part[from..]);
             skip -= from;
         }
+        if written > 0 {
+            // `out` now holds the rest of a WebSocket frame: whole ones follow it.
+            self.ws_frames_from(self.out.len());
+        }
         written.saturating_sub(head.len()).min(data.len()) as u64
     }
 
@@ -440,8 +445,7 @@ impl Conn {
         let stream = &self.stream;
         self.send_wait.track_queued(self.out_pending() > 0, ctx.now, || kernel_queued(stream));
         self.body_wait.track(self.waits_for_body(), ctx.now);
-        if self.ws.is_some() && !self.lingering && self.out_pending() == 0 {
-            let (wanted, at) = self.ws_timer(ctx);
+        if let Some((wanted, at)) = self.ws_timer(ctx).filter(|_| !self.lingering) {
             if wanted != self.timer {
                 self.timer = wanted;
                 self.deadline = at;
