@@ -9,26 +9,13 @@
 mod support;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 use support::ws::*;
 use support::*;
-
-/// A WebSocket from a client with a small receive buffer, so a client
-/// that stops reading is seen early.
-fn slow_client(ferry: &mut Ferry, path: &str) -> (WsClient, i64) {
-    let mut http = Client::connect_from(Ipv4Addr::LOCALHOST, ferry.port, Some(8 << 10));
-    http.send(handshake(path, &[]));
-    let req = ferry.expect_request();
-    ferry.ws_accept(req.id, &[], map(vec![]));
-    ferry.read_body(req.id, 1 << 20);
-    assert_eq!(http.head().status, 101);
-    ferry.expect_for("ws_open", req.id);
-    (WsClient::new(http, false), req.id)
-}
 
 /// Publishes numbered binary messages of `size` bytes (the number in the
 /// first 8) to `group` until `id` is closed for being too slow; returns
@@ -80,7 +67,7 @@ fn rest_of_stream(stream: &mut TcpStream) -> std::io::Result<usize> {
 fn a_member_too_far_behind_reads_whole_frames_then_1008_then_eof() {
     const SIZE: usize = 16 << 10;
     let mut ferry = Ferry::start(&[("send_window", int(64 << 10)), ("send_timeout", int(1000))]);
-    let (mut slow, slow_id) = slow_client(&mut ferry, "/slow");
+    let (mut slow, slow_id) = ferry.ws_open_slow("/slow");
     ferry.ws_join(slow_id, "news");
     let published = publish_until_closed(&mut ferry, "news", slow_id, SIZE);
     // Back from a tunnel, past send_timeout, within ws_close_timeout.
@@ -114,7 +101,7 @@ fn a_member_too_far_behind_that_never_reads_is_cut_at_ws_close_timeout() {
         ("min_send_rate", int(0)),
         ("ws_close_timeout", int(CLOSE_TIMEOUT as i64)),
     ]);
-    let (_slow, slow_id) = slow_client(&mut ferry, "/slow");
+    let (_slow, slow_id) = ferry.ws_open_slow("/slow");
     ferry.ws_join(slow_id, "news");
     publish_until_closed(&mut ferry, "news", slow_id, 16 << 10);
     let closed_at = Instant::now();
@@ -159,8 +146,8 @@ fn a_ping_flooder_is_cut_by_min_send_rate_as_a_push_non_reader_is() {
     // the kernel's buffers take to fill.
     const BOUND: Duration = Duration::from_secs(10);
     let mut ferry = Ferry::start(&[("send_timeout", int(60_000))]);
-    let (pushed, pushed_id) = slow_client(&mut ferry, "/pushed");
-    let (flooder, flooder_id) = slow_client(&mut ferry, "/flooder");
+    let (pushed, pushed_id) = ferry.ws_open_slow("/pushed");
+    let (flooder, flooder_id) = ferry.ws_open_slow("/flooder");
     let start = Instant::now();
     ferry.ws_send(int(pushed_id), vec![out("binary", pattern(0, tcp_wmem_max() + (4 << 20)))]);
     let stop = Arc::new(AtomicBool::new(false));
