@@ -48,6 +48,7 @@ pub struct Config {
     pub ws_deflate: bool,
     pub ws_deflate_takeover: bool,
     pub ws_idle_timeout: u64,
+    pub ws_close_timeout: u64,
     /// HTTPS: the certificates and client checks (src/tls/options.rs).
     pub tls: Option<Box<crate::tls::TlsOptions>>,
 }
@@ -241,6 +242,7 @@ const OPTIONS: &[OptionSpec] = &[
         },
     },
     int_opt!("ws_idle_timeout", ws_idle_timeout, 0, MS_MAX, "60000", "Ms a WebSocket may be silent (nothing read from the client) before Ferry pings it; if the next period passes silent too, close **1001**. 0: never. Not counted while the BEAM grants nothing (the socket is not read then).", "ping; close **1001**; `ws_closed` `error`"),
+    int_opt!("ws_close_timeout", ws_close_timeout, 1, MS_MAX, "5000", "Ms a WebSocket close frame of Ferry's may take from being queued: its write (after the frames queued before it) and, after the BEAM's `close` or a drain, the client's close in answer. Past it the connection ends (`ws_closed` `error` **1006**), with a reset if the close was not written. A member of a group more than `send_window` behind gets its **1008** after the frame it is reading (the frames it has not begun are dropped), so a client that reads again within this time reads whole frames, the close, then the end of the stream.", "close; reset if our close is unread; `ws_closed` `error` **1006**"),
     OptionSpec {
         key: "tls",
         kind: Kind::Tls,
@@ -298,6 +300,7 @@ impl Default for Config {
             ws_deflate: false,
             ws_deflate_takeover: false,
             ws_idle_timeout: 0,
+            ws_close_timeout: 0,
             tls: None,
         };
         for spec in OPTIONS {

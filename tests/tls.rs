@@ -239,6 +239,51 @@ fn wss_group_publish() {
     assert!(out.contains("FRAME 0x81 to the room"), "{out}");
 }
 
+/// Issue 7 over TLS: a group member too far behind, which reads again
+/// within `ws_close_timeout`, reads whole frames, the 1008, then the end
+/// of the stream (close_notify and FIN, not a reset). What rustls holds
+/// is records of bytes before the frame being finished.
+#[test]
+fn wss_member_too_far_behind_reads_whole_frames_then_1008_then_the_end() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let certs = Certs::new("wssbehind");
+    let mut ferry = Ferry::start(&[("tls", certs.option(vec![])), ("send_window", int(64 << 10)), ("send_timeout", int(1000))]);
+    let mut child = py(ferry.port, &certs, "localhost", &["ws_slow", "rcvbuf=8192"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn tls_client.py");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let req = ferry.expect_request();
+    ferry.ws_accept(req.id, &[], map(vec![]));
+    ferry.expect_for("ws_open", req.id);
+    assert!(lines.by_ref().map_while(Result::ok).any(|l| l == "OPEN"), "the client saw no 101");
+    ferry.ws_join(req.id, "news");
+    let deadline = std::time::Instant::now() + WAIT;
+    let closed = |t: &Term| t.tag() == Some("ws_closed") && t.el(1).int() == Some(req.id);
+    // One at a time, so the socket fills before the queue passes the
+    // window: the member is behind, not only sent a burst.
+    let t = loop {
+        ferry.ws_publish("news", vec![tuple(vec![atom("binary"), bin(vec![b'n'; 16 << 10])])], None);
+        if let Some(t) = ferry.receive_within(Duration::from_millis(1), closed) {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "the member that reads nothing is not closed");
+    };
+    assert_eq!(t.el(3).int(), Some(1008), "{t}");
+    // Past send_timeout, within ws_close_timeout.
+    std::thread::sleep(Duration::from_millis(2000));
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"read\n").expect("tell the client to read");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let _ = child.wait();
+    let frames = rest.iter().find(|l| l.starts_with("FRAMES")).unwrap_or_else(|| panic!("{rest:?}"));
+    assert!(frames.ends_with("CLOSE 1008"), "{rest:?}");
+    assert!(rest.iter().any(|l| l == "END eof"), "{rest:?}");
+    println!("{frames}");
+}
+
 #[test]
 fn bad_files_fail_listen_naming_the_file_and_the_reason() {
     let certs = Certs::new("bad");

@@ -194,8 +194,8 @@ fn beam_close_waits_for_the_clients_answer() {
 }
 
 #[test]
-fn beam_close_without_an_answer_ends_after_send_timeout() {
-    let mut ferry = Ferry::start(&[("send_timeout", int(500))]);
+fn beam_close_without_an_answer_ends_after_ws_close_timeout() {
+    let mut ferry = Ferry::start(&[("ws_close_timeout", int(500))]);
     let (mut c, id) = ferry.ws_open("/ws");
     ferry.ws_send(int(id), vec![atom("close")]);
     assert_eq!(c.expect_close(), None, "`close` alone: a close frame without a code");

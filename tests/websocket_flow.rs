@@ -7,7 +7,6 @@
 mod support;
 
 use std::io::Write;
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -20,19 +19,6 @@ use support::*;
 fn tcp_wmem_max() -> usize {
     let v = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").expect("tcp_wmem");
     v.split_whitespace().nth(2).and_then(|m| m.parse().ok()).expect("tcp_wmem max")
-}
-
-/// A WebSocket from a client with a small receive buffer, so a client
-/// that stops reading is seen early.
-fn slow_client(ferry: &mut Ferry, path: &str) -> (WsClient, i64) {
-    let mut http = Client::connect_from(Ipv4Addr::LOCALHOST, ferry.port, Some(8 << 10));
-    http.send(handshake(path, &[]));
-    let req = ferry.expect_request();
-    ferry.ws_accept(req.id, &[], map(vec![]));
-    ferry.read_body(req.id, 1 << 20);
-    assert_eq!(http.head().status, 101);
-    ferry.expect_for("ws_open", req.id);
-    (WsClient::new(http, false), req.id)
 }
 
 #[test]
@@ -94,7 +80,7 @@ fn a_client_faster_than_the_beam_is_stopped_by_tcp() {
 fn credit_comes_back_as_the_client_reads() {
     const WINDOW: i64 = 256 << 10;
     let mut ferry = Ferry::start(&[("send_window", int(WINDOW)), ("send_timeout", int(60_000))]);
-    let (mut c, id) = slow_client(&mut ferry, "/ws");
+    let (mut c, id) = ferry.ws_open_slow("/ws");
     // One message may pass the window when nothing is outstanding.
     let big = tcp_wmem_max() + (8 << 20);
     ferry.ws_send(int(id), vec![out("binary", pattern(0, big))]);
@@ -126,7 +112,7 @@ fn credit_comes_back_as_the_client_reads() {
 fn overrunning_the_window_is_a_protocol_error_and_closes_1011() {
     const WINDOW: i64 = 64 << 10;
     let mut ferry = Ferry::start(&[("send_window", int(WINDOW))]);
-    let (mut c, id) = slow_client(&mut ferry, "/ws");
+    let (mut c, id) = ferry.ws_open_slow("/ws");
     let piece = pattern(0, 32 << 10);
     // A BEAM that ignores credit: past twice the window is an overrun.
     for _ in 0..((tcp_wmem_max() >> 15) + 16) {
@@ -227,7 +213,7 @@ fn groups_join_leave_publish_and_members_leave_when_they_close() {
 fn a_slow_subscriber_is_closed_1008_and_the_others_go_on() {
     const WINDOW: i64 = 64 << 10;
     let mut ferry = Ferry::start(&[("send_window", int(WINDOW)), ("send_timeout", int(60_000))]);
-    let (_slow, slow_id) = slow_client(&mut ferry, "/slow");
+    let (_slow, slow_id) = ferry.ws_open_slow("/slow");
     let (mut fast, fast_id) = ferry.ws_open("/fast");
     ferry.ws_join(slow_id, "news");
     ferry.ws_join(fast_id, "news");
@@ -340,7 +326,7 @@ fn drain_closes_every_websocket_1001_with_shutdown() {
 #[test]
 fn a_client_that_reads_nothing_is_cut_after_send_timeout() {
     let mut ferry = Ferry::start(&[("send_timeout", int(500))]);
-    let (_c, id) = slow_client(&mut ferry, "/ws");
+    let (_c, id) = ferry.ws_open_slow("/ws");
     ferry.ws_send(int(id), vec![out("binary", pattern(0, tcp_wmem_max() + (4 << 20)))]);
     let (cause, code, reason) = ferry.expect_ws_closed(id);
     assert_eq!((cause.as_str(), code), ("error", 1006), "{reason}");

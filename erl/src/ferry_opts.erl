@@ -86,7 +86,7 @@ rust_keys() ->
      handler_timeout, send_timeout, min_send_rate, min_body_rate, sent_events,
      log_level, upload_dir,
      ws_max_frame, ws_max_message, ws_max_inflated, ws_message_timeout, ws_deflate,
-     ws_deflate_takeover, ws_idle_timeout, tls].
+     ws_deflate_takeover, ws_idle_timeout, ws_close_timeout, tls].
 
 -spec default_binary() -> file:filename().
 default_binary() ->

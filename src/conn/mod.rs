@@ -108,7 +108,8 @@ enum Timer {
     WsMessage,
     /// The TLS handshake has not finished: `handshake_timeout`, then close.
     Handshake,
-    /// Our WebSocket close is out: the client's answer is due.
+    /// Our WebSocket close is queued: its write, and the client's answer
+    /// to the BEAM's, are due (`ws_close_timeout`).
     WsClosing,
 }
 
@@ -441,15 +442,19 @@ impl Conn {
             self.out.extend_from_slice(&part[from..]);
             skip -= from;
         }
+        if written > 0 {
+            // `out` now holds the rest of a WebSocket frame: whole ones follow it.
+            self.ws_frames_from(self.out.len());
+        }
         written.saturating_sub(head.len()).min(data.len()) as u64
     }
 
     /// Starts the deadline the state calls for, unless it already runs.
     fn rearm(&mut self, ctx: &Ctx<'_>) {
-        self.send_wait.track(self.out_pending() > 0, ctx.now);
+        let stream = &self.stream;
+        self.send_wait.track_queued(self.out_pending() > 0, ctx.now, || kernel_queued(stream));
         self.body_wait.track(self.waits_for_body(), ctx.now);
-        if self.ws.is_some() && !self.lingering && self.out_pending() == 0 {
-            let (wanted, at) = self.ws_timer(ctx);
+        if let Some((wanted, at)) = self.ws_timer(ctx).filter(|_| !self.lingering) {
             if wanted != self.timer {
                 self.timer = wanted;
                 self.deadline = at;
@@ -472,7 +477,10 @@ impl Conn {
             // Re-armed at each progress: a stall or a falling average,
             // whichever comes first.
             Timer::Body => (now + cfg.idle_timeout).min(self.body_wait.deadline(cfg.min_body_rate)),
-            Timer::Send => (now + cfg.send_timeout).min(self.send_wait.deadline(cfg.min_send_rate)),
+            Timer::Send => {
+                let rate = self.send_wait.deadline_queued(cfg.min_send_rate, kernel_queued(&self.stream));
+                (now + cfg.send_timeout).min(rate)
+            }
             // Chosen by `ws_timer`, with their own deadlines.
             Timer::WsIdle | Timer::WsClosing | Timer::WsMessage => u64::MAX,
         };
@@ -581,6 +589,17 @@ impl Conn {
             self.cut_response(ctx);
         }
     }
+}
+
+/// Bytes the socket's send queue holds that the client has not
+/// acknowledged (SIOCOUTQ): output the kernel took but the client does not
+/// have yet. 0 if the kernel will not say.
+fn kernel_queued(stream: &Transport) -> u64 {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream.tcp());
+    let mut queued: libc::c_int = 0;
+    // SIOCOUTQ is TIOCOUTQ on Linux; it writes one int.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+    if r == 0 { u64::try_from(queued).unwrap_or(0) } else { 0 }
 }
 
 #[cfg(test)]

@@ -7,6 +7,11 @@
 //! `GRACE_MS` after it began. The check costs no timer of its own: the
 //! moment the average would fall below the rate, given no more bytes,
 //! becomes the connection's deadline.
+//!
+//! Output counts as moved once the client has it, not once the kernel
+//! took it: the socket's send queue can grow by megabytes while a client
+//! reads nothing, and a wait that began before it filled (pongs queued
+//! under a ping flood, issue 8) would otherwise count those as read.
 
 /// The first seconds of a wait are free: TCP's slow start, a client's
 /// first round trips.
@@ -25,10 +30,19 @@ impl Wait {
 
     /// Begins a wait at `now` if `waiting` and none runs; ends it if not.
     pub fn track(&mut self, waiting: bool, now: u64) {
+        self.track_queued(waiting, now, || 0);
+    }
+
+    /// `track` for output: `queued()` is what the kernel holds unsent or
+    /// unacknowledged when the wait begins (asked only then), which the
+    /// client has yet to take (`deadline_queued`).
+    pub fn track_queued(&mut self, waiting: bool, now: u64, queued: impl FnOnce() -> u64) {
         if !waiting {
             *self = Wait::NONE;
         } else if self.since == u64::MAX {
-            *self = Wait { since: now, bytes: 0 };
+            // Counted from the queue's level: what the kernel takes beyond it
+            // is moved only once it leaves the queue again.
+            *self = Wait { since: now, bytes: queued() };
         }
     }
 
@@ -43,11 +57,18 @@ impl Wait {
     /// if no more come, and not before the grace ends; `u64::MAX` when no
     /// wait runs or the rate is 0 (off).
     pub fn deadline(&self, rate: u64) -> u64 {
+        self.deadline_queued(rate, 0)
+    }
+
+    /// `deadline` for output, the kernel holding `queued` bytes now: the
+    /// bytes written less what the queue grew by since the wait began.
+    pub fn deadline_queued(&self, rate: u64, queued: u64) -> u64 {
         if rate == 0 || self.since == u64::MAX {
             return u64::MAX;
         }
-        // The average falls short once elapsed * rate > bytes * 1000.
-        let covered = (self.bytes.saturating_mul(1000) / rate).saturating_add(1);
+        let moved = self.bytes.saturating_sub(queued);
+        // The average falls short once elapsed * rate > moved * 1000.
+        let covered = (moved.saturating_mul(1000) / rate).saturating_add(1);
         self.since.saturating_add(covered.max(GRACE_MS))
     }
 }
@@ -89,6 +110,21 @@ mod tests {
         // Rates are per second, not per ms.
         assert_eq!(waiting_since(0, 50_000).deadline(10_000), 5001);
         assert_eq!(waiting_since(0, u64::MAX).deadline(1), u64::MAX);
+    }
+
+    #[test]
+    fn what_the_kernel_still_holds_is_not_moved() {
+        let mut w = Wait::NONE;
+        w.track_queued(true, 0, || 100_000);
+        assert_eq!(w, Wait { since: 0, bytes: 100_000 });
+        w.track_queued(true, 10, || panic!("asked only when a wait begins"));
+        // 2 MB written into a queue that grew by as much: nothing moved.
+        w.add(2_000_000);
+        assert_eq!(w.deadline_queued(240, 2_100_000), GRACE_MS);
+        // The queue drained by 1200 bytes: those reached the client.
+        assert_eq!(w.deadline_queued(240, 2_098_800), 5001);
+        // Less queued than at the start: all that was written has moved.
+        assert_eq!(w.deadline_queued(240, 0), w.deadline(240));
     }
 
     #[test]

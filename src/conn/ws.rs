@@ -6,10 +6,14 @@
 //! The close handshake, by who starts it:
 //! * the client: its close is echoed, `ws_closed remote`, then TCP closes;
 //! * the BEAM (`{close, …}`) or a drain: our close goes out and the client's
-//!   answer is awaited for `send_timeout` (drain reports `shutdown` at once);
+//!   answer is awaited (drain reports `shutdown` at once);
 //! * Rust (a protocol error, too big, too slow, silent): our close with its
 //!   code, `ws_closed error`, and TCP closes without waiting;
 //! * the socket dying: `ws_closed error` 1006.
+//!
+//! Once a close frame of ours is queued (an echo too), `ws_close_timeout`
+//! bounds what is left: its write and, after the BEAM's, the client's
+//! answer. A client that has not taken it by then is reset.
 
 use super::credit::Credit;
 use super::{Conn, Ctx, Resp, Timer};
@@ -57,8 +61,13 @@ pub struct WsConn {
     idle_from: u64,
     /// We pinged and have heard nothing since.
     pinged: bool,
-    /// Until when the client may take to answer our close.
-    close_by: u64,
+    /// Open: where in `out` whole frames begin (past the 101, or past the
+    /// rest of a frame written in part at once), so that a member too far
+    /// behind can be cut at a frame boundary (`ws_out`). Once our close is
+    /// queued: until when it may take to be written and answered. One
+    /// field for both, as they never matter at once: 8 bytes more would
+    /// take this struct to the next malloc chunk.
+    pub(super) mark: u64,
     /// Until when the client's message being read may take to end
     /// (`u64::MAX`: none is).
     message_by: u64,
@@ -121,6 +130,7 @@ impl Conn {
             self.invalid_response(ctx, &format!("ws_accept: {why}"));
             return true;
         }
+        let frames_from = self.out.len() as u64;
         // The id stays in `ids`, now naming the WebSocket.
         self.ex = None;
         self.ws = Some(Box::new(WsConn {
@@ -135,7 +145,7 @@ impl Conn {
             reported: false,
             idle_from: ctx.now,
             pinged: false,
-            close_by: u64::MAX,
+            mark: frames_from,
             message_by: u64::MAX,
             groups: Box::default(),
         }));
@@ -253,7 +263,7 @@ impl Conn {
                     };
                 }
                 self.ws_report(ctx, Cause::Remote, code, &reason);
-                self.ws_finish();
+                self.ws_finish(ctx);
                 return;
             }
         };
@@ -278,7 +288,7 @@ impl Conn {
             }
         }
         self.ws_report(ctx, Cause::Error, code, reason);
-        self.ws_finish();
+        self.ws_finish(ctx);
     }
 
     /// `drain`: close with 1001 and `ws_closed shutdown` at once; the
@@ -288,7 +298,7 @@ impl Conn {
         if ws.state == State::Open {
             let _ = write_close(&mut self.out, close::GOING_AWAY, b"server shutting down");
             ws.state = State::Closing;
-            ws.close_by = ctx.now.saturating_add(ctx.cfg.send_timeout);
+            ws.mark = ctx.now.saturating_add(ctx.cfg.ws_close_timeout);
         }
         self.ws_report(ctx, Cause::Shutdown, close::GOING_AWAY, b"");
     }
@@ -299,6 +309,7 @@ impl Conn {
         self.ws_report(ctx, Cause::Error, close::ABNORMAL, why.as_bytes());
         if let Some(ws) = self.ws.as_mut() {
             ws.state = State::Done;
+            ws.mark = u64::MAX;
         }
     }
 
@@ -306,13 +317,18 @@ impl Conn {
     pub(super) fn ws_closing(&mut self, ctx: &Ctx<'_>) {
         if let Some(ws) = self.ws.as_mut() {
             ws.state = State::Closing;
-            ws.close_by = ctx.now.saturating_add(ctx.cfg.send_timeout);
+            ws.mark = ctx.now.saturating_add(ctx.cfg.ws_close_timeout);
         }
     }
 
-    /// Nothing more to read or send: what is queued goes, then TCP closes.
-    fn ws_finish(&mut self) {
+    /// Nothing more to read or send: what is queued goes (our close last,
+    /// within `ws_close_timeout` of now unless one runs already), then
+    /// TCP closes.
+    fn ws_finish(&mut self, ctx: &Ctx<'_>) {
         if let Some(ws) = self.ws.as_mut() {
+            if ws.state == State::Open {
+                ws.mark = ctx.now.saturating_add(ctx.cfg.ws_close_timeout);
+            }
             ws.state = State::Done;
         }
         self.close_after_write = true;
@@ -332,17 +348,20 @@ impl Conn {
     // -----------------------------------------------------------------------
     // Timers
 
-    /// The WebSocket's deadline when no output waits: silence (only while
-    /// the socket is read), or the client's answer to our close.
-    pub(super) fn ws_timer(&self, ctx: &Ctx<'_>) -> (Timer, u64) {
-        let Some(ws) = self.ws.as_ref() else { return (Timer::Off, u64::MAX) };
+    /// The WebSocket's deadline: once our close is queued, its write and
+    /// the answer due (whether output waits or not); else, when no output
+    /// waits, silence (only while the socket is read). `None`: the
+    /// connection's own rules (`send_timeout`, `min_send_rate`) apply.
+    pub(super) fn ws_timer(&self, ctx: &Ctx<'_>) -> Option<(Timer, u64)> {
+        let ws = self.ws.as_ref()?;
         match ws.state {
-            State::Open if ws.grant > 0 && ws.message_by != u64::MAX => (Timer::WsMessage, ws.message_by),
+            State::Closing | State::Done if ws.mark != u64::MAX => Some((Timer::WsClosing, ws.mark)),
+            _ if self.out_pending() > 0 => None,
+            State::Open if ws.grant > 0 && ws.message_by != u64::MAX => Some((Timer::WsMessage, ws.message_by)),
             State::Open if ws.grant > 0 && ctx.cfg.ws_idle_timeout > 0 => {
-                (Timer::WsIdle, ws.idle_from.saturating_add(ctx.cfg.ws_idle_timeout))
+                Some((Timer::WsIdle, ws.idle_from.saturating_add(ctx.cfg.ws_idle_timeout)))
             }
-            State::Closing => (Timer::WsClosing, ws.close_by),
-            _ => (Timer::Off, u64::MAX),
+            _ => Some((Timer::Off, u64::MAX)),
         }
     }
 
@@ -356,8 +375,14 @@ impl Conn {
             }
             Timer::WsIdle => self.ws_fail(ctx, close::GOING_AWAY, b"no answer to a ping within ws_idle_timeout"),
             Timer::WsMessage => self.ws_fail(ctx, close::POLICY_VIOLATION, b"message not complete within ws_message_timeout"),
+            Timer::WsClosing if self.out_pending() > 0 => {
+                // Our close frame is not out yet: what the kernel holds for a
+                // client that reads nothing goes too.
+                self.ws_report(ctx, Cause::Error, close::ABNORMAL, b"the client did not read our close frame within ws_close_timeout");
+                self.reset();
+            }
             Timer::WsClosing => {
-                self.ws_report(ctx, Cause::Error, close::ABNORMAL, b"no close frame from the client within send_timeout");
+                self.ws_report(ctx, Cause::Error, close::ABNORMAL, b"no close frame from the client within ws_close_timeout");
                 self.dead = true;
             }
             _ => {}

@@ -160,15 +160,45 @@ impl Conn {
             _ => return false,
         }
         if self.out_pending() as u64 > ctx.cfg.send_window {
+            self.ws_drop_unread_frames();
             self.ws_fail(ctx, close::POLICY_VIOLATION, b"too slow: more than send_window of messages unread");
             return true;
         }
         ctx.stats.bytes_out += written as u64;
-        self.out.extend_from_slice(&shared.bytes[written.min(shared.bytes.len())..]);
+        let written = written.min(shared.bytes.len());
+        let before = self.out.len();
+        self.out.extend_from_slice(&shared.bytes[written..]);
+        if written > 0 {
+            // The rest of the frame the socket took in part: whole ones follow it.
+            let end = frame_end_after(&shared.bytes, 0, written).unwrap_or(shared.bytes.len());
+            self.ws_frames_from(before + end - written);
+        }
         if shared.closes {
             self.ws_closing(ctx);
         }
         true
+    }
+
+    /// A member too far behind: the frames it has not begun to read go,
+    /// so its close comes right after the one being written (which is
+    /// finished: the client must be able to parse up to the close). Behind
+    /// all it had not read, the close would wait for a client that reads
+    /// too little, and be lost to the reset that ends it (issue 7).
+    fn ws_drop_unread_frames(&mut self) {
+        let Some(ws) = self.ws.as_ref() else { return };
+        let from = usize::try_from(ws.mark).unwrap_or(usize::MAX);
+        // `out` holds whole frames from `mark`, bytes already sent before it.
+        if let Some(end) = frame_end_after(&self.out, from, self.out_written) {
+            self.out.truncate(end);
+        }
+    }
+
+    /// Whole frames begin at `at` in `out`, while the WebSocket is open
+    /// (after that `mark` is a deadline).
+    pub(super) fn ws_frames_from(&mut self, at: usize) {
+        if let Some(ws) = self.ws.as_mut().filter(|ws| ws.state == State::Open) {
+            ws.mark = at as u64;
+        }
     }
 
     /// Gives back the credit that is due.
@@ -189,11 +219,54 @@ impl Conn {
         }
     }
 
-    /// The output is all written.
+    /// The output is all written (and `out` emptied).
     pub(super) fn ws_flushed(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(ws) = self.ws.as_mut() {
             ws.credit.flushed();
             self.ws_credit(ctx, true);
         }
+        self.ws_frames_from(0);
+    }
+}
+
+/// The end of the first frame in `frames` (our own, unmasked, whole from
+/// `from` on) that ends at or after `at`: `at` itself when a frame begins
+/// there. `None` if `frames` is not whole frames from `from` to there.
+fn frame_end_after(frames: &[u8], from: usize, at: usize) -> Option<usize> {
+    let mut end = from;
+    while end < at {
+        let head = frames.get(end..)?;
+        let (header, payload) = match *head.get(1)? & 0x7f {
+            126 => (4, u16::from_be_bytes(head.get(2..4)?.try_into().ok()?) as usize),
+            127 => (10, usize::try_from(u64::from_be_bytes(head.get(2..10)?.try_into().ok()?)).ok()?),
+            n => (2, n as usize),
+        };
+        end = end.checked_add(header)?.checked_add(payload)?;
+    }
+    (end <= frames.len()).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_ends_are_found_from_a_boundary() {
+        let mut out = Vec::new();
+        let _ = write_frame(&mut out, OpCode::Text, b"hello");
+        let first = out.len();
+        write_header(&mut out, OpCode::Binary, true, false, 300);
+        out.extend_from_slice(&[7; 300]);
+        let second = out.len();
+        write_header(&mut out, OpCode::Binary, true, true, 70_000);
+        out.extend_from_slice(&[9; 70_000]);
+        assert_eq!(frame_end_after(&out, 0, 0), Some(0), "at a boundary: nothing to finish");
+        assert_eq!(frame_end_after(&out, 0, 3), Some(first));
+        assert_eq!(frame_end_after(&out, 0, first), Some(first));
+        assert_eq!(frame_end_after(&out, 0, first + 1), Some(second));
+        assert_eq!(frame_end_after(&out, first, second + 10), Some(out.len()), "a 64-bit length");
+        assert_eq!(frame_end_after(&out[..out.len() - 1], 0, second + 10), None, "a frame cut short");
+        // Bytes before `from` (the rest of a frame partly written) are skipped.
+        assert_eq!(frame_end_after(&out, first, 2), Some(first));
     }
 }

@@ -9,8 +9,12 @@ certificate), then does MODE:
   download  GET (connection: close), print GOT <bytes> <all zero?>
   idle N    open N connections, print OPEN, hold them until stdin ends
   ws        WebSocket handshake, a masked text frame 'hello', print the answer
+  ws_slow   WebSocket handshake, print OPEN, read nothing until a line on
+            stdin, then read frames up to a close: print FRAMES <binary
+            frames> CLOSE <code>, then END eof (the stream ended) or
+            END error <why> (a reset)
 Options: cert=PEM key=PEM (client certificate), max=1.2 (TLS 1.2 only),
-path=/p. A failed handshake prints HANDSHAKE-FAILED; a failed read
+path=/p, rcvbuf=BYTES (SO_RCVBUF, set before connecting). A failed handshake prints HANDSHAKE-FAILED; a failed read
 after it (a client certificate refused under TLS 1.3) READ-FAILED.
 """
 import hashlib
@@ -33,8 +37,22 @@ out = sys.stdout
 
 
 def connect():
-    raw = socket.create_connection(('127.0.0.1', port), timeout=15)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if 'rcvbuf' in opts:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(opts['rcvbuf']))
+    raw.settimeout(15)
+    raw.connect(('127.0.0.1', port))
     return ctx.wrap_socket(raw, server_hostname=sni)
+
+
+def exact(t, n):
+    data = b''
+    while len(data) < n:
+        got = t.recv(n - len(data))
+        if not got:
+            raise EOFError('the stream ended inside a frame')
+        data += got
+    return data
 
 
 def read_all(t):
@@ -49,6 +67,17 @@ def read_all(t):
         if not data:
             print('READ-FAILED', e)
     return data
+
+
+def ws_upgrade(t):
+    """The opening handshake; returns the response head."""
+    key = 'dGhlIHNhbXBsZSBub25jZQ=='
+    t.sendall(('GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n'
+               'sec-websocket-version: 13\r\nsec-websocket-key: %s\r\n\r\n' % key).encode())
+    head = b''
+    while b'\r\n\r\n' not in head:
+        head += t.recv(1)
+    return head
 
 
 if mode == 'idle':
@@ -103,13 +132,7 @@ elif mode == 'download':
     print('HEAD', head.split(b'\r\n')[0].decode())
     print('GOT', total, zero)
 elif mode == 'ws':
-    key = 'dGhlIHNhbXBsZSBub25jZQ=='
-    t.sendall(('GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n'
-               'sec-websocket-version: 13\r\nsec-websocket-key: %s\r\n\r\n' % key).encode())
-    head = b''
-    while b'\r\n\r\n' not in head:
-        head += t.recv(1)
-    print(head.split(b'\r\n')[0].decode())
+    print(ws_upgrade(t).split(b'\r\n')[0].decode())
     mask = os.urandom(4)
     payload = b'hello'
     t.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
@@ -119,4 +142,28 @@ elif mode == 'ws':
     while len(data) < n:
         data += t.recv(n - len(data))
     print('FRAME', hex(first[0]), data.decode())
+elif mode == 'ws_slow':
+    ws_upgrade(t)
+    print('OPEN', flush=True)
+    sys.stdin.readline()
+    frames, close = 0, None
+    try:
+        while close is None:
+            h = exact(t, 2)
+            n = h[1] & 0x7f
+            if n >= 126:
+                n = int.from_bytes(exact(t, 2 if n == 126 else 8), 'big')
+            payload = exact(t, n)
+            if h[0] == 0x88:
+                close = int.from_bytes(payload[:2], 'big')
+            elif h[0] == 0x82:
+                frames += 1
+            else:
+                raise ValueError('unexpected frame %s' % hex(h[0]))
+        print('FRAMES', frames, 'CLOSE', close)
+        end = t.recv(1)
+        print('END', 'eof' if not end else 'more')
+    except (ssl.SSLError, OSError, EOFError, ValueError) as e:
+        print('FRAMES', frames, 'CLOSE', close)
+        print('END', 'error', e)
 out.flush()

@@ -239,6 +239,19 @@ impl Ferry {
         (c, id)
     }
 
+    /// `ws_open` from a client with a small receive buffer (8 KiB), so a
+    /// client that stops reading is seen early.
+    pub fn ws_open_slow(&mut self, path: &str) -> (WsClient, i64) {
+        let mut http = Client::connect_from(std::net::Ipv4Addr::LOCALHOST, self.port, Some(8 << 10));
+        http.send(handshake(path, &[]));
+        let req = self.expect_request();
+        self.ws_accept(req.id, &[], map(vec![]));
+        self.read_body(req.id, 1 << 20);
+        assert_eq!(http.head().status, 101);
+        self.expect_for("ws_open", req.id);
+        (WsClient::new(http, false), req.id)
+    }
+
     pub fn ws_accept(&mut self, id: i64, headers: &[(&str, &str)], opts: Term) {
         self.send(&tuple(vec![atom("ws_accept"), int(id), super::header_list(headers), opts]));
     }
