@@ -53,10 +53,12 @@ defaults() ->
       heartbeat_timeout => 10000,
       %% Socket writes of fan-out (ws_publish, ws_send to a list) a shard
       %% may have been handed and not yet done; a publisher past it waits
-      %% (ferry_fanout). 8192 writes are ~25-50 ms of the kernel's TCP work
+      %% (ferry_fanout). 2048 writes are ~10 ms of the kernel's TCP work
       %% here: what a response or a stats request waits behind, at most
-      %% (one publish to a larger group is let in alone).
-      publish_window => 8192,
+      %% (one publish to a larger group is let in alone). A/B in
+      %% ferry_realtime_SUITE's floods, bystander p50 / publishes in 30 s:
+      %% 8192 writes 102 ms / 5041, 4096 58 ms / 5009, 2048 28 ms / 5143.
+      publish_window => 2048,
       %% One logger line per request (ferry_access_log), at this level
       %% (true: info). It turns the port's sent_events on, unless the
       %% listener turns them off, so the line has the bytes Rust wrote.

@@ -17,12 +17,12 @@
 %% more than a second of work behind a `stats' would be taken for a hang.
 -define(HEARTBEAT, 1000).
 %% A bystander's p99 while a flood runs. A response waits behind at most
-%% the publish window (8192 socket writes, ~40 ms here) and a turn of the
-%% loop (4096 writes); the bound leaves room for a 2-CPU machine that
-%% also runs the clients, the publisher, the VM's collections and other
-%% builds. Before the window, a bystander waited for the whole flood
-%% (~30 s) and the heartbeat killed the Rust process.
--define(P99_MS, 1000).
+%% the publish window (2048 socket writes, ~10 ms here) and a turn of the
+%% loop (4096 writes): measured 38-45 ms here, where the clients, the
+%% publisher and the VM share the 2 CPUs with the server. The bound is ten
+%% times that, for a noisy machine. Before the window a bystander waited
+%% for the whole flood (~30 s) and the heartbeat killed the Rust process.
+-define(P99_MS, 500).
 
 all() ->
     [deep_iolists_are_sent, publishers_wait_for_the_window, stopped_port_restarted_under_publisher,
@@ -299,7 +299,7 @@ p99_under(Latencies) ->
     P99 = lists:nth(max(1, (N * 99) div 100), Sorted),
     ct:log("bystander: ~p requests, p50 ~.2f ms, p99 ~.2f ms, max ~.2f ms",
            [N, P50, P99, lists:last(Sorted)]),
-    ?assert(N > 20),
+    ?assert(N > 100),
     ?assert(P99 =< ?P99_MS).
 
 no_restart(OsPid) ->
