@@ -59,8 +59,10 @@
                 stats_waiters = [] :: [gen_server:from()],
                 %% Callers of reload_tls/1, answered by `tls_reloaded'.
                 tls_waiters = [] :: [gen_server:from()],
-                %% When the `stats' request still unanswered was sent.
+                %% When the `stats' request still unanswered was sent, and
+                %% when the heartbeat last sent one.
                 stats_sent_at :: integer() | undefined,
+                heartbeat_asked_at = 0 :: integer(),
                 %% Bytes read from the port so far, and when they last grew:
                 %% a Rust process that writes is alive, answered or not.
                 input_seen = 0 :: non_neg_integer(),
@@ -732,9 +734,10 @@ ready(#{port := Bound, os_pid := OsPid} = Info, #state{listen = Listen, port = P
 %%% the pipe, and a process that keeps writing to the BEAM meanwhile
 %%% (events, publish_credit) is alive. The heartbeat looks every tenth of
 %%% heartbeat_timeout (at most every 500 ms) at the bytes read from the
-%%% port, and keeps one `stats' request out; a request unanswered for
-%%% heartbeat_timeout with no byte from the port in that time means hung:
-%%% the process is killed, and its exit restarts it as any other.
+%%% port, and sends a `stats' request every half heartbeat_timeout (an
+%%% idle process writes only its answer); no byte from the port for
+%%% heartbeat_timeout while a request is unanswered means hung: the
+%%% process is killed, and its exit restarts it as any other.
 
 heartbeat_after(#state{opts = #{heartbeat_timeout := infinity}}) ->
     ok;
@@ -752,8 +755,10 @@ heartbeat(#state{port = Port, opts = #{heartbeat_timeout := Ms}} = S0) ->
                 S0
         end,
     case S#state.stats_sent_at of
-        undefined -> ask_stats(S);
-        Sent when Now - Sent >= Ms, Now - S#state.progress_at >= Ms -> answered_or_hung(S);
+        undefined when Now - S#state.heartbeat_asked_at >= Ms div 2 ->
+            ask_stats(S#state{heartbeat_asked_at = Now});
+        undefined -> S;
+        _ when Now - S#state.progress_at >= Ms -> answered_or_hung(S);
         _ -> S
     end.
 
