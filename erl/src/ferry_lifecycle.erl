@@ -289,7 +289,7 @@ websocket_upgrade(#ferry_ctx{listener = Listener} = Ctx) ->
     end,
     %% The connection may live for hours: of the request, keep only what
     %% `close' says (an idle WebSocket's process is a few hundred words).
-    [erase(K) || K <- [?T0, ?STATUS, ?OUT, ?IN]],
+    _ = [erase(K) || K <- [?T0, ?STATUS, ?OUT, ?IN]],
     put(?REQ, maps:with([method, path, peer], ws_meta(Req))),
     ok.
 

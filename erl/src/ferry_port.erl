@@ -929,7 +929,7 @@ command(Port, Frame) ->
     end.
 
 start_writer(Port) ->
-    [erase(Key) || {{?WRITER, _} = Key, _} <- get()],
+    _ = [erase(Key) || {{?WRITER, _} = Key, _} <- get()],
     put({?WRITER, Port}, spawn(fun() -> writer(Port, erlang:monitor(port, Port)) end)),
     ok.
 
