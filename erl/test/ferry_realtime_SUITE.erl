@@ -259,7 +259,7 @@ member(Port, Mode, Group) ->
 %% Every member has joined: a publish reaches them all. (Each joins from
 %% its handler after the 101, so the joins are given time first.)
 settle(_Port, Group, Members) ->
-    timer:sleep(500),
+    timer:sleep(1000),
     ok = ferry_ws:publish(rt, Group, [{text, <<"ready">>}]),
     Ready = frame(<<"ready">>),
     [?assertEqual(Ready, recv_bytes(S, byte_size(Ready))) || S <- Members],
