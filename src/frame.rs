@@ -92,30 +92,27 @@ impl FrameReader {
         self.end = self.buf.len();
     }
 
-    fn pending_frame_len(&self) -> Option<usize> {
+    /// The length the next frame's header announces, once its 4 bytes are in.
+    fn announced_len(&self) -> Option<usize> {
         let head = self.buf[..self.end].get(self.start..self.start + 4)?;
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        (len <= self.max_frame).then_some(4 + len)
+        Some(u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize)
+    }
+
+    fn pending_frame_len(&self) -> Option<usize> {
+        self.announced_len().filter(|&len| len <= self.max_frame).map(|len| 4 + len)
     }
 
     /// A whole frame (or a length over `max_frame`, which `next_frame`
     /// reports) is in the buffer.
     pub fn has_frame(&self) -> bool {
-        match self.buf[..self.end].get(self.start..self.start + 4) {
-            Some(head) => {
-                let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-                len > self.max_frame || self.end - self.start - 4 >= len
-            }
-            None => false,
-        }
+        self.announced_len().is_some_and(|len| len > self.max_frame || self.end - self.start - 4 >= len)
     }
 
     /// The next whole frame's payload, `Ok(None)` when it has not all arrived.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        let Some(head) = self.buf[..self.end].get(self.start..self.start + 4) else {
+        let Some(len) = self.announced_len() else {
             return Ok(None);
         };
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         if len > self.max_frame {
             return Err(FrameError::TooLong { len, max: self.max_frame });
         }

@@ -63,12 +63,12 @@ pub struct Server {
     /// Whole commands are waiting in `stdin`'s buffer: a turn's fan-out
     /// budget ran out before them. Handled next turn, before reading more.
     stdin_backlog: bool,
-    /// Fan-out socket writes this turn (`FAN_OUT_TURN_WRITES`).
+    /// Fan-out socket writes this turn (`FAN_OUT_TURN_WRITES`): fan-out
+    /// happens only in `on_stdin`, once a turn, so these are also the
+    /// writes `publish_credit` reports.
     turn_fan_out: usize,
-    /// Fan-out commands done and not yet reported (`publish_credit`), and
-    /// the socket writes they took.
+    /// Fan-out commands done and not yet reported (`publish_credit`).
     fan_out_done: u64,
-    fan_out_writes: u64,
     stats: Stats,
     paused: bool,
     paused_slots: Vec<usize>,
@@ -143,7 +143,6 @@ impl Server {
             stdin_backlog: false,
             turn_fan_out: 0,
             fan_out_done: 0,
-            fan_out_writes: 0,
             stats: Stats::default(),
             paused: false,
             paused_slots: Vec::new(),
@@ -377,8 +376,7 @@ impl Server {
         reader.set_max_frame(self.cfg.max_frame);
         self.stdin = reader;
         if self.fan_out_done > 0 {
-            let (n, writes) = (std::mem::take(&mut self.fan_out_done), std::mem::take(&mut self.fan_out_writes));
-            protocol::publish_credit(&mut self.events_out, n, writes);
+            protocol::publish_credit(&mut self.events_out, std::mem::take(&mut self.fan_out_done), self.turn_fan_out as u64);
         }
         match filled {
             None | Some(Ok(Fill::Progress)) => {}
@@ -489,7 +487,6 @@ impl Server {
     /// queues what its socket did not take, or is closed if too far behind.
     fn fan_out(&mut self, targets: &[(u64, usize)], shared: &conn::Shared) {
         self.turn_fan_out += targets.len();
-        self.fan_out_writes += targets.len() as u64;
         let written = {
             let socks: Vec<_> = targets
                 .iter()

@@ -14,10 +14,11 @@
 %% ?MAX_COMMANDS. A command's size is not known before Rust has done it,
 %% so this is an estimate: it starts at one command, follows the groups
 %% published to within a few reports, and the cap bounds what a switch
-%% from small groups to a large one lets in before the estimate follows. A publisher that
-%% outruns the sockets is slowed, and nothing it publishes is dropped: a
-%% local publisher can wait, unlike the cluster's forwarder, which serves
-%% every node and drops its oldest instead (ferry_pubsub).
+%% from small groups to a large one lets in before the estimate follows.
+%% A publisher that outruns the sockets is slowed, and nothing it
+%% publishes is dropped: a local publisher can wait, unlike the cluster's
+%% forwarder, which serves every node and drops its oldest instead
+%% (ferry_pubsub).
 %%
 %% Tickets are counted in an `atomics' array, so a publisher within the
 %% window pays two atomic operations and never talks to the owner. Only a

@@ -161,14 +161,7 @@ stopped_port_restarted_under_publisher(_Config) ->
     Stopped = erlang:monotonic_time(millisecond),
     os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
     try
-        Self = self(),
-        Asker = spawn(fun() -> Self ! {info, catch ferry:info(rt)} end),
-        receive
-            {info, Info} -> ?assertMatch(#{port := Port, os_pid := OsPid}, Info)
-        after 3000 ->
-                exit(Asker, kill),
-                ct:fail(info_blocked)
-        end,
+        ?assertMatch(#{port := Port, os_pid := OsPid}, ferry_test_lib:info_within(rt, 3000)),
         ?assertEqual(OsPid, ferry:os_pid(rt)),
         ferry_test_lib:wait_until(
           fun() -> not lists:member(ferry:os_pid(rt), [OsPid, undefined]) end, ?HEARTBEAT + 1000),

@@ -163,15 +163,7 @@ hung_port_is_restarted(_Config) ->
     _ = logged(),
     os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
     try
-        Self = self(),
-        Asker = spawn(fun() -> Self ! {info, catch ferry:info(hung)} end),
-        receive
-            {info, Info} -> ?assertMatch(#{port := Port, restarts := _}, Info)
-        after 4500 ->
-                %% gen_server:call's 5 s would exit the caller.
-                exit(Asker, kill),
-                ct:fail(info_blocked)
-        end,
+        ?assertMatch(#{port := Port, restarts := _}, ferry_test_lib:info_within(hung, 4500)),
         ferry_test_lib:wait_until(
           fun() -> not lists:member(ferry:os_pid(hung), [OsPid, undefined]) end, 10000),
         ?assertMatch({200, _, <<"ok">>},

@@ -9,6 +9,7 @@
 -export([capture_logs/0, capture_all_logs/0, stop_capture/0, await_log/2, log/2]).
 -export([pid_path/1, path_pid/1, port_owner/1]).
 -export([wait_until/2, process_count_settles/2, os_alive/1, os_kill/1, binary_path/0]).
+-export([info_within/2]).
 
 %%% Suite set-up
 
@@ -227,6 +228,20 @@ wait_until_loop(Fun, Deadline, Timeout) ->
                 true -> ct:fail("condition not met within ~p ms", [Timeout]);
                 false -> timer:sleep(10), wait_until_loop(Fun, Deadline, Timeout)
             end
+    end.
+
+%% @doc ferry:info(Name) from another process, which must answer within
+%% Timeout ms (its Rust process may be stopped): the info map, or the
+%% test fails with info_blocked. Keep Timeout under gen_server:call's 5 s,
+%% which would exit the caller.
+info_within(Name, Timeout) ->
+    Self = self(),
+    Asker = spawn(fun() -> Self ! {info, self(), catch ferry:info(Name)} end),
+    receive
+        {info, Asker, Info} -> Info
+    after Timeout ->
+            exit(Asker, kill),
+            ct:fail(info_blocked)
     end.
 
 %% @doc The VM's process count comes back to Baseline: no handler leaked.
